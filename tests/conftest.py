@@ -1,0 +1,37 @@
+"""Fixtures shared by the test files: tiny tokenizers and models built from configs, so tests
+need no network and no downloaded weights."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the stage scripts live at the top level
+
+WORDS = ("the a app is i it this love great good best music songs playlist works fine awesome nice "
+         "bad crash crashes keeps ads terrible worst slow broken hate bug buggy update annoying not "
+         "very so really too many always never again").split()
+
+
+def write_wordpiece_tokenizer(folder: Path, words: list[str] = WORDS) -> Path:
+    """A BERT WordPiece tokenizer over a handful of words, saved like a real one."""
+    from transformers import BertTokenizerFast
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_mobilebert(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer MobileBERT with a tiny vocabulary, saved as a model folder."""
+    from transformers import MobileBertConfig, MobileBertModel
+    folder = write_wordpiece_tokenizer(tmp_path_factory.mktemp("tiny_mobilebert"))
+    config = MobileBertConfig(vocab_size=len(WORDS) + 5, hidden_size=32, embedding_size=16, num_hidden_layers=2,
+                              num_attention_heads=2, intermediate_size=32, intra_bottleneck_size=16,
+                              true_hidden_size=16, num_feedforward_networks=1, max_position_embeddings=64)
+    MobileBertModel(config).save_pretrained(folder)
+    return folder

@@ -1,0 +1,165 @@
+"""The review-sentiment stage and predict_sample.py, on fixture reviews and a tiny MobileBERT."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import json
+import threading
+
+import pandas as pd
+import pytest
+
+import mobilebert_project as sentiment
+import predict_sample
+from common import InputError
+from models import resolve_model
+
+POSITIVE = ["love this app", "great music", "best playlist app", "works fine", "awesome songs", "nice app",
+            "good music", "i love the playlist", "really great app", "this app is the best"]
+NEGATIVE = ["app keeps crashing", "too many ads", "terrible update", "worst app", "so slow", "broken again",
+            "i hate the ads", "buggy update", "really annoying ads", "it crashes always"]
+
+
+def write_reviews(path, n_copies: int = 4, extra: list[dict] | None = None) -> pd.DataFrame:
+    """Unique texts (a number appended) with 5/4 or 1/2 stars, plus a few 3-star and duplicate rows."""
+    rows = []
+    for k in range(n_copies):
+        rows += [{"content": f"{t} {k}", "score": 5 - (k % 2)} for t in POSITIVE]
+        rows += [{"content": f"{t} {k}", "score": 1 + (k % 2)} for t in NEGATIVE]
+    rows += [{"content": "it is fine", "score": 3}, {"content": "love this app 0", "score": 5}, {"content": "  ",
+                                                                                                 "score": 1}]
+    df = pd.DataFrame(rows + (extra or []))
+    df.to_csv(path, index=False)
+    return df
+
+
+def test_load_reviews_maps_stars_and_drops_neutral_empty_and_duplicates(tmp_path):
+    write_reviews(tmp_path / "r.csv")
+    df, counts = sentiment.load_reviews(tmp_path / "r.csv", None, None, None)
+    assert counts == {"rows_read": 83, "empty_text": 1, "neutral_or_missing_rating": 1, "duplicate_texts": 1,
+                      "rows_used": 80}
+    assert df.text.is_unique
+    assert df.label.tolist().count(1) == 40
+    assert set(df[df.text.str.startswith("too many ads")].label) == {0}
+
+
+def test_split_has_no_shared_texts_and_keeps_label_ratio(tmp_path):
+    write_reviews(tmp_path / "r.csv", n_copies=10)
+    df, _ = sentiment.load_reviews(tmp_path / "r.csv", None, None, None)
+    splits = sentiment.split_reviews(df, seed=42)
+    sides = [set(part.text) for part in splits.values()]
+    assert not (sides[0] & sides[1]) and not (sides[0] & sides[2]) and not (sides[1] & sides[2])
+    assert sum(map(len, sides)) == len(df)
+    assert [len(p) for p in splits.values()] == [160, 20, 20]
+    for part in splits.values():
+        assert part.label.mean() == pytest.approx(df.label.mean(), abs=0.05)
+    again = sentiment.split_reviews(df, seed=42)
+    assert again["test"].text.tolist() == splits["test"].text.tolist()
+
+
+def test_other_layouts_kaggle_columns_and_label_column(tmp_path):
+    pd.DataFrame({"Review": ["good app", "bad app", "ok"], "Rating": [5, 1, 3]}).to_csv(tmp_path / "k.csv")
+    with pytest.raises(InputError, match="only 2 usable reviews"):
+        sentiment.load_reviews(tmp_path / "k.csv", None, None, None)
+    rows = pd.DataFrame({"body": [f"text {i}" for i in range(20)], "y": [i % 2 for i in range(20)]})
+    rows.to_csv(tmp_path / "l.csv", index=False)
+    df, counts = sentiment.load_reviews(tmp_path / "l.csv", "body", None, "y")
+    assert counts["rows_used"] == 20 and df.label.sum() == 10
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "missing input"),
+    ("", "is empty"),
+    ("content,score\n", "no data rows"),
+    ("text_body,score\nhello,5\n", "no text column"),
+    ("content,stars_given\nhello,5\n", "no rating column"),
+    ("content,score\nhello,five\n", "row 2 holds 'five'"),
+    ("content,score\nhello,7\n", "outside 1-5"),
+    (b"content,score\n\xff\xfe bad bytes,5\n", "not UTF-8"),
+])
+def test_bad_inputs_give_one_line_errors(tmp_path, capsys, content, message):
+    path = tmp_path / "reviews.csv"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    with pytest.raises(SystemExit) as exit_info:
+        sentiment.run_cli(sentiment.main, ["--reviews", str(path), "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_offline_auto_picks_the_bundled_model_and_says_why(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", "/nonexistent-hf-home")
+    resolved = resolve_model("auto", "en")
+    assert resolved.source == "bundled" and resolved.substituted
+    assert "google/mobilebert-uncased" in resolved.reason
+    assert "all-MiniLM-L6-v2" in resolved.name
+
+
+def test_auto_picks_the_seed_model_when_the_hub_answers(monkeypatch):
+    class Hub(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):  # noqa: N802 (http.server's naming)
+            self.send_response(200 if self.path == "/google/mobilebert-uncased/resolve/main/config.json" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.setenv("HF_HOME", "/nonexistent-hf-home")
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        resolved = resolve_model("auto", "en", timeout=2)
+        assert (resolved.path, resolved.source, resolved.substituted) == ("google/mobilebert-uncased", "hub", False)
+        with pytest.raises(InputError, match="did not answer"):
+            resolve_model("someone/missing-model", "en", timeout=2)
+    finally:
+        server.shutdown()
+
+
+def test_tiny_mobilebert_trains_saves_and_answers_predict_sample(tmp_path, tiny_mobilebert, capsys, monkeypatch):
+    write_reviews(tmp_path / "reviews.csv", n_copies=4)
+    out = tmp_path / "out"
+    metrics = sentiment.main(["--data-dir", str(tmp_path), "--reviews", "reviews.csv", "--model", str(tiny_mobilebert),
+                              "--out", str(out), "--epochs", "1", "--batch-size", "8", "--bf16", "no"])
+    model_dir = out / "saved_model" / "sentiment"
+    for name in ["config.json", "model.safetensors", "tokenizer.json", "metrics.json", "trainer_log.json",
+                 "test_predictions.csv", "README.md"]:
+        assert (model_dir / name).is_file(), name
+    for name in ["train", "val", "test"]:
+        assert (out / "data" / "processed" / f"{name}_data.csv").is_file()
+    saved = json.loads((model_dir / "metrics.json").read_text())
+    assert saved["base_model"]["source"] == "local" and saved["base_model"]["path"] == str(tiny_mobilebert)
+    assert set(saved["baselines"]) == {"majority", "tfidf_logreg"}
+    assert saved["test"]["accuracy"] == metrics["test"]["accuracy"]
+    assert sum(map(sum, saved["test"]["confusion_matrix"])) == saved["data"]["split_sizes"]["test"] == 8
+    log_history = json.loads((model_dir / "trainer_log.json").read_text())
+    assert any("loss" in entry for entry in log_history) and any("eval_macro_f1" in e for e in log_history)
+
+    capsys.readouterr()
+    monkeypatch.setattr("sys.stdin", io.StringIO("too many ads\n\nlove this app\n"))
+    results = predict_sample.main(["app keeps crashing", "--file", "-", "--model", str(model_dir), "--json"])
+    printed = json.loads(capsys.readouterr().out)
+    assert [r["text"] for r in printed] == ["app keeps crashing", "too many ads", "love this app"]
+    assert printed == results
+    for r in results:
+        assert r["label"] in ("negative", "positive")
+        assert r["probability"] == max(r["probabilities"].values())
+        assert sum(r["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+
+
+def test_predict_sample_refuses_empty_sentences_and_missing_models(tmp_path, capsys):
+    for argv, message in [(["", "--model", str(tmp_path)], "sentence 1 is empty"),
+                          (["hello", "--model", str(tmp_path / "none")], "run `python mobilebert_project.py`"),
+                          (["--model", str(tmp_path)], "nothing to predict"),
+                          (["--file", str(tmp_path / "no.txt")], "no such file")]:
+        with pytest.raises(SystemExit) as exit_info:
+            predict_sample.run_cli(predict_sample.main, argv)
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
