@@ -60,7 +60,7 @@ def read_csv_checked(path: Path, how_to_get: str = "check the path") -> pd.DataF
     """Read a CSV with clear errors for a missing, empty or non-UTF-8 file."""
     require_file(path, how_to_get)
     try:
-        df = pd.read_csv(path, encoding="utf-8-sig")
+        df = pd.read_csv(path, encoding="utf-8-sig", low_memory=False)
     except pd.errors.EmptyDataError:
         raise InputError(f"{path} is empty: it needs a header row and data rows") from None
     except UnicodeDecodeError as e:

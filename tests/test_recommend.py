@@ -1,0 +1,214 @@
+"""Behaviour of recommend.py on small synthetic catalogues: python -m pytest -q tests/test_recommend.py"""
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from common import InputError, run_cli  # the repository root is on sys.path via conftest.py
+from recommend import (
+    RecommendConfig,
+    half_split_recall_at_k,
+    main,
+    recommend,
+    topk_cosine,
+    topk_cosine_faiss,
+)
+
+MAJORS = {"슬픔": ["슬픔", "눈물이나는", "외로운"], "기쁨": ["기쁨", "신이난", "감사하는"],
+          "분노": ["분노", "짜증내는", "가난한/불우한"]}  # a sub label with a '/' in it, as in the real codebook
+COLUMNS = [f"emo:{m}/{s}" for m, subs in MAJORS.items() for s in subs]
+TITLES = ["눈물", "눈물의 바다", "봄날", "사랑했지만", "비", "밤편지", "좋은 날", "Tell Me", "거짓말", "Gee",
+          "벚꽃 엔딩", "너의 의미", "첫눈처럼", "이별택시", "소주 한 잔", "여수 밤바다", "점점", "하루", "바람", "꽃"]
+
+
+def write_songs(folder: Path, probs: np.ndarray | None = None, artists: list[str] | None = None) -> Path:
+    """A song_emotions.csv like lyrics_emotion.py writes: metadata, emo: columns, major: sums."""
+    n = len(TITLES)
+    probs = np.random.default_rng(0).dirichlet(np.full(len(COLUMNS), 0.5), size=n) if probs is None else probs
+    df = pd.DataFrame({"song_id": np.arange(1000, 1000 + n), "song_name": TITLES,
+                       "artist": artists or [f"가수{i % 7}" for i in range(n)], "album": "앨범",
+                       "release_date": [f"{2000 + i}.01.01" for i in range(n)], "genre": "발라드"})
+    for j, c in enumerate(COLUMNS):
+        df[c] = probs[:, j]
+    for m in MAJORS:
+        df[f"major:{m}"] = df[[c for c in COLUMNS if c.startswith(f"emo:{m}/")]].sum(axis=1)
+    path = folder / "results" / "song_emotions.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False)
+    return path
+
+
+def records(result: dict) -> list[dict]:
+    return result["table"].to_dict("records")
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    write_songs(tmp_path)
+    return tmp_path
+
+
+def test_song_itself_comes_first_with_similarity_1(out):
+    rows = records(recommend(RecommendConfig(out=str(out), song="봄날", include_self=True)))
+    assert rows[0]["song"] == "봄날" and rows[0]["similarity"] == pytest.approx(1.0)
+    rows = records(recommend(RecommendConfig(out=str(out), song="봄날")))
+    assert "봄날" not in [r["song"] for r in rows] and len(rows) == 10
+
+
+@pytest.mark.parametrize("representation", ["raw", "centered", "zscore", "log", "major6"])
+def test_results_are_ranked_by_cosine(out, representation):
+    rows = records(recommend(RecommendConfig(out=str(out), song="비", representation=representation, top=19)))
+    sims = [r["similarity"] for r in rows]
+    assert sims == sorted(sims, reverse=True)
+    if representation == "centered":  # against a by-hand cosine of mean-centred vectors
+        x = pd.read_csv(out / "results" / "song_emotions.csv")[COLUMNS].to_numpy()
+        x = x - x.mean(axis=0)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        cos = x @ x[TITLES.index("비")]
+        expected = [TITLES[j] for j in np.argsort(-cos, kind="stable") if TITLES[j] != "비"]
+        assert [r["song"] for r in rows] == expected
+        assert np.allclose(sims, np.sort(cos)[::-1][1:], atol=1e-4)
+    assert all(r["shared_emotions"] for r in rows[:3])  # every top match says which emotions it shares
+
+
+def test_identical_vectors_tie_stably():
+    rng = np.random.default_rng(1)
+    items = rng.random((30, 5))
+    items[[4, 9, 17, 25]] = items[2]  # five copies of one vector
+    for block_items in (None, 1, 6, 10):  # ties inside one chunk and across chunks
+        idx, sims = topk_cosine(items[[2]], items, 3, block_items=block_items)
+        assert idx.tolist() == [[2, 4, 9]] and np.allclose(sims, 1.0)
+        idx, _ = topk_cosine(items[[2]], items, 6, block_items=block_items)
+        assert idx[0, :5].tolist() == [2, 4, 9, 17, 25]
+
+
+@pytest.mark.parametrize("bad", ["zero", "nan"])
+def test_zero_or_nan_vector_is_rejected_naming_the_song(tmp_path, bad):
+    probs = np.random.default_rng(0).dirichlet(np.ones(len(COLUMNS)), size=len(TITLES))
+    probs[TITLES.index("밤편지")] = 0.0 if bad == "zero" else np.nan
+    write_songs(tmp_path, probs)
+    with pytest.raises(InputError, match="밤편지"):
+        recommend(RecommendConfig(out=str(tmp_path), song="봄날"))
+
+
+def test_unknown_title_suggests_close_titles_and_exits_2(out, capsys):
+    with pytest.raises(SystemExit) as e:
+        run_cli(main, ["--song", "눈믈의 바다", "--out", str(out)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "no song titled" in err and "눈물의 바다" in err
+
+
+def test_title_match_ignores_case_and_spaces(out):
+    assert records(recommend(RecommendConfig(out=str(out), song="tell me", include_self=True)))[0]["song"] == "Tell Me"
+
+
+def test_blocked_topk_equals_brute_force():
+    rng = np.random.default_rng(2)
+    queries, items = rng.normal(size=(40, 8)), rng.normal(size=(300, 8))
+    cos = (queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ \
+        (items / np.linalg.norm(items, axis=1, keepdims=True)).T
+    for block_rows, block_items in ((1, None), (7, 13), (None, 4), (None, None)):
+        idx, sims = topk_cosine(queries, items, 10, block_rows=block_rows, block_items=block_items)
+        assert np.array_equal(idx, np.argsort(-cos, axis=1, kind="stable")[:, :10])
+        assert np.allclose(sims, -np.sort(-cos, axis=1)[:, :10])
+    # exclusions and a mask are the same as removing those items by hand
+    keys, mask = np.arange(300) % 5, np.arange(300) % 3 != 0
+    idx, _ = topk_cosine(queries, items, 10, block_rows=7, block_items=13, item_mask=mask,
+                         exclude_same=[(np.arange(40) % 5, keys)])
+    masked = np.where(mask[None, :] & ((np.arange(40) % 5)[:, None] != keys[None, :]), cos, -np.inf)
+    assert np.array_equal(idx, np.argsort(-masked, axis=1, kind="stable")[:, :10])
+
+
+def test_faiss_index_agrees_with_blocked():
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(3)
+    queries, items = rng.normal(size=(20, 6)), rng.normal(size=(200, 6))
+    keys = np.arange(200) % 4
+    for kwargs in ({}, {"item_mask": np.arange(200) % 2 == 0, "exclude_same": [(np.arange(20) % 4, keys)]}):
+        a, sa = topk_cosine(queries, items, 5, **kwargs)
+        b, sb = topk_cosine_faiss(queries, items, 5, **kwargs)
+        assert np.array_equal(a, b) and np.allclose(sa, sb, atol=1e-5)
+
+
+def test_half_split_recall_on_a_toy_case():
+    a = np.eye(4)
+    b = np.eye(4)[[0, 1, 3, 2]]  # songs 2 and 3 swapped their second halves
+    assert half_split_recall_at_k(a, b, k=1, representation="raw") == 0.5
+    assert half_split_recall_at_k(a, b, k=2, representation="raw") == 0.5  # the tie at 0 goes to row 0, not own
+    assert half_split_recall_at_k(a, b, k=4, representation="raw") == 1.0
+    assert half_split_recall_at_k(a, a + 0.01, k=1, representation="centered") == 1.0
+
+
+def test_evaluate_halves_writes_json(tmp_path):
+    rng = np.random.default_rng(4)
+    song = rng.dirichlet(np.full(len(COLUMNS), 0.3), size=30)
+    halves = [pd.DataFrame(np.clip(song + rng.normal(0, 0.01, song.shape), 1e-4, None), columns=COLUMNS)
+              .assign(song_id=range(30), half=h) for h in ("a", "b")]
+    path = tmp_path / "halves.csv"
+    pd.concat(halves)[["song_id", "half", *COLUMNS]].to_csv(path, index=False)
+    main(["--evaluate-halves", str(path), "--out", str(tmp_path)])
+    result = json.loads((tmp_path / "results" / "representation_eval.json").read_text(encoding="utf-8"))
+    assert set(result["recall_at_10"]) == {"raw", "centered", "zscore", "log", "major6"}
+    assert result["recall_at_10"]["centered"] > 0.9 and result["n_songs"] == 30
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "md"])
+def test_format_writes_files(out, fmt):
+    main(["--song", "하루", "--out", str(out), "--format", fmt, "--top", "5"])
+    path = out / "results" / f"recommendations.{fmt}"
+    text = path.read_text(encoding="utf-8")
+    if fmt == "csv":
+        assert len(pd.read_csv(path)) == 5
+    elif fmt == "json":
+        assert len(json.loads(text)["rows"]) == 5
+    else:
+        assert text.startswith("### '하루'") and text.count("\n| ") == 6
+    heatmap = pd.read_csv(out / "results" / "heatmap_songs.csv")
+    assert heatmap.shape == (10, 12) and np.allclose(np.diag(heatmap.iloc[:, 2:].to_numpy()), 1.0)
+
+
+def test_all_songs_writes_a_table_for_every_song(out):
+    result = main(["--all", "--out", str(out), "--top", "3"])
+    assert len(pd.read_csv(result["outputs"]["recommendations"])) == 3 * len(TITLES)
+
+
+def test_exclude_same_artist(tmp_path):
+    artists = ["아이유" if i < 6 else f"가수{i}" for i in range(len(TITLES))]
+    probs = np.random.default_rng(5).dirichlet(np.full(len(COLUMNS), 0.5), size=len(TITLES))
+    probs[:6] = probs[0] + np.random.default_rng(6).uniform(0, 0.01, (6, len(COLUMNS)))  # her songs are alike
+    write_songs(tmp_path, probs, artists)
+    cfg = RecommendConfig(out=str(tmp_path), song=TITLES[0], top=5)
+    assert [r["artist"] for r in records(recommend(cfg))][:5] == ["아이유"] * 5
+    cfg.exclude_same_artist = True
+    rows = records(recommend(cfg))
+    assert len(rows) == 5 and "아이유" not in [r["artist"] for r in rows]
+
+
+def test_year_filter(out):
+    rows = records(recommend(RecommendConfig(out=str(out), song="눈물", year_from=2005, year_to=2009)))
+    assert sorted(r["year"] for r in rows) == [2005, 2006, 2007, 2008, 2009]
+
+
+def test_emotion_profile_query(out):
+    rows = records(recommend(RecommendConfig(out=str(out), emotions=["슬픔", "외로운"], top=3)))
+    x = pd.read_csv(out / "results" / "song_emotions.csv").set_index("song_name")
+    assert x.loc[rows[0]["song"], "major:슬픔"] > x["major:슬픔"].median()
+    with pytest.raises(InputError, match="valid names: 기쁨, 분노, 슬픔"):
+        recommend(RecommendConfig(out=str(out), emotions=["그리움"]))
+
+
+def test_text_query_uses_the_emotion_model(out, monkeypatch):
+    fake = types.ModuleType("lyrics_emotion")
+    fake.score_texts = lambda model_dir, texts: np.tile(np.eye(len(COLUMNS))[1], (len(texts), 1))  # 눈물이나는
+    monkeypatch.setitem(sys.modules, "lyrics_emotion", fake)
+    (out / "saved_model" / "emotion").mkdir(parents=True)
+    rows = records(recommend(RecommendConfig(out=str(out), text="비 오는 날 헤어진 연인이 그리워")))
+    assert rows[0]["shared_emotions"].startswith("슬픔/눈물이나는")
+    with pytest.raises(InputError, match="saved emotion model"):
+        recommend(RecommendConfig(out=str(out), text="x", model_dir=str(out / "missing")))
