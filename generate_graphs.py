@@ -54,7 +54,7 @@ def review_lengths(root: Path, ax) -> None:
     df = pd.concat(frames)
     words = df.text.astype(str).str.split().str.len()
     for label, name in enumerate(["negative", "positive"]):
-        ax.hist(words[df.label == label], bins=60, range=(0, 300), alpha=0.6, label=name)
+        ax.hist(words[df.label == label], bins=50, range=(0, int(words.max())), alpha=0.6, label=name)
     ax.axvline(words.median(), color="black", linestyle="--", label=f"median {words.median():.0f} words")
     ax.set(title=f"Review length ({len(df):,} reviews)", xlabel="words per review", ylabel="reviews")
     ax.legend()
@@ -96,6 +96,73 @@ def sentiment_confusion(root: Path, ax) -> None:
     ax.set(xlabel="predicted", ylabel="true")
 
 
+# ----------------------------------------------------------------------------- emotion and song figures
+
+def emotion_confusion(root: Path, ax) -> None:
+    major6 = read_json(root / "saved_model" / "emotion" / "metrics.json")["test"]["major6"]
+    draw_matrix(ax, np.array(major6["confusion_matrix"]), major6["labels"],
+                f"Korean emotion, 6 major classes (test): accuracy {major6['accuracy']:.3f}, "
+                f"macro-F1 {major6['macro_f1']:.3f}")
+    ax.set(xlabel="predicted", ylabel="true")
+
+
+def label_similarity(root: Path, ax) -> None:
+    folder = root / "saved_model" / "emotion"
+    sim = pd.read_csv(folder / "label_similarity.csv", index_col=0)
+    method = read_json(folder / "metrics.json")["label_similarity"]["method"]
+    draw_matrix(ax, sim.to_numpy(), [str(c) for c in sim.columns], f"Learned label similarity (60 x 60): {method}",
+                cmap="RdBu_r", annotate=False, vmin=-1, vmax=1)
+    ax.tick_params(labelsize=6)
+    # Lines between the 6 major classes make the block structure readable.
+    majors = [str(c).split("/")[0] for c in sim.columns]
+    for i in range(1, len(majors)):
+        if majors[i] != majors[i - 1]:
+            ax.axhline(i - 0.5, color="black", linewidth=0.6)
+            ax.axvline(i - 0.5, color="black", linewidth=0.6)
+
+
+def head_comparison(root: Path, ax) -> None:
+    comparison = read_json(root / "saved_model" / "emotion" / "head_comparison.json")
+    heads = list(comparison["heads"])
+    scores = {"accuracy (60)": "test_accuracy_60", "macro-F1 (60)": "test_macro_f1_60",
+              "weighted F1 (60)": "test_similarity_weighted_f1", "accuracy (6)": "test_accuracy_6",
+              "macro-F1 (6)": "test_macro_f1_6"}
+    x = np.arange(len(scores))
+    width = 0.8 / len(heads)
+    for i, head in enumerate(heads):
+        values = [comparison["heads"][head][key] for key in scores.values()]
+        bars = ax.bar(x + (i - (len(heads) - 1) / 2) * width, values, width, label=head)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7)
+    ax.set_xticks(x, list(scores))
+    ax.set(title=f"Classification heads on one split (test set; saved: {comparison['chosen']})", ylabel="score",
+           ylim=(0, 1))
+    ax.legend()
+
+
+def song_heatmap(root: Path, ax) -> None:
+    df = pd.read_csv(root / "results" / "heatmap_songs.csv")
+    matrix = df.drop(columns=["song_id", "song"]).to_numpy(float)
+    representation = read_json(root / "results" / "representation_eval.json").get("best", "?")
+    draw_matrix(ax, matrix, df.song.tolist(), f"Cosine similarity of 10 random songs ({representation} vectors)",
+                fmt=".2f", cmap="RdBu_r", vmin=-1, vmax=1)
+
+
+def song_profile(root: Path, ax) -> None:
+    songs = pd.read_csv(root / "results" / "song_emotions.csv")
+    song = songs.iloc[0]
+    fine = [c for c in songs.columns if c.startswith("emo:")]
+    catalogue = songs[fine].mean()
+    top = (song[fine].astype(float) - catalogue).sort_values(ascending=False).index[:12]
+    y = np.arange(len(top))
+    ax.barh(y - 0.2, song[top].astype(float), 0.4, label=f"{song.song_name} - {song.artist}")
+    ax.barh(y + 0.2, catalogue[top], 0.4, label=f"catalogue mean ({len(songs)} songs)", color="tab:gray")
+    ax.set_yticks(y, [c.removeprefix("emo:") for c in top])
+    ax.invert_yaxis()
+    ax.set(title=f"Emotion profile of '{song.song_name}': the 12 emotions most above the catalogue mean",
+           xlabel="probability (chunk-weighted mean over the lyrics)")
+    ax.legend()
+
+
 # ----------------------------------------------------------------------------- driver
 
 FIGURES: list[tuple[str, Callable, tuple[float, float], str]] = [
@@ -103,6 +170,11 @@ FIGURES: list[tuple[str, Callable, tuple[float, float], str]] = [
     ("sentiment_label_distribution.png", label_distribution, (7, 5), "mobilebert_project.py"),
     ("sentiment_training_curves.png", training_curves, (8, 5), "mobilebert_project.py"),
     ("sentiment_confusion_matrix.png", sentiment_confusion, (6, 5), "mobilebert_project.py"),
+    ("emotion_confusion_matrix_6class.png", emotion_confusion, (8, 7), "lyrics_emotion.py train"),
+    ("emotion_label_similarity_60x60.png", label_similarity, (14, 13), "lyrics_emotion.py train"),
+    ("emotion_head_comparison.png", head_comparison, (10, 5), "lyrics_emotion.py train --compare"),
+    ("song_similarity_heatmap.png", song_heatmap, (11, 9), "recommend.py"),
+    ("song_emotion_profile.png", song_profile, (10, 6), "lyrics_emotion.py score"),
 ]
 
 
@@ -127,6 +199,94 @@ def generate_graphs(root: Path, graphs_dir: Path | None = None) -> list[Path]:
         written.append(graphs_dir / name)
     log.info("graphs: wrote %d of %d figures to %s", len(written), len(FIGURES), graphs_dir)
     return written
+
+
+# ----------------------------------------------------------------------------- the run report
+
+def optional_json(path: Path) -> dict | None:
+    return read_json(path) if path.is_file() else None
+
+
+def sentiment_section(root: Path) -> list[str]:
+    m = optional_json(root / "saved_model" / "sentiment" / "metrics.json")
+    if not m:
+        return []
+    rows = [("fine-tuned " + m["base_model"]["name"], m["test"]), ("TF-IDF word 1-2 grams + LR",
+                                                                   m["baselines"]["tfidf_logreg"]),
+            ("majority class", m["baselines"]["majority"])]
+    return ["## Review sentiment", "", f"Test set: {m['data']['split_sizes']['test']} reviews; "
+            f"training {m['train_seconds']:.0f} s.", "", "| model | accuracy | macro-F1 |", "|---|---|---|",
+            *[f"| {name} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} |" for name, r in rows], ""]
+
+
+def emotion_section(root: Path) -> list[str]:
+    folder = root / "saved_model" / "emotion"
+    m = optional_json(folder / "metrics.json")
+    if not m:
+        return []
+    t, b = m["test"], m["baselines"]
+    lines = ["## Korean emotion (AI-Hub, 60 labels / 6 major classes)", "",
+             f"Base model: {m['base_model']['name']}; head saved: {m['head']} ({m['head_selection']}); unit: "
+             f"{m['data']['unit']}; test units: {m['data']['split_units']['test']}.", "",
+             "| model | acc (60) | macro-F1 (60) | acc (6) | macro-F1 (6) |", "|---|---|---|---|---|",
+             f"| {m['head']} | {t['labels60']['accuracy']:.3f} | {t['labels60']['macro_f1']:.3f} | "
+             f"{t['major6']['accuracy']:.3f} | {t['major6']['macro_f1']:.3f} |"]
+    for name, key in [("TF-IDF char 1-4 grams + LR", "tfidf_char_logreg"), ("majority class", "majority")]:
+        r = b[key]
+        lines.append(f"| {name} | {r['labels60']['accuracy']:.3f} | {r['labels60']['macro_f1']:.3f} | "
+                     f"{r['major6']['accuracy']:.3f} | {r['major6']['macro_f1']:.3f} |")
+    w = t["similarity_weighted_f1"]
+    lines += ["", f"Similarity-weighted F1 (hierarchy, same-major credit {w['same_major_credit']}): "
+              f"{w['hierarchy']:.3f} (plain macro-F1 {w['identity']:.3f}).", ""]
+    if (folder / "head_comparison.md").is_file():
+        lines += ["### Heads compared on the same split", "", (folder / "head_comparison.md").read_text(), ""]
+    return lines
+
+
+def goemotions_section(root: Path) -> list[str]:
+    m = optional_json(root / "saved_model" / "goemotions" / "metrics.json")
+    if not m:
+        return []
+    t = m["test"]
+    return ["## GoEmotions (English, multi-label)", "", f"Base model: {m['base_model']['name']}.", "",
+            "| test | macro-F1 | micro-F1 |", "|---|---|---|",
+            *[f"| {name} | {t[key]['macro_f1']:.3f} | {t[key]['micro_f1']:.3f} |" for name, key in
+              [("28 labels, thresholds tuned on dev", "labels28_tuned"), ("28 labels at 0.5", "labels28_at_0.5"),
+               ("Ekman groups, tuned", "ekman7_tuned")]], ""]
+
+
+def recommend_section(root: Path, n_examples: int = 3) -> list[str]:
+    results = root / "results"
+    evaluation = optional_json(results / "representation_eval.json")
+    if not evaluation or not (results / "recommendations.csv").is_file():
+        return []
+    recall = evaluation[f"recall_at_{evaluation['k']}"]
+    lines = ["## Recommendations", "", f"Representation chosen by half-split recall@{evaluation['k']} over "
+             f"{evaluation['n_songs']} songs (chance {evaluation['chance']:.4f}): **{evaluation['best']}**.", "",
+             "| representation | recall@10 |", "|---|---|", *[f"| {r} | {v:.4f} |" for r, v in recall.items()], ""]
+    table = pd.read_csv(results / "recommendations.csv")
+    for query in table["query"].drop_duplicates().head(n_examples):
+        rows = table[table["query"] == query]
+        lines += [f"### {query}", "", "| Rank | Song | Artist | Similarity | Shared emotions |", "|---" * 5 + "|",
+                  *[f"| {r.rank} | {r.song} | {r.artist} | {r.similarity:.4f} | {r.shared_emotions} |"
+                    for r in rows.itertuples()], ""]
+    return lines
+
+
+def write_report(root: Path, run: dict) -> Path:
+    """results/REPORT.md: what ran, every stage's metrics with baselines, examples, and every figure."""
+    from common import write_text_atomic
+    lines = ["# Pipeline report", ""]
+    if run.get("quick"):
+        lines += ["> **Quick run**: small slices and few steps, to prove the pipeline works end to end. "
+                  "The numbers below are not results; run `python main.py` for those.", ""]
+    lines += ["| stage | status | seconds |", "|---|---|---|",
+              *[f"| {name} | {s['status']} | {s.get('seconds', '')} |" for name, s in run["stages"].items()], ""]
+    for section in (sentiment_section, emotion_section, goemotions_section, recommend_section):
+        lines += section(root)
+    figures = [name for name, *_ in FIGURES if (root / "sample_graphs" / name).is_file()]
+    lines += ["## Figures", "", *[f"![{name}](../sample_graphs/{name})" for name in figures], ""]
+    return write_text_atomic(root / "results" / "REPORT.md", "\n".join(lines))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

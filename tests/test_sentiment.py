@@ -9,29 +9,12 @@ import threading
 
 import pandas as pd
 import pytest
+from conftest import write_reviews
 
 import mobilebert_project as sentiment
 import predict_sample
 from common import InputError
 from models import resolve_model
-
-POSITIVE = ["love this app", "great music", "best playlist app", "works fine", "awesome songs", "nice app",
-            "good music", "i love the playlist", "really great app", "this app is the best"]
-NEGATIVE = ["app keeps crashing", "too many ads", "terrible update", "worst app", "so slow", "broken again",
-            "i hate the ads", "buggy update", "really annoying ads", "it crashes always"]
-
-
-def write_reviews(path, n_copies: int = 4, extra: list[dict] | None = None) -> pd.DataFrame:
-    """Unique texts (a number appended) with 5/4 or 1/2 stars, plus a few 3-star and duplicate rows."""
-    rows = []
-    for k in range(n_copies):
-        rows += [{"content": f"{t} {k}", "score": 5 - (k % 2)} for t in POSITIVE]
-        rows += [{"content": f"{t} {k}", "score": 1 + (k % 2)} for t in NEGATIVE]
-    rows += [{"content": "it is fine", "score": 3}, {"content": "love this app 0", "score": 5}, {"content": "  ",
-                                                                                                 "score": 1}]
-    df = pd.DataFrame(rows + (extra or []))
-    df.to_csv(path, index=False)
-    return df
 
 
 def test_load_reviews_maps_stars_and_drops_neutral_empty_and_duplicates(tmp_path):

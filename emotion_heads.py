@@ -1,0 +1,133 @@
+"""Three classification heads on one pretrained encoder, as a Hugging Face model that saves and loads whole.
+
+    plain  encoder CLS (or the pooler output when the checkpoint has a trained pooler) -> dropout -> linear
+    arch1  the seed's first design: Conv1d over the token states (hidden -> 64 channels, kernel 3),
+           ReLU, mean over real tokens (PAD excluded) -> dropout -> linear
+    arch2  the seed's improved design: three hidden-size vectors -- last-layer CLS, CLS of
+           hidden_states[-4], and the mean of the last layer over real tokens (PAD excluded, divided
+           by the number of real tokens) -- mixed by a learned weighted sum (Conv1d 3 -> 1, kernel 1),
+           ReLU -> dropout -> linear
+
+The same class does multi-label classification (GoEmotions) when config.problem_type is
+"multi_label_classification" (sigmoid + BCE instead of softmax + cross-entropy).
+
+    model = build_emotion_model("path/to/encoder", "arch2", ["기쁨/기쁨", "분노/분노"])
+    model.save_pretrained("saved_model/emotion")          # config.json holds head, labels and encoder config
+    model = EmotionClassifier.from_pretrained("saved_model/emotion")   # needs nothing else
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
+from transformers.configuration_utils import SubConfigSpec
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+HEADS = ("plain", "arch1", "arch2")
+
+
+class EmotionHeadConfig(PreTrainedConfig):
+    """Head type, labels (num_labels/id2label/label2id from the base class) and the encoder's own config."""
+
+    model_type = "emotion-head"
+    sub_configs_defaults = {"encoder": SubConfigSpec(config_class=AutoConfig, model_type="bert")}
+
+    encoder: PreTrainedConfig | dict | None = None
+    head: str = "plain"
+    use_pooler: bool = False  # True only when the checkpoint shipped trained pooler weights
+    conv_channels: int = 64  # arch1
+    classifier_dropout: float = 0.1
+    train_max_length: int = 128  # the max_length used in training; scoring packs chunks to it
+
+
+class EmotionClassifier(PreTrainedModel):
+    config_class = EmotionHeadConfig
+    base_model_prefix = "encoder"
+
+    def __init__(self, config: EmotionHeadConfig):
+        super().__init__(config)
+        if config.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, not {config.head!r}")
+        self.encoder = AutoModel.from_config(config.encoder)
+        if not config.use_pooler and getattr(self.encoder, "pooler", None) is not None:
+            self.encoder.pooler = None  # an untrained pooler would only add noise and unused weights
+        hidden = config.encoder.hidden_size
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        if config.head == "arch1":
+            self.conv = nn.Conv1d(hidden, config.conv_channels, kernel_size=3, padding=1)
+            self.classifier = nn.Linear(config.conv_channels, config.num_labels)
+        else:
+            if config.head == "arch2":
+                self.mix = nn.Conv1d(3, 1, kernel_size=1)  # learned weighted sum of the three vectors
+            self.classifier = nn.Linear(hidden, config.num_labels)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None):
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                           output_hidden_states=self.config.head == "arch2", return_dict=True, **kwargs)
+        logits = self.classifier(self.dropout(self.features(out, attention_mask)))
+        loss = None if labels is None else self.loss(logits, labels)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    def features(self, out, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The vector the final linear layer sees, one per example."""
+        last = out.last_hidden_state
+        if self.config.head == "plain":
+            return out.pooler_output if self.config.use_pooler else last[:, 0]
+        if self.config.head == "arch1":
+            mask = attention_mask.unsqueeze(-1).to(last.dtype)
+            conv = torch.relu(self.conv((last * mask).transpose(1, 2))).transpose(1, 2)  # (B, T, 64)
+            return masked_mean(conv, attention_mask)
+        layer = out.hidden_states[max(-4, -len(out.hidden_states))]  # shallow encoders: the earliest there is
+        stacked = torch.stack([last[:, 0], layer[:, 0], masked_mean(last, attention_mask)], dim=1)  # (B, 3, H)
+        return torch.relu(self.mix(stacked).squeeze(1))
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.config.problem_type == "multi_label_classification":
+            return nn.functional.binary_cross_entropy_with_logits(logits.float(), labels.float())
+        return nn.functional.cross_entropy(logits.float(), labels.long())
+
+
+def masked_mean(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean over real tokens only: PAD positions count neither in the sum nor in the divisor.
+
+    >>> masked_mean(torch.tensor([[[1.0], [3.0], [100.0]]]), torch.tensor([[1, 1, 0]]))
+    tensor([[2.]])
+    """
+    mask = attention_mask.unsqueeze(-1).to(states.dtype)
+    return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def build_emotion_model(encoder_path: str, head: str, label_names: list[str], multi_label: bool = False,
+                        train_max_length: int = 128, dropout: float = 0.1, **load_kwargs) -> EmotionClassifier:
+    """A new classifier whose encoder holds the pretrained weights at encoder_path and whose head is fresh.
+    load_kwargs go to AutoModel.from_pretrained (e.g. a 4-bit quantization_config for QLoRA)."""
+    encoder, info = AutoModel.from_pretrained(encoder_path, output_loading_info=True, **load_kwargs)
+    has_pooler = getattr(encoder, "pooler", None) is not None and not any(
+        k.startswith("pooler") for k in info.get("missing_keys", []))
+    config = EmotionHeadConfig(
+        encoder=encoder.config.to_dict(), head=head, use_pooler=has_pooler, classifier_dropout=dropout,
+        train_max_length=train_max_length, num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
+        problem_type="multi_label_classification" if multi_label else "single_label_classification")
+    model = EmotionClassifier(config)
+    if not has_pooler:
+        encoder.pooler = None
+    model.encoder = encoder  # after post_init, so the pretrained weights are never re-initialised
+    return model
+
+
+def freeze_word_embeddings(model: EmotionClassifier, setting: str = "auto") -> dict:
+    """Freeze the encoder's word-embedding matrix: `yes`, `no`, or `auto` = when it holds more than three
+    quarters of the encoder's parameters (multilingual vocabularies: 96M of multilingual-e5-small's 118M)."""
+    weight = model.encoder.get_input_embeddings().weight
+    total = sum(p.numel() for p in model.encoder.parameters())
+    freeze = setting == "yes" or (setting == "auto" and weight.numel() > 0.75 * total)
+    weight.requires_grad_(not freeze)
+    return {"setting": setting, "word_embeddings_frozen": freeze, "word_embedding_params": weight.numel(),
+            "encoder_params": total,
+            "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad)}

@@ -1,0 +1,246 @@
+"""Behaviour of the emotion stage on tiny fixtures: a 5-label codebook, a few dozen synthetic dialogues,
+a character-level tokenizer and a randomly initialised 2-layer BERT (hidden 32)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import f1_score
+
+import lyrics_emotion as le
+from common import InputError
+from emotion_heads import HEADS, EmotionClassifier, build_emotion_model
+
+# e_code, major_code, major, sub (codebook), sub (xlsx): includes the two spellings that differ
+CODEBOOK = [("E10", "E1", "분노", "분노", "분노"), ("E11", "E1", "분노", "툴툴대는", "툴툴대는"),
+            ("E17", "E1", "분노", "구역질나는", "구역질 나는"), ("E43", "E4", "상처", "고립된", "고립된"),
+            ("E51", "E5", "당황", "고립된(당황)", "고립된")]
+PHRASES = {"E10": "화가 난다", "E11": "투덜 투덜", "E17": "역겨운 냄새", "E43": "혼자 남았다", "E51": "당황 스러워"}
+LABELS = [f"{major}/{sub}" for _, _, major, sub, _ in CODEBOOK]
+LYRICS = ["사랑 노래\n혼자 남았다\n화가 난다 오늘", "", "한 줄 뿐인 가사 투덜 투덜 당황 스러워"]
+
+
+def corpus_rows(per_label: int = 10) -> list[dict]:
+    rows = []
+    for code, _, major, _, sub_xlsx in CODEBOOK:
+        for i in range(per_label):
+            rows.append({"연령": "청년", "성별": "남성", "상황키워드": "일", "신체질환": "해당없음",
+                         "감정_대분류": major, "감정_소분류": sub_xlsx, "_code": code,
+                         "사람문장1": f"{PHRASES[code]} 오늘 {i}", "시스템문장1": "그렇군요",
+                         "사람문장2": f"정말 {PHRASES[code]}", "시스템문장2": "네",
+                         "사람문장3": "" if i % 3 == 0 else f"그래서 {i} 번", "시스템문장3": ""})
+    return rows
+
+
+def write_json_corpus(rows: list[dict], path: Path) -> Path:
+    """The released JSON shape: profile -> emotion -> type, talk -> content -> HS01..HS03."""
+    records = [{"profile": {"persona-id": f"Pro_{i:05d}", "emotion": {"emotion-id": f"S06_D02_{r['_code']}",
+                                                                        "type": r["_code"]}},
+                "talk": {"id": {"profile-id": f"Pro_{i:05d}", "talk-id": f"Pro_{i:05d}_00001"},
+                         "content": {"HS01": r["사람문장1"], "SS01": r["시스템문장1"], "HS02": r["사람문장2"],
+                                     "SS02": r["시스템문장2"], "HS03": r["사람문장3"], "SS03": ""}}}
+               for i, r in enumerate(rows)]
+    path.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    """<data>/emotion_corpus/{corpus.xlsx, codebook} in the layout of ../shared/data."""
+    folder = tmp_path / "data" / "emotion_corpus"
+    folder.mkdir(parents=True)
+    pd.DataFrame(CODEBOOK, columns=["e_code", "major_code", "major_label", "sub_label_codebook",
+                                    "sub_label_xlsx"]).to_csv(folder / "emotion_label_map_E10_E69.csv", index=False)
+    pd.DataFrame(corpus_rows()).drop(columns="_code").to_excel(folder / "corpus.xlsx")
+    return tmp_path / "data"
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory) -> Path:
+    """A random 2-layer BERT (hidden 32) with a character-level WordPiece vocabulary over the fixtures."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+    folder = tmp_path_factory.mktemp("tiny_encoder")
+    chars = sorted({ch for r in corpus_rows() for k in ("사람문장1", "사람문장2", "사람문장3") for ch in r[k]}
+                   | {ch for t in LYRICS for ch in t} - {" ", "\n"})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *[f"##{c}" for c in chars]]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=128)).save_pretrained(folder)
+    return folder
+
+
+# ----------------------------------------------------------------------------- similarity-weighted F1
+
+def test_weighted_f1_equals_macro_f1_with_identity():
+    rng = np.random.default_rng(0)
+    y_true, y_pred = rng.integers(0, 6, 200), rng.integers(0, 6, 200)
+    y_pred[:3] = 5  # and a class that is never true nor predicted below
+    y_true, y_pred = np.where(y_true == 4, 0, y_true), np.where(y_pred == 4, 1, y_pred)
+    expected = f1_score(y_true, y_pred, labels=range(6), average="macro", zero_division=0)
+    assert le.similarity_weighted_f1(y_true, y_pred, np.eye(6)) == pytest.approx(expected)
+
+
+def test_weighted_f1_rises_when_errors_stay_in_the_major_class():
+    s = le.hierarchy_similarity(LABELS, credit=0.5)  # labels 0-2 share the major 분노
+    assert s[0, 1] == 0.5 and s[0, 3] == 0.0 and s[3, 4] == 0.0 and np.all(np.diag(s) == 1)
+    y_true = [0, 1, 2, 3, 4] * 4
+    within = [1, 2, 0, 3, 4] * 4  # 분노 errors stay in 분노
+    across = [3, 4, 3, 3, 4] * 4  # the same number of errors, into other majors
+    assert le.similarity_weighted_f1(y_true, within, s) > le.similarity_weighted_f1(y_true, across, s)
+    assert le.similarity_weighted_f1(y_true, y_true, s) == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------- heads
+
+@pytest.mark.parametrize("head", ["arch1", "arch2"])
+def test_pooling_ignores_pad_positions(tiny_encoder, head):
+    model = build_emotion_model(str(tiny_encoder), head, LABELS).eval()
+    ids = torch.tensor([[2, 7, 8, 9, 3, 0, 0, 0], [2, 10, 11, 12, 13, 14, 15, 3]])
+    mask = (torch.arange(8) < torch.tensor([[5], [8]])).long()
+    changed = ids.clone()
+    changed[0, 5:] = torch.tensor([20, 21, 22])  # other token ids where attention_mask is 0
+    with torch.no_grad():
+        a, b = model(ids, mask).logits, model(changed, mask).logits
+    assert torch.allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_every_head_saves_and_loads_with_identical_logits(tiny_encoder, tmp_path, head):
+    model = build_emotion_model(str(tiny_encoder), head, LABELS).eval()
+    model.save_pretrained(tmp_path / head)
+    loaded = EmotionClassifier.from_pretrained(tmp_path / head).eval()
+    ids = torch.tensor([[2, 7, 8, 9, 3, 0], [2, 10, 11, 12, 13, 3]])
+    mask = (ids != 0).long()
+    with torch.no_grad():
+        assert torch.equal(model(ids, mask).logits, loaded(ids, mask).logits)
+    assert loaded.config.head == head and loaded.config.id2label[4] == "당황/고립된(당황)"
+    out = loaded(ids, mask, labels=torch.tensor([0, 4]))
+    assert out.loss is not None and out.logits.shape == (2, len(LABELS))
+
+
+# ----------------------------------------------------------------------------- corpus and split
+
+def test_xlsx_json_and_csv_inputs_give_the_same_examples(data_dir, tmp_path):
+    codebook = data_dir / le.CODEBOOK
+    rows = corpus_rows()
+    pd.DataFrame(rows).drop(columns="_code").to_csv(tmp_path / "corpus.csv", index=False)
+    loaded = [le.load_emotion_corpus(p, codebook)[0] for p in
+              (data_dir / "emotion_corpus", write_json_corpus(rows, tmp_path / "corpus.json"), tmp_path / "corpus.csv")]
+    columns = ["s1", "s2", "s3", "label_id"]
+    for other in loaded[1:]:
+        pd.testing.assert_frame_equal(loaded[0][columns], other[columns])
+    assert loaded[0].label_id.tolist()[-10:] == [4] * 10  # 당황/고립된 is not 상처/고립된
+
+
+def test_bad_rows_are_counted_not_silently_dropped(data_dir, tmp_path):
+    rows = corpus_rows()
+    rows[0].update({"사람문장1": "", "사람문장2": "", "사람문장3": ""})
+    rows[1].update({"감정_소분류": "없는감정"})
+    pd.DataFrame(rows).drop(columns="_code").to_csv(tmp_path / "bad.csv", index=False)
+    dialogues, labels, report = le.load_emotion_corpus(tmp_path / "bad.csv", data_dir / le.CODEBOOK)
+    assert labels == LABELS
+    assert (report["rows_read"], report["empty_text"], report["unknown_label"], report["rows_used"]) == (50, 1, 1, 48)
+    assert report["unknown_label_examples"] == ["분노/없는감정"]
+
+
+def test_dialogue_split_keeps_each_dialogue_on_one_side(data_dir):
+    dialogues, labels, _ = le.load_emotion_corpus(data_dir / "emotion_corpus", data_dir / le.CODEBOOK)
+    parts, stratified = le.split_dialogues(dialogues, seed=42)
+    assert stratified and sum(len(p) for p in parts.values()) == len(dialogues)
+    units = {k: le.dialogue_units(v, "sentence", labels) for k, v in parts.items()}
+    ids = {k: set(v.dialogue_id) for k, v in units.items()}
+    assert not (ids["train"] & ids["val"]) and not (ids["train"] & ids["test"]) and not (ids["val"] & ids["test"])
+    assert sum(len(u) for u in units.values()) == (dialogues[["s1", "s2", "s3"]] != "").sum().sum()
+    assert set(units["test"].label) <= set(LABELS)
+
+
+# ----------------------------------------------------------------------------- end to end
+
+def test_train_compare_then_score_lyrics(data_dir, tiny_encoder, tmp_path):
+    out = tmp_path / "out"
+    metrics = le.main(["train", "--data-dir", str(data_dir), "--model", str(tiny_encoder), "--out", str(out),
+                       "--compare", "--epochs", "1", "--batch-size", "8", "--max-steps", "2", "--bf16", "no"])
+    model_dir = out / "saved_model" / "emotion"
+    for name in ("metrics.json", "README.md", "trainer_log.json", "test_predictions.csv", "label_similarity.csv",
+                 "head_comparison.json", "head_comparison.md", "config.json", "base_model.json"):
+        assert (model_dir / name).is_file(), name
+    assert set(metrics["comparison"]) == set(HEADS) and metrics["data"]["rows_used"] == 50
+    assert len(metrics["test"]["labels60"]["confusion_matrix"]) == 5
+    assert len(metrics["test"]["major6"]["confusion_matrix"]) == 3
+    assert "tfidf_char_logreg" in metrics["baselines"]
+    for split in ("train", "val", "test"):
+        assert (out / "data" / "processed" / f"emotion_{split}.csv").is_file()
+
+    songs = pd.DataFrame({"song_id": [1, 2, 3], "song_name": ["가", "나", "다"], "artist": "x", "album": "y",
+                          "release_date": "2001.01.01", "genre": "발라드", "lyrics": LYRICS})
+    songs.to_csv(tmp_path / "songs.csv", index=False)
+    le.main(["score", "--lyrics", str(tmp_path / "songs.csv"), "--model", str(model_dir), "--out", str(out),
+             "--halves", "--max-length", "8"])
+    vectors = pd.read_csv(out / "results" / "song_emotions.csv")
+    metadata = ["song_id", "song_name", "artist", "album", "release_date", "genre", "n_chunks", "n_tokens"]
+    majors = ["major:분노", "major:상처", "major:당황"]
+    assert list(vectors.columns) == [*metadata, *[f"emo:{n}" for n in LABELS], *majors]
+    assert vectors.song_id.tolist() == [1, 3]  # the song with empty lyrics is skipped
+    assert (vectors.n_chunks > 1).all()  # max length 8 forces several chunks
+    emo = vectors.filter(like="emo:").to_numpy()
+    assert np.allclose(emo.sum(1), 1, atol=1e-4)
+    assert np.allclose(vectors.filter(like="major:").sum(axis=1), 1, atol=1e-4)
+    halves = pd.read_csv(out / "results" / "song_halves.csv")
+    assert halves[["song_id", "half"]].values.tolist() == [[1, "a"], [1, "b"], [3, "a"], [3, "b"]]
+    assert list(halves.columns[2:]) == list(vectors.columns[8:])
+    text_vectors = le.score_texts(model_dir, ["혼자 남았다", "화가 난다\n오늘"])
+    assert text_vectors.shape == (2, len(LABELS)) and np.allclose(text_vectors.sum(1), 1, atol=1e-4)
+
+
+def test_pack_lengths_never_exceeds_the_budget_unless_one_line_does():
+    assert le.pack_lengths([3, 4, 2, 9, 1], budget=8) == [[0, 1], [2], [3], [4]]
+    assert le.pack_lengths([], budget=8) == []
+
+
+# ----------------------------------------------------------------------------- GoEmotions pieces
+
+def test_threshold_tuning_finds_each_labels_best_cut():
+    probs = np.array([[0.9, 0.30], [0.6, 0.20], [0.4, 0.25], [0.1, 0.05]])
+    y = np.array([[1, 1], [1, 1], [0, 0], [0, 0]])
+    # label 0 separates at 0.5; label 1 cannot be separated (0.25 is negative): the lowest tying cut wins
+    assert le.tune_thresholds(probs, y, grid=[0.1, 0.2, 0.5, 0.7]).tolist() == [0.5, 0.1]
+
+
+def test_ekman_grouping_includes_neutral():
+    groups, m = le.ekman_matrix(["anger", "joy", "love", "neutral"], {"anger": ["anger"], "joy": ["joy", "love"]})
+    assert groups == ["anger", "joy", "neutral"]
+    pred = np.array([[0, 0, 1, 0], [0, 0, 0, 1]])
+    assert ((pred @ m) > 0).astype(int).tolist() == [[0, 1, 0], [0, 0, 1]]
+
+
+def test_qlora_without_cuda_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    with pytest.raises(InputError, match="CUDA"):
+        le.train_emotion(le.EmotionConfig(dataset="goemotions", qlora=True))
+
+
+def test_goemotions_multilabel_training_writes_thresholds(tiny_encoder, tmp_path):
+    root = tmp_path / "data" / "goemotions"
+    (root / "original").mkdir(parents=True)
+    names = ["anger", "joy", "love", "neutral"]
+    (root / "original" / "labels.txt").write_text("\n".join(names) + "\n")
+    (root / "ekman_mapping.json").write_text(json.dumps({"anger": ["anger"], "joy": ["joy", "love"]}))
+    rows = [f"text number {i}\t{i % 4}{',1' if i % 5 == 0 and i % 4 != 1 else ''}\tid{i}" for i in range(16)]
+    for split in ("train", "dev", "test"):
+        (root / "original" / f"{split}.tsv").write_text("\n".join(rows) + "\n")
+    metrics = le.main(["train", "--dataset", "goemotions", "--data-dir", str(tmp_path / "data"), "--model",
+                       str(tiny_encoder), "--out", str(tmp_path / "out"), "--max-steps", "2", "--batch-size", "8",
+                       "--bf16", "no"])
+    model_dir = tmp_path / "out" / "saved_model" / "goemotions"
+    assert set(json.loads((model_dir / "thresholds.json").read_text())) == set(names)
+    assert metrics["test"]["ekman7_tuned"]["per_class"].keys() == {"anger", "joy", "neutral"}
+    loaded = EmotionClassifier.from_pretrained(model_dir)
+    assert loaded.config.problem_type == "multi_label_classification"

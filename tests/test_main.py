@@ -1,0 +1,129 @@
+"""main.py end to end on fixtures written here and tiny models: every promised file, run.json,
+skipping fresh stages, --force, and a clean stop when an input is missing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import write_reviews
+from test_lyrics_emotion import CODEBOOK, PHRASES, corpus_rows
+
+import main as pipeline
+
+PROMISED = [
+    "data/processed/train_data.csv", "data/processed/val_data.csv", "data/processed/test_data.csv",
+    "saved_model/sentiment/model.safetensors", "saved_model/sentiment/metrics.json",
+    "saved_model/sentiment/README.md", "saved_model/sentiment/trainer_log.json",
+    "saved_model/sentiment/test_predictions.csv",
+    "saved_model/emotion/model.safetensors", "saved_model/emotion/metrics.json", "saved_model/emotion/README.md",
+    "saved_model/emotion/label_similarity.csv", "saved_model/emotion/head_comparison.json",
+    "saved_model/goemotions/metrics.json", "saved_model/goemotions/thresholds.json",
+    "results/song_emotions.csv", "results/song_halves.csv", "results/representation_eval.json",
+    "results/recommendations.csv", "results/recommendations.md", "results/heatmap_songs.csv",
+    "results/run.json", "results/REPORT.md",
+]
+
+
+def write_data_dir(root: Path) -> Path:
+    """Reviews, a 5-label AI-Hub corpus with its codebook, GoEmotions files, in ../shared/data's layout."""
+    (root / "reviews").mkdir(parents=True)
+    write_reviews(root / "reviews" / "spotify_googleplay_10k.csv", n_copies=6)
+    corpus = root / "emotion_corpus"
+    corpus.mkdir()
+    pd.DataFrame(CODEBOOK, columns=["e_code", "major_code", "major_label", "sub_label_codebook",
+                                    "sub_label_xlsx"]).to_csv(corpus / "emotion_label_map_E10_E69.csv", index=False)
+    pd.DataFrame(corpus_rows()).drop(columns="_code").to_csv(corpus / "dialogues.csv", index=False)
+    go = root / "goemotions" / "original"
+    go.mkdir(parents=True)
+    (go / "labels.txt").write_text("anger\njoy\nneutral\n")
+    (root / "goemotions" / "ekman_mapping.json").write_text(json.dumps({"anger": ["anger"], "joy": ["joy"]}))
+    rows = [f"{'so angry' if i % 3 == 0 else 'so happy'} {i}\t{i % 3}\tid{i}" for i in range(24)]
+    for split in ("train", "dev", "test"):
+        (go / f"{split}.tsv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def write_lyrics(path: Path, n_songs: int = 14) -> Path:
+    phrases = list(PHRASES.values())
+    songs = [{"song_id": 100 + i, "song_name": f"노래 {i}", "artist": f"가수 {i % 4}", "album": "앨범",
+              "release_date": f"{2000 + i}.01.01", "genre": "발라드",
+              "lyrics": "\n".join(phrases[(i + j) % len(phrases)] for j in range(4 + i % 3))}
+             for i in range(n_songs)]
+    pd.DataFrame(songs).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory, tiny_mobilebert):
+    root = tmp_path_factory.mktemp("pipeline")
+    data = write_data_dir(root / "data")
+    encoder = build_tiny_korean_encoder(root / "encoder")
+    argv = ["--quick", "--offline", "--data-dir", str(data), "--out", str(root / "out"), "--lyrics",
+            str(write_lyrics(root / "songs.csv")), "--sentiment-model", str(tiny_mobilebert),
+            "--emotion-model", str(encoder), "--english-model", str(encoder)]
+    run = pipeline.main(argv)
+    return root / "out", argv, run
+
+
+def build_tiny_korean_encoder(folder: Path) -> Path:
+    """The character-level tiny BERT of the emotion tests, covering the fixture texts."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+    folder.mkdir(parents=True)
+    texts = [r[k] for r in corpus_rows() for k in ("사람문장1", "사람문장2", "사람문장3")] + list(PHRASES.values())
+    chars = sorted({ch for t in texts for ch in t} - {" ", "\n"})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *[f"##{c}" for c in chars]]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=128)).save_pretrained(folder)
+    return folder
+
+
+def test_quick_run_writes_every_promised_file_and_figure(quick_run):
+    out, _, run = quick_run
+    for name in PROMISED:
+        assert (out / name).is_file(), name
+    from generate_graphs import FIGURES
+    for name, *_ in FIGURES:
+        assert (out / "sample_graphs" / name).stat().st_size > 10_000, name
+    report = (out / "results" / "REPORT.md").read_text()
+    assert "Quick run" in report and "![emotion_head_comparison.png]" in report and "| Rank | Song |" in report
+
+
+def test_run_json_lists_every_stage(quick_run):
+    out, _, run = quick_run
+    saved = json.loads((out / "results" / "run.json").read_text())
+    assert list(saved["stages"]) == pipeline.STAGES
+    assert saved["stages"]["crawl"]["status"] == "skipped"  # --lyrics was given
+    assert all(saved["stages"][s]["status"] == "ran" for s in pipeline.STAGES if s not in ("crawl", "data"))
+    assert saved["quick"] is True and saved["stages"]["sentiment"]["base_model"] is not None
+
+
+def test_second_run_skips_everything_and_force_reruns(quick_run, capsys):
+    out, argv, _ = quick_run
+    again = pipeline.main(argv)
+    assert {s["status"] for s in again["stages"].values()} == {"skipped"}
+    forced = pipeline.main([*argv, "--stages", "recommend,graphs", "--force"])
+    assert [forced["stages"][s]["status"] for s in ("recommend", "graphs")] == ["ran", "ran"]
+    assert forced["stages"]["sentiment"]["status"] == "not selected"
+    assert "[recommend] running (--force)" in capsys.readouterr().out
+
+
+def test_a_missing_input_stops_the_run_before_training(tmp_path, capsys):
+    data = write_data_dir(tmp_path / "data")
+    (data / "reviews" / "spotify_googleplay_10k.csv").unlink()
+    (data / "emotion_corpus" / "dialogues.csv").unlink()
+    with pytest.raises(SystemExit) as exit_info:
+        pipeline.run_cli(pipeline.main, ["--offline", "--data-dir", str(data), "--out", str(tmp_path / "out"),
+                                         "--lyrics", str(write_lyrics(tmp_path / "songs.csv"))])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "reviews/spotify_googleplay_10k.csv" in err and "aihub.or.kr" in err and "Traceback" not in err
+    run = json.loads((tmp_path / "out" / "results" / "run.json").read_text())
+    assert run["stages"]["data"]["status"] == "failed" and "sentiment" not in run["stages"]
+    assert not (tmp_path / "out" / "saved_model").exists()
