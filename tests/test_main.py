@@ -127,3 +127,28 @@ def test_a_missing_input_stops_the_run_before_training(tmp_path, capsys):
     run = json.loads((tmp_path / "out" / "results" / "run.json").read_text())
     assert run["stages"]["data"]["status"] == "failed" and "sentiment" not in run["stages"]
     assert not (tmp_path / "out" / "saved_model").exists()
+
+
+def test_missing_public_inputs_are_downloaded_and_checksummed(tmp_path, monkeypatch):
+    import hashlib
+    import http.server
+    import threading
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "good.csv").write_text("content,score\nok,5\n")
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(served), **k)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/good.csv"
+    good = hashlib.sha256((served / "good.csv").read_bytes()).hexdigest()
+    try:
+        monkeypatch.setattr(pipeline, "DOWNLOADS", {"reviews/a.csv": (url, good), "reviews/b.csv": (url, "0" * 64)})
+        info = pipeline.ensure_inputs(tmp_path / "data", ["reviews/a.csv"])
+        assert info["downloaded"] == ["reviews/a.csv"]
+        assert (tmp_path / "data" / "reviews" / "a.csv").read_bytes() == (served / "good.csv").read_bytes()
+        with pytest.raises(pipeline.InputError, match="SHA-256"):
+            pipeline.ensure_inputs(tmp_path / "data", ["reviews/b.csv"])
+        assert not (tmp_path / "data" / "reviews" / "b.csv").exists()
+        assert [p.name for p in (tmp_path / "data" / "reviews").iterdir()] == ["a.csv"]  # no temp files left
+    finally:
+        server.shutdown()
