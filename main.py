@@ -67,7 +67,8 @@ def sentiment_config(cfg: RunConfig):
     from models import TrainConfig
     s = quick_or_full(cfg, {"max_rows": 400, "epochs": 1, "max_length": 64, "model": quick_model(cfg.sentiment_model,
                                                                                                  "bundled:minilm-l6")},
-                      {"max_rows": None, "epochs": 4, "max_length": 128, "model": cfg.sentiment_model})
+                      {"max_rows": None, "epochs": SentimentConfig().train.epochs, "max_length": 128,
+                       "model": cfg.sentiment_model})
     train = TrainConfig(epochs=s["epochs"], max_length=s["max_length"], seed=cfg.seed)
     return SentimentConfig(data_dir=cfg.data_dir, model=s["model"], out=cfg.out, max_rows=s["max_rows"], train=train)
 
