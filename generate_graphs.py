@@ -148,19 +148,19 @@ def song_heatmap(root: Path, ax) -> None:
 
 
 def song_profile(root: Path, ax) -> None:
+    """One song against the catalogue: the emotions it has most above and most below the mean."""
     songs = pd.read_csv(root / "results" / "song_emotions.csv")
     song = songs.iloc[0]
     fine = [c for c in songs.columns if c.startswith("emo:")]
-    catalogue = songs[fine].mean()
-    top = (song[fine].astype(float) - catalogue).sort_values(ascending=False).index[:12]
-    y = np.arange(len(top))
-    ax.barh(y - 0.2, song[top].astype(float), 0.4, label=f"{song.song_name} - {song.artist}")
-    ax.barh(y + 0.2, catalogue[top], 0.4, label=f"catalogue mean ({len(songs)} songs)", color="tab:gray")
-    ax.set_yticks(y, [c.removeprefix("emo:") for c in top])
+    diff = (song[fine].astype(float) - songs[fine].mean()).sort_values(ascending=False) * 100
+    shown = pd.concat([diff.head(8), diff.tail(8)])
+    y = np.arange(len(shown))
+    ax.barh(y, shown, color=np.where(shown > 0, "tab:red", "tab:blue"))
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(y, [c.removeprefix("emo:") for c in shown.index])
     ax.invert_yaxis()
-    ax.set(title=f"Emotion profile of '{song.song_name}': the 12 emotions most above the catalogue mean",
-           xlabel="probability (chunk-weighted mean over the lyrics)")
-    ax.legend()
+    ax.set(title=f"Emotion profile of '{song.song_name}' - {song.artist}: the 8 emotions most above and below "
+           f"the mean of {len(songs)} songs", xlabel="song minus catalogue mean (percentage points of probability)")
 
 
 # ----------------------------------------------------------------------------- driver

@@ -65,7 +65,7 @@ def quick_model(chosen: str, bundled: str) -> str:
 def sentiment_config(cfg: RunConfig):
     from mobilebert_project import SentimentConfig
     from models import TrainConfig
-    s = quick_or_full(cfg, {"max_rows": 400, "epochs": 1, "max_length": 64, "model": quick_model(cfg.sentiment_model,
+    s = quick_or_full(cfg, {"max_rows": 1500, "epochs": 1, "max_length": 64, "model": quick_model(cfg.sentiment_model,
                                                                                                  "bundled:minilm-l6")},
                       {"max_rows": None, "epochs": SentimentConfig().train.epochs, "max_length": 128,
                        "model": cfg.sentiment_model})
@@ -78,7 +78,7 @@ def emotion_config(cfg: RunConfig, dataset: str):
     base = EmotionConfig()
     bundled = "bundled:multilingual-e5-small" if dataset == "aihub" else "bundled:minilm-l6"
     chosen = cfg.emotion_model if dataset == "aihub" else cfg.english_model
-    s = quick_or_full(cfg, {"max_train_rows": 120, "max_eval_rows": 60, "epochs": 1, "max_length": 64,
+    s = quick_or_full(cfg, {"max_train_rows": 400, "max_eval_rows": 100, "epochs": 1, "max_length": 64,
                             "model": quick_model(chosen, bundled), "batch_size": 16},
                       {"max_train_rows": None, "max_eval_rows": None, "epochs": base.train.epochs,
                        "max_length": base.train.max_length, "model": chosen, "batch_size": base.train.batch_size})
@@ -93,7 +93,7 @@ def score_config(cfg: RunConfig):
     from lyrics_emotion import EmotionConfig
     return EmotionConfig(data_dir=cfg.data_dir, out=cfg.out, lyrics=str(lyrics_path(cfg)), halves=True,
                          model_dir=str(Path(cfg.out) / "saved_model" / "emotion"),
-                         max_songs=40 if cfg.quick else None)
+                         max_songs=200 if cfg.quick else None)
 
 
 def lyrics_path(cfg: RunConfig) -> Path:
