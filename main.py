@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from common import InputError, library_versions, resolve_data_dir, run_cli, write_json_atomic, write_text_atomic
@@ -53,40 +53,31 @@ class RunConfig:
 
 # ----------------------------------------------------------------------------- stage settings
 
-def quick_or_full(cfg: RunConfig, quick: dict, full: dict) -> dict:
-    return quick if cfg.quick else full
-
-
 def quick_model(chosen: str, bundled: str) -> str:
     """--quick never waits for a hub: `auto` means the bundled model; an explicit choice is kept."""
     return bundled if chosen == "auto" else chosen
 
 
 def sentiment_config(cfg: RunConfig):
+    """The sentiment stage's own defaults (its measured best), or small slices for --quick."""
     from mobilebert_project import SentimentConfig
-    from models import TrainConfig
-    s = quick_or_full(cfg, {"max_rows": 1500, "epochs": 1, "max_length": 64, "model": quick_model(cfg.sentiment_model,
-                                                                                                 "bundled:minilm-l6")},
-                      {"max_rows": None, "epochs": SentimentConfig().train.epochs, "max_length": 128,
-                       "model": cfg.sentiment_model})
-    train = TrainConfig(epochs=s["epochs"], max_length=s["max_length"], seed=cfg.seed)
-    return SentimentConfig(data_dir=cfg.data_dir, model=s["model"], out=cfg.out, max_rows=s["max_rows"], train=train)
+    base = SentimentConfig(data_dir=cfg.data_dir, model=cfg.sentiment_model, out=cfg.out)
+    if not cfg.quick:
+        return replace(base, train=replace(base.train, seed=cfg.seed))
+    return replace(base, model=quick_model(cfg.sentiment_model, "bundled:minilm-l6"), max_rows=1500,
+                   train=replace(base.train, epochs=1, max_length=64, seed=cfg.seed))
 
 
 def emotion_config(cfg: RunConfig, dataset: str):
     from lyrics_emotion import EmotionConfig
-    base = EmotionConfig()
-    bundled = "bundled:multilingual-e5-small" if dataset == "aihub" else "bundled:minilm-l6"
-    chosen = cfg.emotion_model if dataset == "aihub" else cfg.english_model
-    s = quick_or_full(cfg, {"max_train_rows": 400, "max_eval_rows": 100, "epochs": 1, "max_length": 64,
-                            "model": quick_model(chosen, bundled), "batch_size": 16},
-                      {"max_train_rows": None, "max_eval_rows": None, "epochs": base.train.epochs,
-                       "max_length": base.train.max_length, "model": chosen, "batch_size": base.train.batch_size})
-    train = type(base.train)(**{**asdict(base.train), "epochs": s["epochs"], "max_length": s["max_length"],
-                                "batch_size": s["batch_size"], "seed": cfg.seed})
-    return EmotionConfig(dataset=dataset, compare=cfg.compare_heads and dataset == "aihub", model=s["model"],
-                         data_dir=cfg.data_dir, out=cfg.out, max_train_rows=s["max_train_rows"],
-                         max_eval_rows=s["max_eval_rows"], train=train)
+    korean = dataset == "aihub"
+    base = EmotionConfig(dataset=dataset, compare=cfg.compare_heads and korean, data_dir=cfg.data_dir, out=cfg.out,
+                         model=cfg.emotion_model if korean else cfg.english_model)
+    if not cfg.quick:
+        return replace(base, train=replace(base.train, seed=cfg.seed))
+    bundled = "bundled:multilingual-e5-small" if korean else "bundled:minilm-l6"
+    return replace(base, model=quick_model(base.model, bundled), max_train_rows=400, max_eval_rows=100,
+                   train=replace(base.train, epochs=1, max_length=64, batch_size=16, seed=cfg.seed))
 
 
 def score_config(cfg: RunConfig):
