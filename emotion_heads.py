@@ -131,3 +131,8 @@ def freeze_word_embeddings(model: EmotionClassifier, setting: str = "auto") -> d
     return {"setting": setting, "word_embeddings_frozen": freeze, "word_embedding_params": weight.numel(),
             "encoder_params": total,
             "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+
+
+# Let AutoConfig/AutoModel (and AutoTokenizer, which reads config.json) recognise saved folders.
+AutoConfig.register(EmotionHeadConfig.model_type, EmotionHeadConfig)
+AutoModel.register(EmotionHeadConfig, EmotionClassifier)

@@ -208,7 +208,8 @@ def test_text_query_uses_the_emotion_model(out, monkeypatch):
     fake.score_texts = lambda model_dir, texts: np.tile(np.eye(len(COLUMNS))[1], (len(texts), 1))  # 눈물이나는
     monkeypatch.setitem(sys.modules, "lyrics_emotion", fake)
     (out / "saved_model" / "emotion").mkdir(parents=True)
-    rows = records(recommend(RecommendConfig(out=str(out), text="비 오는 날 헤어진 연인이 그리워")))
+    rows = records(recommend(RecommendConfig(out=str(out), text="비 오는 날 헤어진 연인이 그리워",
+                                                representation="centered")))
     assert rows[0]["shared_emotions"].startswith("슬픔/눈물이나는")
     with pytest.raises(InputError, match="saved emotion model"):
         recommend(RecommendConfig(out=str(out), text="x", model_dir=str(out / "missing")))
