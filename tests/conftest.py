@@ -26,6 +26,21 @@ def write_wordpiece_tokenizer(folder: Path, words: list[str] = WORDS) -> Path:
     return folder
 
 
+def write_char_bert(folder: Path, texts: list[str]) -> Path:
+    """A random 2-layer BERT (hidden 32) whose WordPiece vocabulary is the characters of texts."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+    folder.mkdir(parents=True, exist_ok=True)
+    chars = sorted({ch for t in texts for ch in t} - {" ", "\n"})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *[f"##{c}" for c in chars]]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=128)).save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_mobilebert(tmp_path_factory) -> Path:
     """A randomly initialised 2-layer MobileBERT with a tiny vocabulary, saved as a model folder."""

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import write_char_bert
 from sklearn.metrics import f1_score
 
 import lyrics_emotion as le
@@ -63,17 +64,8 @@ def data_dir(tmp_path) -> Path:
 @pytest.fixture(scope="module")
 def tiny_encoder(tmp_path_factory) -> Path:
     """A random 2-layer BERT (hidden 32) with a character-level WordPiece vocabulary over the fixtures."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-    folder = tmp_path_factory.mktemp("tiny_encoder")
-    chars = sorted({ch for r in corpus_rows() for k in ("사람문장1", "사람문장2", "사람문장3") for ch in r[k]}
-                   | {ch for t in LYRICS for ch in t} - {" ", "\n"})
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *[f"##{c}" for c in chars]]
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=128)).save_pretrained(folder)
-    return folder
+    texts = [r[k] for r in corpus_rows() for k in ("사람문장1", "사람문장2", "사람문장3")] + LYRICS
+    return write_char_bert(tmp_path_factory.mktemp("tiny_encoder"), texts)
 
 
 # ----------------------------------------------------------------------------- similarity-weighted F1

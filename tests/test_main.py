@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import write_reviews
+from conftest import write_char_bert, write_reviews
 from test_lyrics_emotion import CODEBOOK, PHRASES, corpus_rows
 
 import main as pipeline
@@ -58,30 +58,16 @@ def write_lyrics(path: Path, n_songs: int = 14) -> Path:
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory, tiny_mobilebert):
+    """One --quick run with tiny models: a MobileBERT for reviews, a character-level BERT for the rest."""
     root = tmp_path_factory.mktemp("pipeline")
     data = write_data_dir(root / "data")
-    encoder = build_tiny_korean_encoder(root / "encoder")
+    texts = [r[k] for r in corpus_rows() for k in ("사람문장1", "사람문장2", "사람문장3")]
+    encoder = write_char_bert(root / "encoder", texts)
     argv = ["--quick", "--offline", "--data-dir", str(data), "--out", str(root / "out"), "--lyrics",
             str(write_lyrics(root / "songs.csv")), "--sentiment-model", str(tiny_mobilebert),
             "--emotion-model", str(encoder), "--english-model", str(encoder)]
     run = pipeline.main(argv)
     return root / "out", argv, run
-
-
-def build_tiny_korean_encoder(folder: Path) -> Path:
-    """The character-level tiny BERT of the emotion tests, covering the fixture texts."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-    folder.mkdir(parents=True)
-    texts = [r[k] for r in corpus_rows() for k in ("사람문장1", "사람문장2", "사람문장3")] + list(PHRASES.values())
-    chars = sorted({ch for t in texts for ch in t} - {" ", "\n"})
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *[f"##{c}" for c in chars]]
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=128)).save_pretrained(folder)
-    return folder
 
 
 def test_quick_run_writes_every_promised_file_and_figure(quick_run):
