@@ -85,7 +85,7 @@ def training_curves(root: Path, ax) -> None:
     right.plot([e[0] for e in evals], [e[2] for e in evals], "^-", color="tab:green", label="val macro-F1")
     right.set_ylabel("validation score")
     lines = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
-    ax.legend(lines, [line.get_label() for line in lines], loc="center right")
+    ax.legend(lines, [line.get_label() for line in lines], loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=4)
 
 
 def sentiment_confusion(root: Path, ax) -> None:
