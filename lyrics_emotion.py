@@ -53,7 +53,15 @@ from common import (
     write_text_atomic,
 )
 from emotion_heads import HEADS, EmotionClassifier, build_emotion_model, freeze_word_embeddings
-from models import TrainConfig, predict_logits, resolve_model, tokenize_dataset, train_classifier, use_bf16
+from models import (
+    TrainConfig,
+    predict_logits,
+    resolve_model,
+    save_model_folder,
+    tokenize_dataset,
+    train_classifier,
+    use_bf16,
+)
 
 log = logging.getLogger("pipeline")
 
@@ -490,12 +498,8 @@ def comparison_markdown(rows: dict[str, dict], chosen: str) -> str:
 
 
 def save_emotion_model(cfg, model, tokenizer, metrics, test_units, probs, label_names, results) -> Path:
-    model_dir = Path(cfg.out) / "saved_model" / "emotion"
-    model.save_pretrained(str(model_dir))
-    tokenizer.save_pretrained(str(model_dir))
-    write_json_atomic(model_dir / "base_model.json", metrics["base_model"])
-    write_json_atomic(model_dir / "metrics.json", metrics)
-    write_json_atomic(model_dir / "trainer_log.json", results[metrics["head"]]["trainer_log"])
+    model_dir = save_model_folder(Path(cfg.out) / "saved_model" / "emotion", model, tokenizer, metrics,
+                                  results[metrics["head"]]["trainer_log"])
     sim = pd.DataFrame(learned_label_similarity(model).round(4), index=label_names, columns=label_names)
     write_csv_atomic(model_dir / "label_similarity.csv", sim.reset_index(names="label"))
     _, major_of = major_classes(label_names)
@@ -669,13 +673,9 @@ def train_goemotions(cfg: EmotionConfig) -> dict:
 
 
 def save_goemotions(cfg, model, tokenizer, metrics, facts, test, pred, names) -> Path:
-    model_dir = Path(cfg.out) / "saved_model" / "goemotions"
-    model.save_pretrained(str(model_dir))
-    tokenizer.save_pretrained(str(model_dir))
-    write_json_atomic(model_dir / "base_model.json", metrics["base_model"])
-    write_json_atomic(model_dir / "metrics.json", metrics)
+    model_dir = save_model_folder(Path(cfg.out) / "saved_model" / "goemotions", model, tokenizer, metrics,
+                                  facts["trainer_log"])
     write_json_atomic(model_dir / "thresholds.json", metrics["thresholds"])
-    write_json_atomic(model_dir / "trainer_log.json", facts["trainer_log"])
     labels = lambda rows: [",".join(names[j] for j in np.flatnonzero(r)) for r in rows]  # noqa: E731
     write_csv_atomic(model_dir / "test_predictions.csv", pd.DataFrame(
         {"comment_id": test.comment_id, "text": test.text, "labels": labels(np.stack(test.y.to_numpy())),

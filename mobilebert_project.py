@@ -33,10 +33,17 @@ from common import (
     set_seed,
     tfidf_baseline,
     write_csv_atomic,
-    write_json_atomic,
     write_text_atomic,
 )
-from models import TrainConfig, predict_logits, resolve_model, tokenize_dataset, train_classifier, use_bf16
+from models import (
+    TrainConfig,
+    predict_logits,
+    resolve_model,
+    save_model_folder,
+    tokenize_dataset,
+    train_classifier,
+    use_bf16,
+)
 
 LABELS = ["negative", "positive"]
 TEXT_COLUMNS = ["content", "Review", "review", "text", "Text"]  # Google Play scrape, Kaggle export, generic
@@ -203,12 +210,8 @@ Confusion matrix (rows true, columns predicted; negative, positive): {cm}
 
 
 def save_outputs(cfg: SentimentConfig, trainer, tokenizer, splits, metrics: dict, test_probs: np.ndarray) -> Path:
-    model_dir = Path(cfg.out) / "saved_model" / "sentiment"
-    trainer.save_model(str(model_dir))
-    tokenizer.save_pretrained(str(model_dir))
-    write_json_atomic(model_dir / "base_model.json", metrics["base_model"])
-    write_json_atomic(model_dir / "metrics.json", metrics)
-    write_json_atomic(model_dir / "trainer_log.json", trainer.state.log_history)
+    model_dir = save_model_folder(Path(cfg.out) / "saved_model" / "sentiment", trainer.model, tokenizer, metrics,
+                                  trainer.state.log_history)
     test = splits["test"]
     preds = test.assign(pred=test_probs.argmax(1), prob_positive=test_probs[:, 1].round(5))
     write_csv_atomic(model_dir / "test_predictions.csv", preds)

@@ -225,3 +225,15 @@ def predict_logits(model, tokenizer, texts: list[str], batch_size: int = 64, max
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             out[idx] = model(**batch).logits.float().numpy()
     return out
+
+
+def save_model_folder(model_dir: Path, model, tokenizer, metrics: dict, log_history: list) -> Path:
+    """What every trained folder holds: weights, tokenizer, metrics.json, the base model it was tuned
+    from (base_model.json, read back by resolve_model for a local folder) and the trainer's log."""
+    from common import write_json_atomic
+    model.save_pretrained(str(model_dir))
+    tokenizer.save_pretrained(str(model_dir))
+    write_json_atomic(model_dir / "base_model.json", metrics["base_model"])
+    write_json_atomic(model_dir / "metrics.json", metrics)
+    write_json_atomic(model_dir / "trainer_log.json", log_history)
+    return model_dir
