@@ -285,7 +285,8 @@ PIPELINE = [
           lambda c: [_out(c, "results", f) for f in ("recommendations.csv", "recommendations.md",
                                                      "heatmap_songs.csv", "representation_eval.json")],
           lambda c: {"seed": c.seed}),
-    Stage("graphs", run_graphs, lambda c: [p for s in PIPELINE[2:7] for p in s.outputs(c)],
+    Stage("graphs", run_graphs, lambda c: [p for s in PIPELINE if s.name not in ("data", "crawl", "graphs")
+                                           for p in s.outputs(c)],
           lambda c: [_out(c, "sample_graphs", name) for name in figure_names()]),
 ]
 
