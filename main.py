@@ -69,15 +69,15 @@ def sentiment_config(cfg: RunConfig):
 
 
 def emotion_config(cfg: RunConfig, dataset: str):
-    from lyrics_emotion import EmotionConfig
+    from lyrics_emotion import TRAIN_DEFAULTS, EmotionConfig
     korean = dataset == "aihub"
     base = EmotionConfig(dataset=dataset, compare=cfg.compare_heads and korean, data_dir=cfg.data_dir, out=cfg.out,
                          model=cfg.emotion_model if korean else cfg.english_model)
     if not cfg.quick:
-        return replace(base, train=replace(base.train, seed=cfg.seed))
+        return replace(base, train=replace(TRAIN_DEFAULTS[dataset], seed=cfg.seed))
     bundled = "bundled:multilingual-e5-small" if korean else "bundled:minilm-l6"
     return replace(base, model=quick_model(base.model, bundled), max_train_rows=400, max_eval_rows=100,
-                   train=replace(base.train, epochs=1, max_length=64, batch_size=16, seed=cfg.seed))
+                   train=replace(TRAIN_DEFAULTS[dataset], epochs=1, max_length=64, batch_size=16, seed=cfg.seed))
 
 
 def score_config(cfg: RunConfig):

@@ -137,6 +137,7 @@ class TrainConfig:
     epochs: float = 3.0
     batch_size: int = 32
     learning_rate: float = 5e-5
+    head_learning_rate: float | None = None  # None: the head trains at learning_rate like the encoder
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
     patience: int = 2  # epochs without a better validation macro-F1 before stopping
@@ -192,8 +193,12 @@ def train_classifier(model, tokenizer, train_ds, val_ds, cfg: TrainConfig, work_
             logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
             return torch.nn.functional.cross_entropy(logits.float(), labels, weight=weights.to(logits.device))
 
+    optimizer = None
+    if cfg.head_learning_rate is not None:
+        optimizer = torch.optim.AdamW(parameter_groups(model, cfg), lr=cfg.learning_rate)
     trainer = Trainer(
         model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds, processing_class=tokenizer,
+        optimizers=(optimizer, None),
         # Multiples of 32 keep bf16 matmuls on their fast path; dynamic padding keeps batches short.
         data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=32),
         compute_metrics=compute_metrics, compute_loss_func=loss_func,
@@ -203,6 +208,22 @@ def train_classifier(model, tokenizer, train_ds, val_ds, cfg: TrainConfig, work_
              cfg.epochs, bf16)
     trainer.train()
     return trainer
+
+
+def parameter_groups(model, cfg: TrainConfig) -> list[dict]:
+    """AdamW groups: the encoder at learning_rate, the freshly initialised head at head_learning_rate.
+    A new head starts with tiny weights; at an encoder-safe rate its logits stay near zero for epochs
+    (seen with arch1/arch2 on e5-small), while a rate that moves the head fast would wreck the encoder.
+    Biases and norms get no weight decay, as in the Trainer's own grouping."""
+    encoder = f".{model.base_model_prefix}."  # also matches inside peft's base_model.model.<prefix>.
+    groups: dict[tuple[float, float], list] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        lr = cfg.learning_rate if encoder in f".{name}" else cfg.head_learning_rate
+        decay = 0.0 if name.endswith("bias") or "norm" in name.lower() else cfg.weight_decay
+        groups.setdefault((lr, decay), []).append(param)
+    return [{"params": params, "lr": lr, "weight_decay": decay} for (lr, decay), params in groups.items()]
 
 
 def predict_logits(model, tokenizer, texts: list[str], batch_size: int = 64, max_length: int = 128,

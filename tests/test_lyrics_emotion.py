@@ -191,6 +191,21 @@ def test_train_compare_then_score_lyrics(data_dir, tiny_encoder, tmp_path):
     assert text_vectors.shape == (2, len(LABELS)) and np.allclose(text_vectors.sum(1), 1, atol=1e-4)
 
 
+def test_head_learning_rate_applies_to_the_head_only(tiny_encoder):
+    from models import TrainConfig, parameter_groups
+    model = build_emotion_model(str(tiny_encoder), "arch2", LABELS)
+    model.encoder.get_input_embeddings().weight.requires_grad_(False)
+    groups = parameter_groups(model, TrainConfig(learning_rate=1e-5, head_learning_rate=1e-3, weight_decay=0.01))
+    lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            assert id(param) not in lr_of, name  # frozen weights stay out of the optimizer
+        else:
+            assert lr_of[id(param)] == (1e-5 if name.startswith("encoder.") else 1e-3), name
+    assert {n for n, p in model.named_parameters() if lr_of.get(id(p)) == 1e-3} == {
+        "mix.weight", "mix.bias", "classifier.weight", "classifier.bias"}
+
+
 def test_pack_lengths_never_exceeds_the_budget_unless_one_line_does():
     assert le.pack_lengths([3, 4, 2, 9, 1], budget=8) == [[0, 1], [2], [3], [4]]
     assert le.pack_lengths([], budget=8) == []
@@ -230,7 +245,7 @@ def test_goemotions_multilabel_training_writes_thresholds(tiny_encoder, tmp_path
         (root / "original" / f"{split}.tsv").write_text("\n".join(rows) + "\n")
     metrics = le.main(["train", "--dataset", "goemotions", "--data-dir", str(tmp_path / "data"), "--model",
                        str(tiny_encoder), "--out", str(tmp_path / "out"), "--max-steps", "2", "--batch-size", "8",
-                       "--bf16", "no"])
+                       "--bf16", "no", "--head-lr", "1e-3"])
     model_dir = tmp_path / "out" / "saved_model" / "goemotions"
     assert set(json.loads((model_dir / "thresholds.json").read_text())) == set(names)
     assert metrics["test"]["ekman7_tuned"]["per_class"].keys() == {"anger", "joy", "neutral"}
