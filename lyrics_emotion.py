@@ -72,6 +72,7 @@ HOW_TO_GET_CORPUS = ("register at aihub.or.kr, download the data set '감성 대
 HUMAN_COLUMNS = ["사람문장1", "사람문장2", "사람문장3"]
 MAJOR_COLUMN, SUB_COLUMN = "감정_대분류", "감정_소분류"
 GOEMOTIONS_DIR = "goemotions"
+GOEMOTIONS_SEED_MODEL = "roberta-base"  # the seed's English baseline; offline, `auto` uses bundled MiniLM
 HOW_TO_GET_GOEMOTIONS = ("download data/original/{train,dev,test}.tsv and labels.txt from "
                          "github.com/monologg/GoEmotions-pytorch and ekman_mapping.json from "
                          f"google-research/goemotions into <data-dir>/{GOEMOTIONS_DIR}/")
@@ -643,7 +644,7 @@ def train_goemotions(cfg: EmotionConfig) -> dict:
                                                random_state=cfg.train.seed)
     if cfg.max_eval_rows:
         parts = {k: v if k == "train" else v.head(cfg.max_eval_rows) for k, v in parts.items()}
-    resolved = resolve_model(cfg.model, "en")
+    resolved = resolve_model(cfg.model, "en", seed=GOEMOTIONS_SEED_MODEL)
     tokenizer = AutoTokenizer.from_pretrained(resolved.path)
     data = {name: tokenize_dataset(tokenizer, parts[split].text.tolist(), [y.tolist() for y in parts[split].y],
                                    cfg.train.max_length) for name, split in (("train", "train"), ("val", "dev"))}
@@ -922,7 +923,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[str, EmotionConfig]:
     tr.add_argument("--unit", default=d.unit, choices=["dialogue", "sentence"],
                     help="one example per dialogue (human sentences joined) or per human sentence")
     tr.add_argument("--model", default=d.model, help="auto | hub id | local folder | bundled name (auto: "
-                    "klue/bert-base / google/mobilebert-uncased when reachable, else the bundled model)")
+                    "klue/bert-base, or roberta-base for goemotions, when reachable, else the bundled model)")
     tr.add_argument("--corpus", help=f"AI-Hub corpus file or folder (default: <data-dir>/{CORPUS_DIR})")
     tr.add_argument("--epochs", type=float, help=f"maximum epochs (default: {defaults('epochs')})")
     tr.add_argument("--batch-size", type=int, help=f"default: {defaults('batch_size')}")

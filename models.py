@@ -49,12 +49,13 @@ def model_cache_dir() -> Path:
     return Path(os.environ.get("PIPELINE_MODEL_CACHE") or Path.home() / ".cache" / "lyrics-pipeline")
 
 
-def resolve_model(spec: str, language: str, timeout: float = 3.0) -> ResolvedModel:
-    """Turn a --model value into something from_pretrained() can load, without loading it."""
+def resolve_model(spec: str, language: str, timeout: float = 3.0, seed: str | None = None) -> ResolvedModel:
+    """Turn a --model value into something from_pretrained() can load, without loading it.
+    `auto` prefers `seed` (default: the language's seed model) and falls back to the bundled model."""
     if language not in SEED_MODELS:
         raise ValueError(f"language must be one of {sorted(SEED_MODELS)}, not {language!r}")
     if spec == "auto":
-        return _resolve_auto(language, timeout)
+        return _resolve_auto(language, timeout, seed or SEED_MODELS[language])
     if spec.startswith("bundled:"):
         return _resolve_bundled(spec, requested=spec, substituted=False, reason="asked for by name")
     if Path(spec).is_dir():
@@ -69,8 +70,7 @@ def resolve_model(spec: str, language: str, timeout: float = 3.0) -> ResolvedMod
     return ResolvedModel(spec, spec, spec, where, False, f"found in {where}")
 
 
-def _resolve_auto(language: str, timeout: float) -> ResolvedModel:
-    seed = SEED_MODELS[language]
+def _resolve_auto(language: str, timeout: float, seed: str) -> ResolvedModel:
     where = hub_availability(seed, timeout)
     if where is not None:
         log.info("model: using %s (%s)", seed, where)

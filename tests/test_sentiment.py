@@ -81,6 +81,8 @@ def test_offline_auto_picks_the_bundled_model_and_says_why(monkeypatch):
     assert resolved.source == "bundled" and resolved.substituted
     assert "google/mobilebert-uncased" in resolved.reason
     assert "all-MiniLM-L6-v2" in resolved.name
+    goemotions = resolve_model("auto", "en", seed="roberta-base")  # GoEmotions' own seed model
+    assert goemotions.substituted and "roberta-base" in goemotions.reason and goemotions.path == resolved.path
 
 
 def test_auto_picks_the_seed_model_when_the_hub_answers(monkeypatch):
