@@ -96,6 +96,7 @@ class EmotionConfig:
     head: str | None = None  # plain | arch1 | arch2; None: arch2 for aihub, plain for goemotions
     compare: bool = False
     unit: str = "dialogue"  # dialogue | sentence
+    add_sentences: bool = False  # unit dialogue: also train on each human sentence alone
     model: str = "auto"
     data_dir: str | None = None
     corpus: str | None = None  # a corpus file or folder; default <data-dir>/emotion_corpus
@@ -430,9 +431,12 @@ def prepare_aihub(cfg: EmotionConfig) -> tuple[dict[str, pd.DataFrame], list[str
     if cfg.max_eval_rows:
         parts = {k: v if k == "train" else v.head(cfg.max_eval_rows) for k, v in parts.items()}
     units = {k: dialogue_units(v, cfg.unit, label_names) for k, v in parts.items()}
+    if cfg.add_sentences and cfg.unit == "dialogue":  # more views of each training dialogue; eval unchanged
+        units["train"] = pd.concat([units["train"], dialogue_units(parts["train"], "sentence", label_names)],
+                                   ignore_index=True)
     for name, part in units.items():
         write_csv_atomic(Path(cfg.out) / "data" / "processed" / f"emotion_{name}.csv", part)
-    report.update(unit=cfg.unit, stratified=stratified, split_seed=cfg.train.seed,
+    report.update(unit=cfg.unit, add_sentences=cfg.add_sentences, stratified=stratified, split_seed=cfg.train.seed,
                   split_dialogues={k: len(v) for k, v in parts.items()},
                   split_units={k: len(v) for k, v in units.items()})
     return units, label_names, report
@@ -922,6 +926,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[str, EmotionConfig]:
                     "keep the best on validation macro-F1 and write head_comparison.{json,md}")
     tr.add_argument("--unit", default=d.unit, choices=["dialogue", "sentence"],
                     help="one example per dialogue (human sentences joined) or per human sentence")
+    tr.add_argument("--add-sentences", action="store_true", help="with --unit dialogue: also train on each "
+                    "human sentence alone (validation and test stay dialogues)")
     tr.add_argument("--model", default=d.model, help="auto | hub id | local folder | bundled name (auto: "
                     "klue/bert-base, or roberta-base for goemotions, when reachable, else the bundled model)")
     tr.add_argument("--corpus", help=f"AI-Hub corpus file or folder (default: <data-dir>/{CORPUS_DIR})")
@@ -969,7 +975,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[str, EmotionConfig]:
                     warmup_ratio=a.warmup_ratio, max_steps=a.max_steps, bf16=a.bf16, class_weights=a.class_weights,
                     seed=a.seed)
     return "train", EmotionConfig(
-        dataset=a.dataset, head=a.head, compare=a.compare, unit=a.unit, model=a.model, data_dir=a.data_dir,
+        dataset=a.dataset, head=a.head, compare=a.compare, unit=a.unit, add_sentences=a.add_sentences,
+        model=a.model, data_dir=a.data_dir,
         corpus=a.corpus, out=a.out, max_train_rows=a.max_train_rows, max_eval_rows=a.max_eval_rows,
         freeze_embeddings=a.freeze_embeddings, dropout=a.dropout, similarity_credit=a.similarity_credit,
         lora=a.lora, qlora=a.qlora, lora_r=a.lora_r, lora_alpha=a.lora_alpha, lora_dropout=a.lora_dropout,

@@ -153,6 +153,20 @@ def test_dialogue_split_keeps_each_dialogue_on_one_side(data_dir):
     assert set(units["test"].label) <= set(LABELS)
 
 
+def test_add_sentences_grows_only_the_training_side(data_dir, tmp_path):
+    def units(add: bool) -> dict:
+        cfg = le.EmotionConfig(data_dir=str(data_dir), out=str(tmp_path / str(add)), add_sentences=add)
+        return le.prepare_aihub(cfg)[0]
+    plain, added = units(False), units(True)
+    for split in ("val", "test"):
+        pd.testing.assert_frame_equal(plain[split], added[split])
+    sentences = added["train"].iloc[len(plain["train"]):]
+    pd.testing.assert_frame_equal(added["train"].head(len(plain["train"])), plain["train"])
+    assert set(sentences.dialogue_id) == set(plain["train"].dialogue_id)  # no val/test dialogue enters training
+    assert (sentences.text.str.len() <= sentences.dialogue_id.map(plain["train"].set_index("dialogue_id").text.str.len())
+            ).all()
+
+
 # ----------------------------------------------------------------------------- end to end
 
 def test_train_compare_then_score_lyrics(data_dir, tiny_encoder, tmp_path):
