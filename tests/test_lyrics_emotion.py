@@ -163,8 +163,8 @@ def test_add_sentences_grows_only_the_training_side(data_dir, tmp_path):
     sentences = added["train"].iloc[len(plain["train"]):]
     pd.testing.assert_frame_equal(added["train"].head(len(plain["train"])), plain["train"])
     assert set(sentences.dialogue_id) == set(plain["train"].dialogue_id)  # no val/test dialogue enters training
-    assert (sentences.text.str.len() <= sentences.dialogue_id.map(plain["train"].set_index("dialogue_id").text.str.len())
-            ).all()
+    dialogue_length = plain["train"].set_index("dialogue_id").text.str.len()
+    assert (sentences.text.str.len() <= sentences.dialogue_id.map(dialogue_length)).all()
 
 
 # ----------------------------------------------------------------------------- end to end
