@@ -976,8 +976,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[str, EmotionConfig]:
                     seed=a.seed)
     return "train", EmotionConfig(
         dataset=a.dataset, head=a.head, compare=a.compare, unit=a.unit, add_sentences=a.add_sentences,
-        model=a.model, data_dir=a.data_dir,
-        corpus=a.corpus, out=a.out, max_train_rows=a.max_train_rows, max_eval_rows=a.max_eval_rows,
+        model=a.model, data_dir=a.data_dir, corpus=a.corpus, out=a.out, max_train_rows=a.max_train_rows,
+        max_eval_rows=a.max_eval_rows,
         freeze_embeddings=a.freeze_embeddings, dropout=a.dropout, similarity_credit=a.similarity_credit,
         lora=a.lora, qlora=a.qlora, lora_r=a.lora_r, lora_alpha=a.lora_alpha, lora_dropout=a.lora_dropout,
         train=train)
