@@ -177,12 +177,16 @@ def majority_baseline(train_y: Sequence[int], test_y: Sequence[int], label_names
 def tfidf_baseline(train_texts: Sequence[str], train_y: Sequence[int], test_texts: Sequence[str],
                    test_y: Sequence[int], label_names: Sequence[str], analyzer: str = "word") -> dict:
     """TF-IDF + logistic regression on the same split: word 1-2 grams, or char 1-4 grams for Korean."""
+    pred = fit_tfidf(train_texts, train_y, analyzer).predict(list(test_texts))
+    return classification_metrics(test_y, pred.tolist(), label_names)
+
+
+def fit_tfidf(train_texts: Sequence[str], train_y: Sequence[int], analyzer: str = "word"):
+    """The baseline's fitted sklearn Pipeline (TF-IDF -> logistic regression), for predict/predict_proba."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
     ngrams = (1, 2) if analyzer == "word" else (1, 4)
-    vec = TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams, min_df=2, sublinear_tf=True)
-    x_train = vec.fit_transform(train_texts)
-    clf = LogisticRegression(max_iter=2000, C=10.0 if analyzer == "word" else 5.0)
-    clf.fit(x_train, train_y)
-    pred = clf.predict(vec.transform(test_texts))
-    return classification_metrics(test_y, pred.tolist(), label_names)
+    model = make_pipeline(TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams, min_df=2, sublinear_tf=True),
+                          LogisticRegression(max_iter=2000, C=10.0 if analyzer == "word" else 5.0))
+    return model.fit(list(train_texts), list(train_y))

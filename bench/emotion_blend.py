@@ -20,20 +20,18 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import fit_tfidf  # noqa: E402
 from lyrics_emotion import load_emotion_model, major_classes, softmax  # noqa: E402
 from models import predict_logits, use_bf16  # noqa: E402
 
 
 def tfidf_probabilities(train: pd.DataFrame, parts: list[pd.DataFrame], n_labels: int) -> list[np.ndarray]:
     """The baseline of lyrics_emotion.emotion_baselines, as probabilities over all n_labels."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 4), min_df=2, sublinear_tf=True)
-    clf = LogisticRegression(max_iter=2000, C=5.0).fit(vec.fit_transform(train.text), train.label_id)
+    model = fit_tfidf(train.text, train.label_id, analyzer="char")
     out = []
     for part in parts:
         probs = np.zeros((len(part), n_labels))
-        probs[:, clf.classes_] = clf.predict_proba(vec.transform(part.text))  # a label unseen in train stays 0
+        probs[:, model.classes_] = model.predict_proba(part.text.tolist())  # a label unseen in train stays 0
         out.append(probs)
     return out
 
