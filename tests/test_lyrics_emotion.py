@@ -177,7 +177,7 @@ def test_train_compare_then_score_lyrics(data_dir, tiny_encoder, tmp_path):
     for name in ("metrics.json", "README.md", "trainer_log.json", "test_predictions.csv", "label_similarity.csv",
                  "head_comparison.json", "head_comparison.md", "config.json", "base_model.json"):
         assert (model_dir / name).is_file(), name
-    assert set(metrics["comparison"]) == set(HEADS) and metrics["data"]["rows_used"] == 50
+    assert set(metrics["comparison"]) == {*HEADS, "ensemble"} and metrics["data"]["rows_used"] == 50
     assert len(metrics["test"]["labels60"]["confusion_matrix"]) == 5
     assert len(metrics["test"]["major6"]["confusion_matrix"]) == 3
     assert "tfidf_char_logreg" in metrics["baselines"]
