@@ -52,7 +52,7 @@ from common import (
     write_json_atomic,
     write_text_atomic,
 )
-from emotion_heads import HEADS, EmotionClassifier, build_emotion_model, freeze_word_embeddings
+from emotion_heads import HEADS, EmotionClassifier, build_emotion_model, freeze_word_embeddings, merge_used_rows
 from models import (
     TrainConfig,
     predict_logits,
@@ -103,7 +103,7 @@ class EmotionConfig:
     out: str = "."
     max_train_rows: int | None = None
     max_eval_rows: int | None = None
-    freeze_embeddings: str = "auto"  # auto | yes | no
+    freeze_embeddings: str = "auto"  # auto | yes | no | used
     dropout: float = 0.1
     similarity_credit: float = 0.5  # S[y][p] for a wrong sub label within the right major class
     lora: bool = False
@@ -357,7 +357,9 @@ def fine_tune_head(cfg: EmotionConfig, resolved, head: str, tokenizer, data: dic
     model = build_emotion_model(resolved.path, head, label_names, multi_label=multi_label,
                                 train_max_length=cfg.train.max_length, dropout=cfg.dropout,
                                 **quantization_kwargs(cfg))
-    frozen = freeze_word_embeddings(model, cfg.freeze_embeddings)
+    train_ids = ({i for ids in data["train"]["input_ids"] for i in ids} if cfg.freeze_embeddings == "used"
+                 else None)
+    frozen = freeze_word_embeddings(model, cfg.freeze_embeddings, sorted(train_ids or ()))
     if cfg.lora or cfg.qlora:
         model, frozen["lora"] = add_lora(model, cfg)
     weights = class_weights_for(data["train_labels"], len(label_names)) if cfg.train.class_weights else None
@@ -369,6 +371,7 @@ def fine_tune_head(cfg: EmotionConfig, resolved, head: str, tokenizer, data: dic
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     model = trainer.model.merge_and_unload() if cfg.lora or cfg.qlora else trainer.model
+    merge_used_rows(model)
     facts = {"head": head, "train_seconds": round(time.time() - start, 1), "epochs_run": trainer.state.epoch,
              "steps": trainer.state.global_step, "best_val_macro_f1": trainer.state.best_metric,
              "frozen": frozen, "trainer_log": trainer.state.log_history}
@@ -961,9 +964,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[str, EmotionConfig]:
     tr.add_argument("--max-steps", type=int, default=t.max_steps, help="cap on optimizer steps (tests)")
     tr.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
     tr.add_argument("--dropout", type=float, default=d.dropout, help="dropout before the final linear layer")
-    tr.add_argument("--freeze-embeddings", default=d.freeze_embeddings, choices=["auto", "yes", "no"],
+    tr.add_argument("--freeze-embeddings", default=d.freeze_embeddings, choices=["auto", "yes", "no", "used"],
                     help="freeze the word-embedding matrix (auto: when it holds over 3/4 of the encoder's "
-                         "parameters, as in multilingual-e5-small: 96M of 118M)")
+                         "parameters, as in multilingual-e5-small: 96M of 118M; used: frozen, but the rows "
+                         "of the tokens in the training data are tuned)")
     tr.add_argument("--similarity-credit", type=float, default=d.similarity_credit,
                     help="weighted-F1 credit for a wrong sub label in the right major class")
     tr.add_argument("--max-train-rows", type=int, help="sample this many training dialogues/rows (quick runs)")

@@ -15,7 +15,7 @@ from sklearn.metrics import f1_score
 
 import lyrics_emotion as le
 from common import InputError
-from emotion_heads import HEADS, EmotionClassifier, build_emotion_model
+from emotion_heads import HEADS, EmotionClassifier, build_emotion_model, freeze_word_embeddings, merge_used_rows
 
 # e_code, major_code, major, sub (codebook), sub (xlsx): includes the two spellings that differ
 CODEBOOK = [("E10", "E1", "분노", "분노", "분노"), ("E11", "E1", "분노", "툴툴대는", "툴툴대는"),
@@ -117,6 +117,26 @@ def test_every_head_saves_and_loads_with_identical_logits(tiny_encoder, tmp_path
     assert out.loss is not None and out.logits.shape == (2, len(LABELS))
 
 
+def test_used_rows_train_only_those_rows_and_merge_back(tiny_encoder):
+    model = build_emotion_model(str(tiny_encoder), "plain", LABELS)
+    before = model.encoder.get_input_embeddings().weight.detach().clone()
+    facts = freeze_word_embeddings(model, "used", [2, 3, 7, 8])
+    assert facts["tuned_rows"] == 4 and facts["trainable_params"] < sum(p.numel() for p in model.parameters())
+    ids, mask = torch.tensor([[2, 7, 8, 3]]), torch.ones(1, 4, dtype=torch.long)
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
+    model(ids, mask, labels=torch.tensor([1])).loss.backward()
+    optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        tuned = model(ids, mask).logits
+        merge_used_rows(model)
+        merged = model(ids, mask).logits
+    after = model.encoder.get_input_embeddings()
+    assert isinstance(after, torch.nn.Embedding) and torch.allclose(tuned, merged, atol=1e-5)
+    changed = (after.weight != before).any(1).nonzero().flatten().tolist()
+    assert changed == [2, 3, 7, 8]  # every other row is exactly as pretrained
+
+
 # ----------------------------------------------------------------------------- corpus and split
 
 def test_xlsx_json_and_csv_inputs_give_the_same_examples(data_dir, tmp_path):
@@ -203,6 +223,17 @@ def test_train_compare_then_score_lyrics(data_dir, tiny_encoder, tmp_path):
     assert list(halves.columns[2:]) == list(vectors.columns[8:])
     text_vectors = le.score_texts(model_dir, ["혼자 남았다", "화가 난다\n오늘"])
     assert text_vectors.shape == (2, len(LABELS)) and np.allclose(text_vectors.sum(1), 1, atol=1e-4)
+
+
+def test_training_with_used_rows_saves_an_ordinary_encoder(data_dir, tiny_encoder, tmp_path):
+    metrics = le.main(["train", "--data-dir", str(data_dir), "--model", str(tiny_encoder), "--out", str(tmp_path),
+                       "--head", "plain", "--freeze-embeddings", "used", "--epochs", "1", "--batch-size", "8",
+                       "--max-steps", "2", "--bf16", "no"])
+    assert 0 < metrics["frozen"]["tuned_rows"] < metrics["frozen"]["word_embedding_params"]
+    from safetensors import safe_open
+    with safe_open(tmp_path / "saved_model" / "emotion" / "model.safetensors", "pt") as saved:
+        embedding_keys = [k for k in saved.keys() if "word_embeddings" in k]  # noqa: SIM118 (not a dict)
+    assert embedding_keys == ["encoder.embeddings.word_embeddings.weight"]  # the correction was merged in
 
 
 def test_head_learning_rate_applies_to_the_head_only(tiny_encoder):
