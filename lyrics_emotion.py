@@ -564,6 +564,8 @@ def emotion_model_card(m: dict) -> str:
         f"{r['major6']['accuracy']:.3f} | {r['major6']['macro_f1']:.3f} |"
         for name, r in (("this model", t), ("TF-IDF char 1-4 grams + LR", b["tfidf_char_logreg"]),
                         ("majority class", b["majority"])))
+    used_rows = (f", except the {m['frozen']['tuned_rows']:,} rows of the tokens in the training data"
+                 if "tuned_rows" in m["frozen"] else "")
     compare = "" if not m["comparison"] else ("\n## Heads compared on the same split\n\n"
                                               + comparison_markdown(m["comparison"], m["head"]))
     return f"""# Korean emotion classifier (60 labels)
@@ -577,7 +579,7 @@ without text, {d['unknown_label']} with an unknown label). Unit: {d['unit']}. Sp
 
 Hyper-parameters: up to {hp['epochs']} epochs (early stopping, patience {hp['patience']}; ran {m['epochs_run']}),
 batch {hp['batch_size']}, learning rate {hp['learning_rate']}, max length {hp['max_length']}, dropout
-{hp['dropout']}, bf16 {m['bf16']}; word embeddings frozen: {m['frozen']['word_embeddings_frozen']}
+{hp['dropout']}, bf16 {m['bf16']}; word embeddings frozen: {m['frozen']['word_embeddings_frozen']}{used_rows}
 ({m['frozen']['trainable_params']:,} trainable parameters). Training took {m['train_seconds']:.0f} s.
 
 | test set | accuracy (60) | macro-F1 (60) | accuracy (6) | macro-F1 (6) |

@@ -18,23 +18,29 @@ WORDS = ("the a app is i it this love great good best music songs playlist works
 
 def write_wordpiece_tokenizer(folder: Path, words: list[str] = WORDS) -> Path:
     """A BERT WordPiece tokenizer over a handful of words, saved like a real one."""
-    from transformers import BertTokenizerFast
     folder.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    save_bert_tokenizer(folder, vocab, lowercase=True)
     return folder
+
+
+def save_bert_tokenizer(folder: Path, vocab: list[str], lowercase: bool) -> None:
+    """Passed as a dict: transformers 5 ignores vocab_file=, leaving a tokenizer that knows only the
+    special tokens and turns every text into [UNK]."""
+    from transformers import BertTokenizerFast
+    tokenizer = BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=lowercase)
+    assert tokenizer.vocab_size == len(vocab)
+    tokenizer.save_pretrained(folder)
 
 
 def write_char_bert(folder: Path, texts: list[str]) -> Path:
     """A random 2-layer BERT (hidden 32) whose WordPiece vocabulary is the characters of texts."""
     import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertModel
     folder.mkdir(parents=True, exist_ok=True)
     chars = sorted({ch for t in texts for ch in t} - {" ", "\n"})
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *[f"##{c}" for c in chars]]
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    save_bert_tokenizer(folder, vocab, lowercase=False)  # lower-casing would NFD-split Hangul into jamo
     torch.manual_seed(0)
     BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                          intermediate_size=64, max_position_embeddings=128)).save_pretrained(folder)
