@@ -63,6 +63,15 @@ class EmotionClassifier(PreTrainedModel):
             self.classifier = nn.Linear(hidden, config.num_labels)
         self.post_init()
 
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if module is getattr(self, "mix", None):
+            # Start the learned weighted sum as the plain average of the three vectors. With the default
+            # N(0, 0.02) init, the mixed vector is ~50x smaller than a CLS vector and nearly the same for
+            # every example, so the head learned only the label prior (AI-Hub with --add-sentences).
+            nn.init.constant_(module.weight, 1 / 3)
+            nn.init.zeros_(module.bias)
+
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)

@@ -15,7 +15,14 @@ from sklearn.metrics import f1_score
 
 import lyrics_emotion as le
 from common import InputError
-from emotion_heads import HEADS, EmotionClassifier, build_emotion_model, freeze_word_embeddings, merge_used_rows
+from emotion_heads import (
+    HEADS,
+    EmotionClassifier,
+    build_emotion_model,
+    freeze_word_embeddings,
+    masked_mean,
+    merge_used_rows,
+)
 
 # e_code, major_code, major, sub (codebook), sub (xlsx): includes the two spellings that differ
 CODEBOOK = [("E10", "E1", "분노", "분노", "분노"), ("E11", "E1", "분노", "툴툴대는", "툴툴대는"),
@@ -103,9 +110,24 @@ def test_pooling_ignores_pad_positions(tiny_encoder, head):
     assert torch.allclose(a, b, atol=1e-6)
 
 
+def test_arch2_starts_as_the_average_of_its_three_vectors(tiny_encoder):
+    model = build_emotion_model(str(tiny_encoder), "arch2", LABELS).eval()
+    ids = torch.tensor([[2, 7, 8, 9, 3, 0], [2, 10, 11, 12, 13, 3]])
+    mask = (ids != 0).long()
+    with torch.no_grad():
+        out = model.encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True, return_dict=True)
+        last = out.last_hidden_state
+        earliest = out.hidden_states[0]  # a 2-layer encoder has no layer[-4]; features() falls back to this
+        average = (last[:, 0] + earliest[:, 0] + masked_mean(last, mask)) / 3
+        assert torch.allclose(model.features(out, mask), torch.relu(average), atol=1e-6)
+
+
 @pytest.mark.parametrize("head", HEADS)
 def test_every_head_saves_and_loads_with_identical_logits(tiny_encoder, tmp_path, head):
     model = build_emotion_model(str(tiny_encoder), head, LABELS).eval()
+    with torch.no_grad():  # weights no initialiser would produce, as after training
+        for param in model.parameters():
+            param.add_(0.05 * torch.randn_like(param))
     model.save_pretrained(tmp_path / head)
     loaded = EmotionClassifier.from_pretrained(tmp_path / head).eval()
     ids = torch.tensor([[2, 7, 8, 9, 3, 0], [2, 10, 11, 12, 13, 3]])
