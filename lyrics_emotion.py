@@ -9,7 +9,8 @@
 
 A label is the (major, sub) pair, named `<major>/<sub>` (`분노/툴툴대는`, `당황/고립된(당황)`): 60 labels
 in E-code order, from which the 6 major classes follow. Dialogues are split 80/10/10 (stratified by
-label, seeded) before they are cut into units, so a dialogue never sits on two sides.
+label, seeded) before they are cut into units, so a dialogue never sits on two sides. By default the
+training side also gets each human sentence alone (--no-add-sentences to turn that off).
 Outputs (under --out, default the repository root):
     data/processed/emotion_{train,val,test}.csv   the split exactly as used
     saved_model/emotion/                          model + tokenizer, metrics.json, README.md, trainer_log.json,
@@ -83,7 +84,7 @@ LYRICS_FILES = ["lyrics/melon_songs.csv", "lyrics/melon_songs_2000_2023.csv"]
 # Each dataset's training defaults are the settings of its measured run in the README. The head gets
 # its own, higher learning rate (see models.parameter_groups); GoEmotions' comments are short.
 TRAIN_DEFAULTS = {
-    "aihub": TrainConfig(epochs=8, batch_size=16, learning_rate=1e-4, head_learning_rate=1e-3, patience=2,
+    "aihub": TrainConfig(epochs=4, batch_size=16, learning_rate=1e-4, head_learning_rate=1e-3, patience=2,
                          max_length=128),
     "goemotions": TrainConfig(epochs=4, batch_size=32, learning_rate=1e-4, head_learning_rate=3e-3, patience=2,
                               max_length=64),
@@ -96,7 +97,7 @@ class EmotionConfig:
     head: str | None = None  # plain | arch1 | arch2; None: arch2 for aihub, plain for goemotions
     compare: bool = False
     unit: str = "dialogue"  # dialogue | sentence
-    add_sentences: bool = False  # unit dialogue: also train on each human sentence alone
+    add_sentences: bool = True  # unit dialogue: also train on each human sentence alone (val/test stay dialogues)
     model: str = "auto"
     data_dir: str | None = None
     corpus: str | None = None  # a corpus file or folder; default <data-dir>/emotion_corpus
@@ -949,8 +950,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[str, EmotionConfig]:
                     "keep the best on validation macro-F1 and write head_comparison.{json,md}")
     tr.add_argument("--unit", default=d.unit, choices=["dialogue", "sentence"],
                     help="one example per dialogue (human sentences joined) or per human sentence")
-    tr.add_argument("--add-sentences", action="store_true", help="with --unit dialogue: also train on each "
-                    "human sentence alone (validation and test stay dialogues)")
+    tr.add_argument("--add-sentences", action=argparse.BooleanOptionalAction, default=d.add_sentences,
+                    help="with --unit dialogue: also train on each human sentence alone; validation and test "
+                    "stay dialogues (default: on)")
     tr.add_argument("--model", default=d.model, help="auto | hub id | local folder | bundled name (auto: "
                     "klue/bert-base, or roberta-base for goemotions, when reachable, else the bundled model)")
     tr.add_argument("--corpus", help=f"AI-Hub corpus file or folder (default: <data-dir>/{CORPUS_DIR})")

@@ -209,6 +209,12 @@ def test_add_sentences_grows_only_the_training_side(data_dir, tmp_path):
     assert (sentences.text.str.len() <= sentences.dialogue_id.map(dialogue_length)).all()
 
 
+
+def test_add_sentences_is_on_by_default_and_can_be_turned_off():
+    assert le.parse_args(["train"])[1].add_sentences
+    assert not le.parse_args(["train", "--no-add-sentences"])[1].add_sentences
+
+
 # ----------------------------------------------------------------------------- end to end
 
 def test_train_compare_then_score_lyrics(data_dir, tiny_encoder, tmp_path):
