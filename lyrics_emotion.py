@@ -263,6 +263,11 @@ def major_classes(label_names: list[str]) -> tuple[list[str], np.ndarray]:
     return names, np.array([names.index(m) for m in majors])
 
 
+def major_probabilities(probs: np.ndarray, major_of: np.ndarray) -> np.ndarray:
+    """(n, 60) label probabilities -> (n, 6): each major class gets the sum of its labels' probabilities."""
+    return np.stack([probs[:, major_of == k].sum(1) for k in range(major_of.max() + 1)], axis=1)
+
+
 def hierarchy_similarity(label_names: list[str], credit: float) -> np.ndarray:
     """S[i][j] = 1 for the same label, `credit` for the same major class, 0 otherwise."""
     _, major_of = major_classes(label_names)
@@ -308,7 +313,7 @@ def emotion_test_metrics(y_true, probs: np.ndarray, label_names: list[str], cred
     """60-label and 6-class metrics plus the similarity-weighted F1 (hierarchy S primary)."""
     majors, major_of = major_classes(label_names)
     pred = probs.argmax(1)
-    major_probs = np.stack([probs[:, major_of == k].sum(1) for k in range(len(majors))], axis=1)
+    major_probs = major_probabilities(probs, major_of)
     y_true = np.asarray(y_true)
     return {
         "labels60": classification_metrics(y_true, pred, label_names),
@@ -360,7 +365,7 @@ def fine_tune_head(cfg: EmotionConfig, resolved, head: str, tokenizer, data: dic
                                 **quantization_kwargs(cfg))
     train_ids = ({i for ids in data["train"]["input_ids"] for i in ids} if cfg.freeze_embeddings == "used"
                  else None)
-    frozen = freeze_word_embeddings(model, cfg.freeze_embeddings, sorted(train_ids or ()))
+    frozen = freeze_word_embeddings(model, cfg.freeze_embeddings, train_ids)
     if cfg.lora or cfg.qlora:
         model, frozen["lora"] = add_lora(model, cfg)
     weights = class_weights_for(data["train_labels"], len(label_names)) if cfg.train.class_weights else None
@@ -457,11 +462,12 @@ def train_aihub(cfg: EmotionConfig) -> dict:
     data["train_labels"] = units["train"].label_id
     heads = list(HEADS) if cfg.compare else [cfg.head or "arch2"]
     results, best, probs_of = {}, None, {}
+    parts = ("val", "test") if len(heads) > 1 else ("test",)  # validation probabilities feed only the ensemble
     for head in heads:
         trainer, model, facts = fine_tune_head(cfg, resolved, head, tokenizer, data, label_names)
         probs_of[head] = {part: softmax(predict_logits(model, tokenizer, units[part].text.tolist(),
                                                        max_length=cfg.train.max_length, bf16=use_bf16(cfg.train.bf16)))
-                          for part in ("val", "test")}
+                          for part in parts}
         facts["test"] = emotion_test_metrics(units["test"].label_id, probs_of[head]["test"], label_names,
                                              cfg.similarity_credit)
         results[head] = facts
@@ -501,10 +507,9 @@ def emotion_metrics(cfg, resolved, report, baselines, results, head, label_names
 def head_ensemble(results: dict, probs_of: dict, units: dict, label_names: list[str], credit: float) -> dict:
     """The mean of the heads' probabilities, scored like one head. Reported only: saving it would mean
     keeping every head's encoder, so the saved model stays the single best head."""
-    from sklearn.metrics import f1_score
     mean = {part: np.mean([p[part] for p in probs_of.values()], axis=0) for part in ("val", "test")}
     runs = list(results.values())
-    return {"best_val_macro_f1": f1_score(units["val"].label_id, mean["val"].argmax(1), average="macro"),
+    return {"best_val_macro_f1": accuracy_macro_f1((mean["val"], units["val"].label_id))["macro_f1"],
             "test": emotion_test_metrics(units["test"].label_id, mean["test"], label_names, credit),
             "train_seconds": sum(r["train_seconds"] for r in runs),
             "epochs_run": float(np.mean([r["epochs_run"] for r in runs])),
@@ -852,8 +857,8 @@ def emotion_columns(label_names: list[str]) -> tuple[list[str], list[str], np.nd
 def vectors_frame(vectors: np.ndarray, label_names: list[str]) -> pd.DataFrame:
     emo, major, major_of = emotion_columns(label_names)
     frame = pd.DataFrame(vectors.round(6), columns=emo)
-    for k, name in enumerate(major):
-        frame[name] = vectors[:, major_of == k].sum(1).round(6)
+    if major:
+        frame[major] = major_probabilities(vectors, major_of).round(6)
     return frame
 
 

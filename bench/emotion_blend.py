@@ -21,7 +21,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import fit_tfidf  # noqa: E402
-from lyrics_emotion import load_emotion_model, major_classes, softmax  # noqa: E402
+from lyrics_emotion import load_emotion_model, major_classes, major_probabilities, softmax  # noqa: E402
 from models import predict_logits, use_bf16  # noqa: E402
 
 
@@ -37,9 +37,8 @@ def tfidf_probabilities(train: pd.DataFrame, parts: list[pd.DataFrame], n_labels
 
 
 def accuracies(probs: np.ndarray, y: np.ndarray, major_of: np.ndarray) -> tuple[float, float]:
-    n_major = major_of.max() + 1
-    major_probs = np.stack([probs[:, major_of == m].sum(1) for m in range(n_major)], axis=1)
-    return float((probs.argmax(1) == y).mean()), float((major_probs.argmax(1) == major_of[y]).mean())
+    major_pred = major_probabilities(probs, major_of).argmax(1)
+    return float((probs.argmax(1) == y).mean()), float((major_pred == major_of[y]).mean())
 
 
 def main(argv: list[str] | None = None) -> dict:
