@@ -20,13 +20,14 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import fit_tfidf  # noqa: E402
-from lyrics_emotion import load_emotion_model, major_classes, major_probabilities, softmax  # noqa: E402
-from models import predict_logits, use_bf16  # noqa: E402
+from moodpipe.device import precision_for  # noqa: E402
+from moodpipe.metrics import fit_tfidf, major_classes, major_probabilities  # noqa: E402
+from moodpipe.predict import predict_logits, softmax  # noqa: E402
+from moodpipe.scoring import load_emotion_model  # noqa: E402
 
 
 def tfidf_probabilities(train: pd.DataFrame, parts: list[pd.DataFrame], n_labels: int) -> list[np.ndarray]:
-    """The baseline of lyrics_emotion.emotion_baselines, as probabilities over all n_labels."""
+    """The baseline of moodpipe.metrics.emotion_baselines, as probabilities over all n_labels."""
     model = fit_tfidf(train.text, train.label_id, analyzer="char")
     out = []
     for part in parts:
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
     _, major_of = major_classes(names)
     tfidf = dict(zip(("val", "test"), tfidf_probabilities(parts["train"], [parts["val"], parts["test"]], len(names)),
                      strict=True))
-    neural = {k: softmax(predict_logits(model, tokenizer, parts[k].text.tolist(), bf16=use_bf16("auto"),
+    neural = {k: softmax(predict_logits(model, tokenizer, parts[k].text.tolist(), precision=precision_for("cpu"),
                                         max_length=model.config.train_max_length)) for k in ("val", "test")}
     y = {k: parts[k].label_id.to_numpy() for k in ("val", "test")}
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +22,15 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import resolve_data_dir  # noqa: E402
-from mobilebert_project import DEFAULT_REVIEWS, load_reviews  # noqa: E402
-from predict_sample import load_predictor, predict_sentences  # noqa: E402
+from moodpipe.paths import REVIEWS, resolve_data_dir  # noqa: E402
+from moodpipe.predictor import load_predictor, predict_sentences  # noqa: E402
+from moodpipe.reviews import load_reviews  # noqa: E402
 
 
 def review_texts(processed: Path, data_dir: str | None, n: int) -> list[str]:
     if processed.is_file():
         return pd.read_csv(processed).text.astype(str).tolist()[:n]
-    df, _ = load_reviews(resolve_data_dir(data_dir) / DEFAULT_REVIEWS, None, None, None)
+    df, _ = load_reviews(resolve_data_dir(data_dir) / REVIEWS, None, None, None)
     return df.text.tolist()[-n:]
 
 
@@ -60,7 +61,7 @@ def main() -> None:
 
     torch.set_num_threads(torch.get_num_threads())
     texts = review_texts(Path(a.test_csv), a.data_dir, a.n)
-    ours = load_predictor(a.model)
+    ours = load_predictor(a.model, device="cpu")
     plain = pipeline("text-classification", model=a.model, device="cpu", truncation=True, max_length=128)
     labels = ours.labels
     predict_sentences(ours, texts[:64])  # warm-up, both sides
@@ -77,8 +78,8 @@ def main() -> None:
     ref = pipeline_probs(plain_out, labels)
     agree = float((ours_probs.argmax(1) == ref.argmax(1)).mean())
     # The road not taken: dynamic int8 on the same path (faster, but is it the same model?).
-    int8 = load_predictor(a.model, precision="fp32")
-    int8.model = torch.ao.quantization.quantize_dynamic(int8.model, {torch.nn.Linear}, dtype=torch.qint8)
+    fp32 = load_predictor(a.model, precision="fp32", device="cpu")
+    int8 = replace(fp32, model=torch.ao.quantization.quantize_dynamic(fp32.model, {torch.nn.Linear}, dtype=torch.qint8))
     predict_sentences(int8, texts[:64])
     t_int8, int8_out = timed(predict_sentences, int8, texts)
     int8_probs = result_probs(int8_out, labels)

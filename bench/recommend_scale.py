@@ -27,8 +27,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import resolve_data_dir  # noqa: E402
-from recommend import RecommendConfig, recommend, topk_cosine  # noqa: E402
+from moodpipe.paths import resolve_data_dir  # noqa: E402
+from moodpipe.recommender import RecommendConfig, recommend  # noqa: E402
+from moodpipe.retrieval import topk_cosine  # noqa: E402
 
 K = 10
 

@@ -2,7 +2,7 @@
 
     python bench/train_speed.py --data-dir ../shared/data [--model bundled:minilm-l6] [--steps 40]
 
-Ours (models.train_classifier): length-grouped batches, dynamic padding to a multiple of 32,
+Ours (moodpipe.training.train_classifier): length-grouped batches, dynamic padding to a multiple of 32,
 bf16 autocast when the CPU supports it. The seed's: random batches padded to 128 tokens, fp32.
 Both run the Hugging Face Trainer for the same number of optimizer steps at the same batch size;
 the first steps are warm-up and both pay it. Prints examples/s of each and the ratio.
@@ -18,9 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import resolve_data_dir, set_seed  # noqa: E402
-from mobilebert_project import DEFAULT_REVIEWS, LABELS, load_reviews, split_reviews  # noqa: E402
-from models import TrainConfig, resolve_model, tokenize_dataset, train_classifier, use_bf16  # noqa: E402
+from moodpipe.device import precision_for  # noqa: E402
+from moodpipe.models import resolve_model  # noqa: E402
+from moodpipe.paths import REVIEWS, resolve_data_dir  # noqa: E402
+from moodpipe.reviews import LABELS, load_reviews, split_reviews  # noqa: E402
+from moodpipe.training import TrainConfig, set_seed, tokenize_dataset, train_classifier  # noqa: E402
 
 
 def load_model(path: str):
@@ -66,7 +68,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=40, help="optimizer steps per setup (default: 40)")
     p.add_argument("--batch-size", type=int, default=32, help="default: 32")
     a = p.parse_args()
-    df, _ = load_reviews(resolve_data_dir(a.data_dir) / DEFAULT_REVIEWS, None, None, None)
+    df, _ = load_reviews(resolve_data_dir(a.data_dir) / REVIEWS, None, None, None)
     train = split_reviews(df, seed=42)["train"]
     texts, labels = train.text.tolist(), train.label.tolist()
     resolved = resolve_model(a.model, "en")
@@ -75,7 +77,7 @@ def main() -> None:
         ours_rate = time_ours(resolved.path, texts, labels, a.steps, a.batch_size, Path(tmp))
     print(f"model: {resolved.name}; {a.steps} steps x batch {a.batch_size} on {len(texts)} training reviews")
     print(f"seed setup (pad to 128, random batches, fp32): {seed_rate:6.1f} examples/s")
-    print(f"our setup (length-grouped, dynamic padding, bf16={use_bf16('auto')}): {ours_rate:6.1f} examples/s")
+    print(f"our setup (length-grouped, dynamic padding, precision={precision_for('cpu')}): {ours_rate:6.1f} examples/s")
     print(f"speed-up: {ours_rate / seed_rate:.2f}x")
 
 

@@ -14,9 +14,12 @@ from conftest import write_char_bert
 from safetensors import safe_open
 from sklearn.metrics import f1_score
 
-import lyrics_emotion as le
-from common import InputError
-from emotion_heads import (
+import lyrics_emotion
+from moodpipe import aihub, emotion, metrics, scoring
+from moodpipe.codebook import label_names
+from moodpipe.files import InputError
+from moodpipe.finetune import EmotionTrainConfig
+from moodpipe.heads import (
     HEADS,
     EmotionClassifier,
     build_emotion_model,
@@ -24,6 +27,7 @@ from emotion_heads import (
     masked_mean,
     merge_used_rows,
 )
+from moodpipe.paths import Layout
 
 # e_code, major_code, major, sub (codebook), sub (xlsx): includes the two spellings that differ
 CODEBOOK = [("E10", "E1", "분노", "분노", "분노"), ("E11", "E1", "분노", "툴툴대는", "툴툴대는"),
@@ -31,6 +35,7 @@ CODEBOOK = [("E10", "E1", "분노", "분노", "분노"), ("E11", "E1", "분노",
             ("E51", "E5", "당황", "고립된(당황)", "고립된")]
 PHRASES = {"E10": "화가 난다", "E11": "투덜 투덜", "E17": "역겨운 냄새", "E43": "혼자 남았다", "E51": "당황 스러워"}
 LABELS = [f"{major}/{sub}" for _, _, major, sub, _ in CODEBOOK]
+ALL_LABELS = label_names()  # the built-in E10-E69 codebook: what the corpus reader labels with
 LYRICS = ["사랑 노래\n혼자 남았다\n화가 난다 오늘", "", "한 줄 뿐인 가사 투덜 투덜 당황 스러워"]
 
 
@@ -84,17 +89,17 @@ def test_weighted_f1_equals_macro_f1_with_identity():
     y_pred[:3] = 5  # and a class that is never true nor predicted below
     y_true, y_pred = np.where(y_true == 4, 0, y_true), np.where(y_pred == 4, 1, y_pred)
     expected = f1_score(y_true, y_pred, labels=range(6), average="macro", zero_division=0)
-    assert le.similarity_weighted_f1(y_true, y_pred, np.eye(6)) == pytest.approx(expected)
+    assert metrics.similarity_weighted_f1(y_true, y_pred, np.eye(6)) == pytest.approx(expected)
 
 
 def test_weighted_f1_rises_when_errors_stay_in_the_major_class():
-    s = le.hierarchy_similarity(LABELS, credit=0.5)  # labels 0-2 share the major 분노
+    s = metrics.hierarchy_similarity(LABELS, credit=0.5)  # labels 0-2 share the major 분노
     assert s[0, 1] == 0.5 and s[0, 3] == 0.0 and s[3, 4] == 0.0 and np.all(np.diag(s) == 1)
     y_true = [0, 1, 2, 3, 4] * 4
     within = [1, 2, 0, 3, 4] * 4  # 분노 errors stay in 분노
     across = [3, 4, 3, 3, 4] * 4  # the same number of errors, into other majors
-    assert le.similarity_weighted_f1(y_true, within, s) > le.similarity_weighted_f1(y_true, across, s)
-    assert le.similarity_weighted_f1(y_true, y_true, s) == pytest.approx(1.0)
+    assert metrics.similarity_weighted_f1(y_true, within, s) > metrics.similarity_weighted_f1(y_true, across, s)
+    assert metrics.similarity_weighted_f1(y_true, y_true, s) == pytest.approx(1.0)
 
 
 # ----------------------------------------------------------------------------- heads
@@ -163,15 +168,14 @@ def test_used_rows_train_only_those_rows_and_merge_back(tiny_encoder):
 # ----------------------------------------------------------------------------- corpus and split
 
 def test_xlsx_json_and_csv_inputs_give_the_same_examples(data_dir, tmp_path):
-    codebook = data_dir / le.CODEBOOK
     rows = corpus_rows()
     pd.DataFrame(rows).drop(columns="_code").to_csv(tmp_path / "corpus.csv", index=False)
-    loaded = [le.load_emotion_corpus(p, codebook)[0] for p in
+    loaded = [aihub.load_emotion_corpus(p)[0] for p in
               (data_dir / "emotion_corpus", write_json_corpus(rows, tmp_path / "corpus.json"), tmp_path / "corpus.csv")]
     columns = ["s1", "s2", "s3", "label_id"]
     for other in loaded[1:]:
         pd.testing.assert_frame_equal(loaded[0][columns], other[columns])
-    assert loaded[0].label_id.tolist()[-10:] == [4] * 10  # 당황/고립된 is not 상처/고립된
+    assert loaded[0].label_id.tolist()[-10:] == [41] * 10  # 당황/고립된 (E51) is not 상처/고립된 (E43)
 
 
 def test_bad_rows_are_counted_not_silently_dropped(data_dir, tmp_path):
@@ -179,17 +183,17 @@ def test_bad_rows_are_counted_not_silently_dropped(data_dir, tmp_path):
     rows[0].update({"사람문장1": "", "사람문장2": "", "사람문장3": ""})
     rows[1].update({"감정_소분류": "없는감정"})
     pd.DataFrame(rows).drop(columns="_code").to_csv(tmp_path / "bad.csv", index=False)
-    dialogues, labels, report = le.load_emotion_corpus(tmp_path / "bad.csv", data_dir / le.CODEBOOK)
-    assert labels == LABELS
+    dialogues, labels, report = aihub.load_emotion_corpus(tmp_path / "bad.csv")
+    assert labels == ALL_LABELS
     assert (report["rows_read"], report["empty_text"], report["unknown_label"], report["rows_used"]) == (50, 1, 1, 48)
     assert report["unknown_label_examples"] == ["분노/없는감정"]
 
 
 def test_dialogue_split_keeps_each_dialogue_on_one_side(data_dir):
-    dialogues, labels, _ = le.load_emotion_corpus(data_dir / "emotion_corpus", data_dir / le.CODEBOOK)
-    parts, stratified = le.split_dialogues(dialogues, seed=42)
+    dialogues, labels, _ = aihub.load_emotion_corpus(data_dir / "emotion_corpus")
+    parts, stratified = aihub.split_dialogues(dialogues, seed=42)
     assert stratified and sum(len(p) for p in parts.values()) == len(dialogues)
-    units = {k: le.dialogue_units(v, "sentence", labels) for k, v in parts.items()}
+    units = {k: aihub.dialogue_units(v, "sentence", labels) for k, v in parts.items()}
     ids = {k: set(v.dialogue_id) for k, v in units.items()}
     assert not (ids["train"] & ids["val"]) and not (ids["train"] & ids["test"]) and not (ids["val"] & ids["test"])
     assert sum(len(u) for u in units.values()) == (dialogues[["s1", "s2", "s3"]] != "").sum().sum()
@@ -198,8 +202,8 @@ def test_dialogue_split_keeps_each_dialogue_on_one_side(data_dir):
 
 def test_add_sentences_grows_only_the_training_side(data_dir, tmp_path):
     def units(add: bool) -> dict:
-        cfg = le.EmotionConfig(data_dir=str(data_dir), out=str(tmp_path / str(add)), add_sentences=add)
-        return le.prepare_aihub(cfg)[0]
+        return aihub.prepare_aihub(data_dir / "emotion_corpus", "dialogue", add, 42, None, None,
+                                   Layout(tmp_path / str(add)))[0]
     plain, added = units(False), units(True)
     for split in ("val", "test"):
         pd.testing.assert_frame_equal(plain[split], added[split])
@@ -211,23 +215,24 @@ def test_add_sentences_grows_only_the_training_side(data_dir, tmp_path):
 
 
 def test_add_sentences_is_on_by_default_and_can_be_turned_off():
-    assert le.parse_args(["train"])[1].add_sentences
-    assert not le.parse_args(["train", "--no-add-sentences"])[1].add_sentences
+    assert lyrics_emotion.parse_args(["train"]).add_sentences
+    assert not lyrics_emotion.parse_args(["train", "--no-add-sentences"]).add_sentences
 
 
 # ----------------------------------------------------------------------------- end to end
 
 def test_train_compare_then_score_lyrics(data_dir, tiny_encoder, tmp_path):
     out = tmp_path / "out"
-    metrics = le.main(["train", "--data-dir", str(data_dir), "--model", str(tiny_encoder), "--out", str(out),
-                       "--compare", "--epochs", "1", "--batch-size", "8", "--max-steps", "2", "--bf16", "no"])
+    metrics = lyrics_emotion.main(["train", "--data-dir", str(data_dir), "--model", str(tiny_encoder),
+                                   "--out", str(out), "--compare", "--epochs", "1", "--batch-size", "8",
+                                   "--max-steps", "2", "--bf16", "no"])
     model_dir = out / "saved_model" / "emotion"
     for name in ("metrics.json", "README.md", "trainer_log.json", "test_predictions.csv", "label_similarity.csv",
                  "head_comparison.json", "head_comparison.md", "config.json", "base_model.json"):
         assert (model_dir / name).is_file(), name
     assert set(metrics["comparison"]) == {*HEADS, "ensemble"} and metrics["data"]["rows_used"] == 50
-    assert len(metrics["test"]["labels60"]["confusion_matrix"]) == 5
-    assert len(metrics["test"]["major6"]["confusion_matrix"]) == 3
+    assert len(metrics["test"]["labels60"]["confusion_matrix"]) == len(ALL_LABELS)
+    assert len(metrics["test"]["major6"]["confusion_matrix"]) == 6
     assert "tfidf_char_logreg" in metrics["baselines"]
     for split in ("train", "val", "test"):
         assert (out / "data" / "processed" / f"emotion_{split}.csv").is_file()
@@ -235,12 +240,12 @@ def test_train_compare_then_score_lyrics(data_dir, tiny_encoder, tmp_path):
     songs = pd.DataFrame({"song_id": [1, 2, 3], "song_name": ["가", "나", "다"], "artist": "x", "album": "y",
                           "release_date": "2001.01.01", "genre": "발라드", "lyrics": LYRICS})
     songs.to_csv(tmp_path / "songs.csv", index=False)
-    le.main(["score", "--lyrics", str(tmp_path / "songs.csv"), "--model", str(model_dir), "--out", str(out),
+    lyrics_emotion.main(["score", "--lyrics", str(tmp_path / "songs.csv"), "--model", str(model_dir), "--out", str(out),
              "--halves", "--max-length", "8"])
     vectors = pd.read_csv(out / "results" / "song_emotions.csv")
     metadata = ["song_id", "song_name", "artist", "album", "release_date", "genre", "n_chunks", "n_tokens"]
-    majors = ["major:분노", "major:상처", "major:당황"]
-    assert list(vectors.columns) == [*metadata, *[f"emo:{n}" for n in LABELS], *majors]
+    majors = ["major:분노", "major:슬픔", "major:불안", "major:상처", "major:당황", "major:기쁨"]
+    assert list(vectors.columns) == [*metadata, *[f"emo:{n}" for n in ALL_LABELS], *majors]
     assert vectors.song_id.tolist() == [1, 3]  # the song with empty lyrics is skipped
     assert (vectors.n_chunks > 1).all()  # max length 8 forces several chunks
     emo = vectors.filter(like="emo:").to_numpy()
@@ -249,12 +254,13 @@ def test_train_compare_then_score_lyrics(data_dir, tiny_encoder, tmp_path):
     halves = pd.read_csv(out / "results" / "song_halves.csv")
     assert halves[["song_id", "half"]].values.tolist() == [[1, "a"], [1, "b"], [3, "a"], [3, "b"]]
     assert list(halves.columns[2:]) == list(vectors.columns[8:])
-    text_vectors = le.score_texts(model_dir, ["혼자 남았다", "화가 난다\n오늘"])
-    assert text_vectors.shape == (2, len(LABELS)) and np.allclose(text_vectors.sum(1), 1, atol=1e-4)
+    text_vectors = scoring.score_texts(model_dir, ["혼자 남았다", "화가 난다\n오늘"])
+    assert text_vectors.shape == (2, len(ALL_LABELS)) and np.allclose(text_vectors.sum(1), 1, atol=1e-4)
 
 
 def test_training_with_used_rows_saves_an_ordinary_encoder(data_dir, tiny_encoder, tmp_path):
-    metrics = le.main(["train", "--data-dir", str(data_dir), "--model", str(tiny_encoder), "--out", str(tmp_path),
+    metrics = lyrics_emotion.main(["train", "--data-dir", str(data_dir), "--model", str(tiny_encoder),
+                                   "--out", str(tmp_path),
                        "--head", "plain", "--freeze-embeddings", "used", "--epochs", "1", "--batch-size", "8",
                        "--max-steps", "2", "--bf16", "no"])
     vocabulary_size = metrics["frozen"]["word_embedding_params"] // 32  # the tiny encoder's hidden size is 32
@@ -265,7 +271,7 @@ def test_training_with_used_rows_saves_an_ordinary_encoder(data_dir, tiny_encode
 
 
 def test_head_learning_rate_applies_to_the_head_only(tiny_encoder):
-    from models import TrainConfig, parameter_groups
+    from moodpipe.training import TrainConfig, parameter_groups
     model = build_emotion_model(str(tiny_encoder), "arch2", LABELS)
     model.encoder.get_input_embeddings().weight.requires_grad_(False)
     groups = parameter_groups(model, TrainConfig(learning_rate=1e-5, head_learning_rate=1e-3, weight_decay=0.01))
@@ -280,8 +286,8 @@ def test_head_learning_rate_applies_to_the_head_only(tiny_encoder):
 
 
 def test_pack_lengths_never_exceeds_the_budget_unless_one_line_does():
-    assert le.pack_lengths([3, 4, 2, 9, 1], budget=8) == [[0, 1], [2], [3], [4]]
-    assert le.pack_lengths([], budget=8) == []
+    assert scoring.pack_lengths([3, 4, 2, 9, 1], budget=8) == [[0, 1], [2], [3], [4]]
+    assert scoring.pack_lengths([], budget=8) == []
 
 
 # ----------------------------------------------------------------------------- GoEmotions pieces
@@ -290,11 +296,11 @@ def test_threshold_tuning_finds_each_labels_best_cut():
     probs = np.array([[0.9, 0.30], [0.6, 0.20], [0.4, 0.25], [0.1, 0.05]])
     y = np.array([[1, 1], [1, 1], [0, 0], [0, 0]])
     # label 0 separates at 0.5; label 1 cannot be separated (0.25 is negative): the lowest tying cut wins
-    assert le.tune_thresholds(probs, y, grid=[0.1, 0.2, 0.5, 0.7]).tolist() == [0.5, 0.1]
+    assert metrics.tune_thresholds(probs, y, grid=[0.1, 0.2, 0.5, 0.7]).tolist() == [0.5, 0.1]
 
 
 def test_ekman_grouping_includes_neutral():
-    groups, m = le.ekman_matrix(["anger", "joy", "love", "neutral"], {"anger": ["anger"], "joy": ["joy", "love"]})
+    groups, m = metrics.ekman_matrix(["anger", "joy", "love", "neutral"], {"anger": ["anger"], "joy": ["joy", "love"]})
     assert groups == ["anger", "joy", "neutral"]
     pred = np.array([[0, 0, 1, 0], [0, 0, 0, 1]])
     assert ((pred @ m) > 0).astype(int).tolist() == [[0, 1, 0], [0, 0, 1]]
@@ -304,7 +310,7 @@ def test_qlora_without_cuda_is_a_clear_error():
     if torch.cuda.is_available():
         pytest.skip("CUDA present")
     with pytest.raises(InputError, match="CUDA"):
-        le.train_emotion(le.EmotionConfig(dataset="goemotions", qlora=True))
+        emotion.train_emotion(EmotionTrainConfig(dataset="goemotions", qlora=True, device="cpu"))
 
 
 def test_goemotions_multilabel_training_writes_thresholds(tiny_encoder, tmp_path):
@@ -316,7 +322,7 @@ def test_goemotions_multilabel_training_writes_thresholds(tiny_encoder, tmp_path
     rows = [f"text number {i}\t{i % 4}{',1' if i % 5 == 0 and i % 4 != 1 else ''}\tid{i}" for i in range(16)]
     for split in ("train", "dev", "test"):
         (root / "original" / f"{split}.tsv").write_text("\n".join(rows) + "\n")
-    metrics = le.main(["train", "--dataset", "goemotions", "--data-dir", str(tmp_path / "data"), "--model",
+    metrics = lyrics_emotion.main(["train", "--dataset", "goemotions", "--data-dir", str(tmp_path / "data"), "--model",
                        str(tiny_encoder), "--out", str(tmp_path / "out"), "--max-steps", "2", "--batch-size", "8",
                        "--bf16", "no", "--head-lr", "1e-3"])
     model_dir = tmp_path / "out" / "saved_model" / "goemotions"

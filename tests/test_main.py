@@ -12,6 +12,12 @@ from conftest import write_char_bert, write_reviews
 from test_lyrics_emotion import CODEBOOK, PHRASES, corpus_rows
 
 import main as pipeline
+from moodpipe import downloads
+from moodpipe.cli import run_cli
+from moodpipe.downloads import ensure_inputs
+from moodpipe.figures import FIGURES
+from moodpipe.files import InputError
+from moodpipe.stages import STAGES
 
 PROMISED = [
     "data/processed/train_data.csv", "data/processed/val_data.csv", "data/processed/test_data.csv",
@@ -74,7 +80,6 @@ def test_quick_run_writes_every_promised_file_and_figure(quick_run):
     out, _, run = quick_run
     for name in PROMISED:
         assert (out / name).is_file(), name
-    from generate_graphs import FIGURES
     for name, *_ in FIGURES:
         assert (out / "sample_graphs" / name).stat().st_size > 10_000, name
     report = (out / "results" / "REPORT.md").read_text()
@@ -84,9 +89,9 @@ def test_quick_run_writes_every_promised_file_and_figure(quick_run):
 def test_run_json_lists_every_stage(quick_run):
     out, _, run = quick_run
     saved = json.loads((out / "results" / "run.json").read_text())
-    assert list(saved["stages"]) == pipeline.STAGES
+    assert list(saved["stages"]) == STAGES
     assert saved["stages"]["crawl"]["status"] == "skipped"  # --lyrics was given
-    assert all(saved["stages"][s]["status"] == "ran" for s in pipeline.STAGES if s not in ("crawl", "data"))
+    assert all(saved["stages"][s]["status"] == "ran" for s in STAGES if s not in ("crawl", "data"))
     assert saved["quick"] is True and saved["stages"]["sentiment"]["base_model"] is not None
 
 
@@ -105,7 +110,7 @@ def test_a_missing_input_stops_the_run_before_training(tmp_path, capsys):
     (data / "reviews" / "spotify_googleplay_10k.csv").unlink()
     (data / "emotion_corpus" / "dialogues.csv").unlink()
     with pytest.raises(SystemExit) as exit_info:
-        pipeline.run_cli(pipeline.main, ["--offline", "--data-dir", str(data), "--out", str(tmp_path / "out"),
+        run_cli(pipeline.main, ["--offline", "--data-dir", str(data), "--out", str(tmp_path / "out"),
                                          "--lyrics", str(write_lyrics(tmp_path / "songs.csv"))])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
@@ -128,12 +133,12 @@ def test_missing_public_inputs_are_downloaded_and_checksummed(tmp_path, monkeypa
     url = f"http://127.0.0.1:{server.server_port}/good.csv"
     good = hashlib.sha256((served / "good.csv").read_bytes()).hexdigest()
     try:
-        monkeypatch.setattr(pipeline, "DOWNLOADS", {"reviews/a.csv": (url, good), "reviews/b.csv": (url, "0" * 64)})
-        info = pipeline.ensure_inputs(tmp_path / "data", ["reviews/a.csv"])
+        monkeypatch.setattr(downloads, "DOWNLOADS", {"reviews/a.csv": (url, good), "reviews/b.csv": (url, "0" * 64)})
+        info = ensure_inputs(tmp_path / "data", ["reviews/a.csv"])
         assert info["downloaded"] == ["reviews/a.csv"]
         assert (tmp_path / "data" / "reviews" / "a.csv").read_bytes() == (served / "good.csv").read_bytes()
-        with pytest.raises(pipeline.InputError, match="SHA-256"):
-            pipeline.ensure_inputs(tmp_path / "data", ["reviews/b.csv"])
+        with pytest.raises(InputError, match="SHA-256"):
+            ensure_inputs(tmp_path / "data", ["reviews/b.csv"])
         assert not (tmp_path / "data" / "reviews" / "b.csv").exists()
         assert [p.name for p in (tmp_path / "data" / "reviews").iterdir()] == ["a.csv"]  # no temp files left
     finally:

@@ -3,21 +3,18 @@
 import json
 import sys
 import types
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from common import InputError, run_cli  # the repository root is on sys.path via conftest.py
-from recommend import (
-    RecommendConfig,
-    half_split_recall_at_k,
-    main,
-    recommend,
-    topk_cosine,
-    topk_cosine_faiss,
-)
+from moodpipe.cli import run_cli
+from moodpipe.files import InputError
+from moodpipe.recommender import RecommendConfig, half_split_recall_at_k, recommend
+from moodpipe.retrieval import topk_cosine, topk_cosine_faiss
+from recommend import main
 
 MAJORS = {"슬픔": ["슬픔", "눈물이나는", "외로운"], "기쁨": ["기쁨", "신이난", "감사하는"],
           "분노": ["분노", "짜증내는", "가난한/불우한"]}  # a sub label with a '/' in it, as in the real codebook
@@ -185,8 +182,7 @@ def test_exclude_same_artist(tmp_path):
     write_songs(tmp_path, probs, artists)
     cfg = RecommendConfig(out=str(tmp_path), song=TITLES[0], top=5)
     assert [r["artist"] for r in records(recommend(cfg))][:5] == ["아이유"] * 5
-    cfg.exclude_same_artist = True
-    rows = records(recommend(cfg))
+    rows = records(recommend(replace(cfg, exclude_same_artist=True)))
     assert len(rows) == 5 and "아이유" not in [r["artist"] for r in rows]
 
 
@@ -204,9 +200,9 @@ def test_emotion_profile_query(out):
 
 
 def test_text_query_uses_the_emotion_model(out, monkeypatch):
-    fake = types.ModuleType("lyrics_emotion")
-    fake.score_texts = lambda model_dir, texts: np.tile(np.eye(len(COLUMNS))[1], (len(texts), 1))  # 눈물이나는
-    monkeypatch.setitem(sys.modules, "lyrics_emotion", fake)
+    fake = types.ModuleType("moodpipe.scoring")
+    fake.score_texts = lambda model_dir, texts, device: np.tile(np.eye(len(COLUMNS))[1], (len(texts), 1))  # 눈물이나는
+    monkeypatch.setitem(sys.modules, "moodpipe.scoring", fake)
     (out / "saved_model" / "emotion").mkdir(parents=True)
     rows = records(recommend(RecommendConfig(out=str(out), text="비 오는 날 헤어진 연인이 그리워",
                                                 representation="centered")))

@@ -11,15 +11,17 @@ import pandas as pd
 import pytest
 from conftest import write_reviews
 
-import mobilebert_project as sentiment
+import mobilebert_project
 import predict_sample
-from common import InputError
-from models import resolve_model
+from moodpipe import reviews
+from moodpipe.cli import run_cli
+from moodpipe.files import InputError
+from moodpipe.models import resolve_model
 
 
 def test_load_reviews_maps_stars_and_drops_neutral_empty_and_duplicates(tmp_path):
     write_reviews(tmp_path / "r.csv")
-    df, counts = sentiment.load_reviews(tmp_path / "r.csv", None, None, None)
+    df, counts = reviews.load_reviews(tmp_path / "r.csv", None, None, None)
     assert counts == {"rows_read": 83, "empty_text": 1, "neutral_or_missing_rating": 1, "duplicate_texts": 1,
                       "rows_used": 80}
     assert df.text.is_unique
@@ -29,25 +31,25 @@ def test_load_reviews_maps_stars_and_drops_neutral_empty_and_duplicates(tmp_path
 
 def test_split_has_no_shared_texts_and_keeps_label_ratio(tmp_path):
     write_reviews(tmp_path / "r.csv", n_copies=10)
-    df, _ = sentiment.load_reviews(tmp_path / "r.csv", None, None, None)
-    splits = sentiment.split_reviews(df, seed=42)
+    df, _ = reviews.load_reviews(tmp_path / "r.csv", None, None, None)
+    splits = reviews.split_reviews(df, seed=42)
     sides = [set(part.text) for part in splits.values()]
     assert not (sides[0] & sides[1]) and not (sides[0] & sides[2]) and not (sides[1] & sides[2])
     assert sum(map(len, sides)) == len(df)
     assert [len(p) for p in splits.values()] == [160, 20, 20]
     for part in splits.values():
         assert part.label.mean() == pytest.approx(df.label.mean(), abs=0.05)
-    again = sentiment.split_reviews(df, seed=42)
+    again = reviews.split_reviews(df, seed=42)
     assert again["test"].text.tolist() == splits["test"].text.tolist()
 
 
 def test_other_layouts_kaggle_columns_and_label_column(tmp_path):
     pd.DataFrame({"Review": ["good app", "bad app", "ok"], "Rating": [5, 1, 3]}).to_csv(tmp_path / "k.csv")
-    with pytest.raises(InputError, match="only 2 usable reviews"):
-        sentiment.load_reviews(tmp_path / "k.csv", None, None, None)
+    with pytest.raises(InputError, match="2 usable reviews \\(1 negative, 1 positive\\).*at least 10 of each class"):
+        reviews.load_reviews(tmp_path / "k.csv", None, None, None)
     rows = pd.DataFrame({"body": [f"text {i}" for i in range(20)], "y": [i % 2 for i in range(20)]})
     rows.to_csv(tmp_path / "l.csv", index=False)
-    df, counts = sentiment.load_reviews(tmp_path / "l.csv", "body", None, "y")
+    df, counts = reviews.load_reviews(tmp_path / "l.csv", "body", None, "y")
     assert counts["rows_used"] == 20 and df.label.sum() == 10
 
 
@@ -68,7 +70,7 @@ def test_bad_inputs_give_one_line_errors(tmp_path, capsys, content, message):
     elif content is not None:
         path.write_text(content)
     with pytest.raises(SystemExit) as exit_info:
-        sentiment.run_cli(sentiment.main, ["--reviews", str(path), "--out", str(tmp_path)])
+        run_cli(mobilebert_project.main, ["--reviews", str(path), "--out", str(tmp_path)])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
@@ -111,8 +113,9 @@ def test_auto_picks_the_seed_model_when_the_hub_answers(monkeypatch):
 def test_tiny_mobilebert_trains_saves_and_answers_predict_sample(tmp_path, tiny_mobilebert, capsys, monkeypatch):
     write_reviews(tmp_path / "reviews.csv", n_copies=4)
     out = tmp_path / "out"
-    metrics = sentiment.main(["--data-dir", str(tmp_path), "--reviews", "reviews.csv", "--model", str(tiny_mobilebert),
-                              "--out", str(out), "--epochs", "1", "--batch-size", "8", "--bf16", "no"])
+    metrics = mobilebert_project.main(["--data-dir", str(tmp_path), "--reviews", "reviews.csv",
+                                       "--model", str(tiny_mobilebert), "--out", str(out), "--epochs", "1",
+                                       "--batch-size", "8", "--bf16", "no"])
     model_dir = out / "saved_model" / "sentiment"
     for name in ["config.json", "model.safetensors", "tokenizer.json", "metrics.json", "trainer_log.json",
                  "test_predictions.csv", "README.md"]:
@@ -145,6 +148,6 @@ def test_predict_sample_refuses_empty_sentences_and_missing_models(tmp_path, cap
                           (["--model", str(tmp_path)], "nothing to predict"),
                           (["--file", str(tmp_path / "no.txt")], "no such file")]:
         with pytest.raises(SystemExit) as exit_info:
-            predict_sample.run_cli(predict_sample.main, argv)
+            run_cli(predict_sample.main, argv)
         assert exit_info.value.code == 2
         assert message in capsys.readouterr().err

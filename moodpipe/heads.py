@@ -20,25 +20,33 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
-from transformers.configuration_utils import SubConfigSpec
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 HEADS = ("plain", "arch1", "arch2")
 
 
-class EmotionHeadConfig(PreTrainedConfig):
-    """Head type, labels (num_labels/id2label/label2id from the base class) and the encoder's own config."""
+class EmotionHeadConfig(PretrainedConfig):
+    """Head type, labels (num_labels/id2label/label2id from the base class) and the encoder's own config,
+    kept as a plain dict so that config.json round-trips through any transformers 5.x (sub-config
+    machinery changed between minor releases; a dict is public, stable JSON)."""
 
     model_type = "emotion-head"
-    sub_configs_defaults = {"encoder": SubConfigSpec(config_class=AutoConfig, model_type="bert")}
 
-    encoder: PreTrainedConfig | dict | None = None
-    head: str = "plain"
-    use_pooler: bool = False  # True only when the checkpoint shipped trained pooler weights
-    conv_channels: int = 64  # arch1
-    classifier_dropout: float = 0.1
-    train_max_length: int = 128  # the max_length used in training; scoring packs chunks to it
+    def __init__(self, encoder: dict | None = None, head: str = "plain", use_pooler: bool = False,
+                 conv_channels: int = 64, classifier_dropout: float = 0.1, train_max_length: int = 128, **kwargs):
+        self.encoder = encoder.to_dict() if hasattr(encoder, "to_dict") else dict(encoder or {"model_type": "bert"})
+        self.head = head
+        self.use_pooler = use_pooler  # True only when the checkpoint shipped trained pooler weights
+        self.conv_channels = conv_channels  # arch1
+        self.classifier_dropout = classifier_dropout
+        self.train_max_length = train_max_length  # the max_length used in training; scoring packs chunks to it
+        super().__init__(**kwargs)
+
+    def encoder_config(self) -> PretrainedConfig:
+        settings = dict(self.encoder)
+        settings.pop("quantization_config", None)  # a QLoRA run saves dequantized weights
+        return AutoConfig.for_model(settings.pop("model_type"), **settings)
 
 
 class EmotionClassifier(PreTrainedModel):
@@ -49,10 +57,11 @@ class EmotionClassifier(PreTrainedModel):
         super().__init__(config)
         if config.head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, not {config.head!r}")
-        self.encoder = AutoModel.from_config(config.encoder)
+        encoder_config = config.encoder_config()
+        self.encoder = AutoModel.from_config(encoder_config)
         if not config.use_pooler and getattr(self.encoder, "pooler", None) is not None:
             self.encoder.pooler = None  # an untrained pooler would only add noise and unused weights
-        hidden = config.encoder.hidden_size
+        hidden = encoder_config.hidden_size
         self.dropout = nn.Dropout(config.classifier_dropout)
         if config.head == "arch1":
             self.conv = nn.Conv1d(hidden, config.conv_channels, kernel_size=3, padding=1)
@@ -109,6 +118,13 @@ def masked_mean(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Ten
     """
     mask = attention_mask.unsqueeze(-1).to(states.dtype)
     return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def label_similarity(model: EmotionClassifier):
+    """Cosine similarity of the classes' rows in the final linear layer's weight, as a numpy array."""
+    w = model.classifier.weight.detach().float().cpu()
+    w = w / w.norm(dim=1, keepdim=True).clamp(min=1e-12)
+    return (w @ w.T).numpy()
 
 
 def build_emotion_model(encoder_path: str, head: str, label_names: list[str], multi_label: bool = False,

@@ -1,0 +1,161 @@
+"""One device policy for training and prediction, in one place.
+
+`--device auto` means CUDA when available, else Apple's MPS, else the CPU. Mixed precision follows the
+device: bf16 where the device runs it natively (CUDA with bf16 support; CPUs with AVX-512 BF16 or AMX),
+else fp16 on CUDA, else fp32. `--bf16 no` turns bf16 off (fp16 stays on CUDA, fp32 elsewhere); `--bf16 yes`
+forces it.
+
+    >>> precision_for("cpu", "no")
+    'fp32'
+    >>> autocast_settings("cuda", "fp16")
+    ('cuda', 'float16', True)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from moodpipe.files import InputError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("bf16", "fp16", "fp32")
+# Examples per inference batch. 64 keeps 2 CPU cores busy without paying for padding; a GPU sits idle
+# below a few hundred sequences per batch.
+INFERENCE_BATCH = {"cpu": 64, "mps": 128, "cuda": 256}
+
+
+def cuda_available() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
+def mps_available() -> bool:
+    import torch
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+
+
+def resolve_device(name: str = "auto") -> str:
+    """'cpu', 'cuda' or 'mps' for a --device value; a device that is not there is an InputError."""
+    if name not in DEVICES:
+        raise InputError(f"--device must be one of {', '.join(DEVICES)}, not {name!r}")
+    if name == "auto":
+        return "cuda" if cuda_available() else "mps" if mps_available() else "cpu"
+    if name == "cuda" and not cuda_available():
+        raise InputError("--device cuda: no CUDA GPU is visible to torch here (check nvidia-smi and that torch "
+                         "is a CUDA build; the README's 'On a GPU' section says how); use --device cpu")
+    if name == "mps" and not mps_available():
+        raise InputError("--device mps: Apple's MPS backend is not available here; use --device cpu")
+    return name
+
+
+def cpu_has_bf16() -> bool:
+    """True when this CPU runs bf16 matmuls natively (AVX-512 BF16 / AMX); elsewhere bf16 is slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def device_has_bf16(device: str) -> bool:
+    if device == "cuda":
+        import torch
+        return torch.cuda.is_bf16_supported()
+    return device == "cpu" and cpu_has_bf16()
+
+
+def precision_for(device: str, bf16: str = "auto") -> str:
+    """bf16 | fp16 | fp32 for a device type and a --bf16 setting (auto | yes | no)."""
+    if bf16 not in ("auto", "yes", "no"):
+        raise InputError(f"--bf16 must be auto, yes or no, not {bf16!r}")
+    if bf16 == "yes" or (bf16 == "auto" and device_has_bf16(device)):
+        return "bf16"
+    return "fp16" if device == "cuda" else "fp32"
+
+
+def autocast_settings(device_type: str, precision: str) -> tuple[str, str, bool]:
+    """(device_type, dtype name, enabled) for torch.autocast; fp32 means no autocast."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    dtype = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}[precision]
+    return device_type, dtype, precision != "fp32"
+
+
+def autocast(device_type: str, precision: str):
+    """The torch.autocast context for a device type and precision."""
+    import torch
+    device_type, dtype, enabled = autocast_settings(device_type, precision)
+    return torch.autocast(device_type, dtype=getattr(torch, dtype), enabled=enabled)
+
+
+def model_device(model) -> str:
+    """The device type the model's weights sit on ('cpu', 'cuda', 'mps', 'meta')."""
+    return next(model.parameters()).device.type
+
+
+def to_model_device(batch: dict, model) -> dict:
+    """Move every tensor of a batch to the device of the model's weights."""
+    device = next(model.parameters()).device
+    return {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
+
+
+def inference_batch_size(device: str, requested: int | None = None) -> int:
+    return requested or INFERENCE_BATCH.get(device, 64)
+
+
+def device_facts(device: str, precision: str) -> dict:
+    """What ran where, for metrics.json, model cards and run.json."""
+    facts = {"device": device, "precision": precision}
+    if device == "cuda":
+        import torch
+        facts["gpu"] = torch.cuda.get_device_name(0)
+        facts["gpus_visible"] = torch.cuda.device_count()
+    return facts
+
+
+# ----------------------------------------------------------------------------- several processes (torchrun)
+
+def process_rank() -> int:
+    """This process's rank under torchrun / accelerate launch (0 when run alone)."""
+    import os
+    return int(os.environ.get("RANK", "0"))
+
+
+def world_size() -> int:
+    import os
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """Only the main process writes splits, models, metrics and figures."""
+    return process_rank() == 0
+
+
+def check_launch(device: str) -> None:
+    """More processes per node than GPUs would put two processes on one GPU: refuse with what to do."""
+    import os
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    if device == "cuda" and local > 1:
+        import torch
+        if local > torch.cuda.device_count():
+            raise InputError(f"{local} processes per node but {torch.cuda.device_count()} GPU(s): launch with "
+                             f"torchrun --nproc_per_node={torch.cuda.device_count()}")
+
+
+def process_device(device: str) -> str:
+    """The torch device of this process: its own GPU under torchrun (cuda:LOCAL_RANK), else the device."""
+    import os
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if device == "cuda" else device
+
+
+def gather_from_processes(obj: object) -> list:
+    """Every process's obj, in rank order (one process: [obj]). Starts a gloo process group when needed:
+    it works on CPUs and GPUs alike and only carries these few Python objects."""
+    if world_size() == 1:
+        return [obj]
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    gathered: list = [None] * world_size()
+    dist.all_gather_object(gathered, obj)
+    return gathered

@@ -1,0 +1,191 @@
+"""Every figure in sample_graphs/, drawn from the saved artifacts alone (no training, no typed-in numbers).
+A figure whose inputs are missing is skipped with a note naming the stage that makes them. Korean labels
+render in NanumGothic (shipped by koreanize-matplotlib).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no screen on servers
+import koreanize_matplotlib  # noqa: E402,F401  (sets a Hangul font)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from moodpipe import paths  # noqa: E402
+from moodpipe.files import read_json, write_figure_atomic  # noqa: E402
+from moodpipe.paths import Layout  # noqa: E402
+
+log = logging.getLogger("pipeline")
+SPLITS = ["train", "val", "test"]
+
+
+def draw_matrix(ax, matrix: np.ndarray, labels: list[str], title: str, fmt: str = "d", cmap: str = "Blues",
+                annotate: bool = True, vmin: float | None = None, vmax: float | None = None) -> None:
+    image = ax.imshow(matrix, cmap=cmap, vmin=vmin, vmax=vmax)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_title(title)
+    if annotate:
+        threshold = (np.nanmax(matrix) + np.nanmin(matrix)) / 2
+        for (i, j), value in np.ndenumerate(matrix):
+            ax.text(j, i, format(value, fmt), ha="center", va="center", fontsize=8,
+                    color="white" if value > threshold else "black")
+
+
+# ----------------------------------------------------------------------------- sentiment figures
+
+def review_lengths(root: Path, ax) -> None:
+    frames = [pd.read_csv(Layout(root).sentiment_split(s)) for s in SPLITS]
+    df = pd.concat(frames)
+    words = df.text.astype(str).str.split().str.len()
+    for label, name in enumerate(["negative", "positive"]):
+        ax.hist(words[df.label == label], bins=50, range=(0, int(words.max())), alpha=0.6, label=name)
+    ax.axvline(words.median(), color="black", linestyle="--", label=f"median {words.median():.0f} words")
+    ax.set(title=f"Review length ({len(df):,} reviews)", xlabel="words per review", ylabel="reviews")
+    ax.legend()
+
+
+def label_distribution(root: Path, ax) -> None:
+    counts = pd.DataFrame({s: pd.read_csv(Layout(root).sentiment_split(s)).label.value_counts()
+                           for s in SPLITS}).reindex([0, 1]).fillna(0)
+    x = np.arange(len(SPLITS))
+    for label, name in enumerate(["negative", "positive"]):
+        bars = ax.bar(x + (label - 0.5) * 0.4, counts.loc[label], width=0.4, label=name)
+        ax.bar_label(bars, fmt="%d", fontsize=8)
+    ax.set_xticks(x, SPLITS)
+    ax.set(title="Sentiment labels per split", xlabel="split", ylabel="reviews")
+    ax.legend()
+
+
+def training_curves(root: Path, ax) -> None:
+    history = read_json(Layout(root).sentiment_model / paths.TRAINER_LOG)
+    train = [(h["epoch"], h["loss"]) for h in history if "loss" in h]
+    evals = [(h["epoch"], h["eval_accuracy"], h["eval_macro_f1"], h["eval_loss"]) for h in history
+             if "eval_macro_f1" in h]
+    ax.plot(*zip(*train, strict=True), label="training loss", color="tab:gray")
+    ax.plot([e[0] for e in evals], [e[3] for e in evals], "o-", label="validation loss", color="tab:red")
+    ax.set(title="Sentiment fine-tuning", xlabel="epoch", ylabel="loss")
+    right = ax.twinx()
+    right.plot([e[0] for e in evals], [e[1] for e in evals], "s-", color="tab:blue", label="val accuracy")
+    right.plot([e[0] for e in evals], [e[2] for e in evals], "^-", color="tab:green", label="val macro-F1")
+    right.set_ylabel("validation score")
+    lines = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    ax.legend(lines, [line.get_label() for line in lines], loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=4)
+
+
+def sentiment_confusion(root: Path, ax) -> None:
+    metrics = read_json(Layout(root).sentiment_model / paths.METRICS)
+    test = metrics["test"]
+    draw_matrix(ax, np.array(test["confusion_matrix"]), test["labels"],
+                f"Sentiment test set: accuracy {test['accuracy']:.3f}, macro-F1 {test['macro_f1']:.3f}")
+    ax.set(xlabel="predicted", ylabel="true")
+
+
+# ----------------------------------------------------------------------------- emotion and song figures
+
+def emotion_confusion(root: Path, ax) -> None:
+    major6 = read_json(Layout(root).emotion_model / paths.METRICS)["test"]["major6"]
+    draw_matrix(ax, np.array(major6["confusion_matrix"]), major6["labels"],
+                f"Korean emotion, 6 major classes (test): accuracy {major6['accuracy']:.3f}, "
+                f"macro-F1 {major6['macro_f1']:.3f}")
+    ax.set(xlabel="predicted", ylabel="true")
+
+
+def label_similarity(root: Path, ax) -> None:
+    folder = Layout(root).emotion_model
+    sim = pd.read_csv(folder / paths.LABEL_SIMILARITY, index_col=0)
+    method = read_json(folder / paths.METRICS)["label_similarity"]["method"]
+    draw_matrix(ax, sim.to_numpy(), [str(c) for c in sim.columns], f"Learned label similarity (60 x 60): {method}",
+                cmap="RdBu_r", annotate=False, vmin=-1, vmax=1)
+    ax.tick_params(labelsize=6)
+    # Lines between the 6 major classes make the block structure readable.
+    majors = [str(c).split("/")[0] for c in sim.columns]
+    for i in range(1, len(majors)):
+        if majors[i] != majors[i - 1]:
+            ax.axhline(i - 0.5, color="black", linewidth=0.6)
+            ax.axvline(i - 0.5, color="black", linewidth=0.6)
+
+
+def head_comparison(root: Path, ax) -> None:
+    comparison = read_json(Layout(root).emotion_model / paths.HEAD_COMPARISON)
+    heads = list(comparison["heads"])
+    scores = {"accuracy (60)": "test_accuracy_60", "macro-F1 (60)": "test_macro_f1_60",
+              "weighted F1 (60)": "test_similarity_weighted_f1", "accuracy (6)": "test_accuracy_6",
+              "macro-F1 (6)": "test_macro_f1_6"}
+    x = np.arange(len(scores))
+    width = 0.8 / len(heads)
+    for i, head in enumerate(heads):
+        values = [comparison["heads"][head][key] for key in scores.values()]
+        bars = ax.bar(x + (i - (len(heads) - 1) / 2) * width, values, width, label=head)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7)
+    ax.set_xticks(x, list(scores))
+    ax.set(title=f"Classification heads on one split (test set; saved: {comparison['chosen']})", ylabel="score",
+           ylim=(0, 1))
+    ax.legend()
+
+
+def song_heatmap(root: Path, ax) -> None:
+    df = pd.read_csv(Layout(root).heatmap)
+    matrix = df.drop(columns=["song_id", "song"]).to_numpy(float)
+    representation = read_json(Layout(root).representation_eval).get("best", "?")
+    draw_matrix(ax, matrix, df.song.tolist(), f"Cosine similarity of 10 random songs ({representation} vectors)",
+                fmt=".2f", cmap="RdBu_r", vmin=-1, vmax=1)
+
+
+def song_profile(root: Path, ax) -> None:
+    """One song against the catalogue: the emotions it has most above and most below the mean."""
+    songs = pd.read_csv(Layout(root).song_vectors)
+    song = songs.iloc[0]
+    fine = [c for c in songs.columns if c.startswith("emo:")]
+    diff = (song[fine].astype(float) - songs[fine].mean()).sort_values(ascending=False) * 100
+    shown = pd.concat([diff.head(8), diff.tail(8)])
+    y = np.arange(len(shown))
+    ax.barh(y, shown, color=np.where(shown > 0, "tab:red", "tab:blue"))
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(y, [c.removeprefix("emo:") for c in shown.index])
+    ax.invert_yaxis()
+    ax.set(title=f"Emotion profile of '{song.song_name}' - {song.artist}: the 8 emotions most above and below "
+           f"the mean of {len(songs)} songs", xlabel="song minus catalogue mean (percentage points of probability)")
+
+
+# ----------------------------------------------------------------------------- driver
+
+FIGURES: list[tuple[str, Callable, tuple[float, float], str]] = [
+    ("review_length_distribution.png", review_lengths, (8, 5), "mobilebert_project.py"),
+    ("sentiment_label_distribution.png", label_distribution, (7, 5), "mobilebert_project.py"),
+    ("sentiment_training_curves.png", training_curves, (8, 5), "mobilebert_project.py"),
+    ("sentiment_confusion_matrix.png", sentiment_confusion, (6, 5), "mobilebert_project.py"),
+    ("emotion_confusion_matrix_6class.png", emotion_confusion, (8, 7), "lyrics_emotion.py train"),
+    ("emotion_label_similarity_60x60.png", label_similarity, (14, 13), "lyrics_emotion.py train"),
+    ("emotion_head_comparison.png", head_comparison, (10, 5), "lyrics_emotion.py train --compare"),
+    ("song_similarity_heatmap.png", song_heatmap, (11, 9), "recommend.py"),
+    ("song_emotion_profile.png", song_profile, (10, 6), "lyrics_emotion.py score"),
+]
+
+
+def generate_graphs(root: Path, graphs_dir: Path | None = None) -> list[Path]:
+    """Draw every figure whose inputs exist under root; return the PNGs written."""
+    graphs_dir = graphs_dir or Layout(root).graphs
+    graphs_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, draw, size, stage in FIGURES:
+        fig, ax = plt.subplots(figsize=size)
+        try:
+            draw(root, ax)
+        except FileNotFoundError as e:
+            log.warning("graphs: skipped %s: %s is missing (run %s first)", name, e.filename, stage)
+            plt.close(fig)
+            continue
+        fig.tight_layout()
+        write_figure_atomic(graphs_dir / name, fig)
+        plt.close(fig)
+        written.append(graphs_dir / name)
+    log.info("graphs: wrote %d of %d figures to %s", len(written), len(FIGURES), graphs_dir)
+    return written

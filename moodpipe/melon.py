@@ -1,0 +1,396 @@
+"""A polite, resumable crawler of Melon (www.melon.com): song metadata and lyrics into one CSV.
+
+Sources: the yearly chart (/chart/age/list.htm?chartType=YE&chartDate=YYYY), a DJ playlist
+(/mymusic/dj/mymusicdjplaylistview_inform.htm?plylstSeq=ID) or song ids. Each song's page
+(/song/detail.htm?songId=ID) gives title, artists, album, release date, genre, lyricist,
+composer and the lyrics (div#d_video_summary, one <br> per line). Every page is cached on disk (one
+file per URL), so a re-run or an interrupted run resumes without refetching; requests are spaced,
+retried with exponential backoff, and Retry-After is honoured.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import logging
+import re
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+import pandas as pd
+import requests
+from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+from tqdm import tqdm
+
+from moodpipe.files import InputError, write_csv_atomic, write_json_atomic, write_text_atomic
+from moodpipe.paths import LYRICS_FILES
+
+log = logging.getLogger("pipeline")
+
+REFERENCE_COLUMNS = ["song_id", "song_name", "artist", "album", "release_date", "genre", "lyric_writer", "composer",
+                     "first_chart_ym", "last_chart_ym", "best_rank", "n_chart_months", "n_lines", "lyrics"]
+COLUMNS = REFERENCE_COLUMNS + ["year", "rank", "status"]
+MELON = "https://www.melon.com"
+USER_AGENT = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/126.0.0.0 Safari/537.36")
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+MAX_RETRY_AFTER = 300.0      # never let one Retry-After header stall the crawl for longer than this
+LOST_CONNECTION_AFTER = 3    # consecutive pages that fail to connect before we stop instead of grinding on
+PLAYLIST_PAGE_SIZE = 50      # a playlist page lists 50 songs; the rest come from an AJAX list, 50 at a time
+
+
+@dataclass
+class CrawlConfig:
+    years: tuple[int, int] = (1991, 2014)
+    top: int = 10
+    chart_genre: str = "KPOP"
+    playlist: str | None = None
+    song_ids: list[str] = field(default_factory=list)
+    data_dir: Path = Path("data")
+    out: Path | None = None          # default <data_dir>/lyrics/melon_songs.csv
+    cache_dir: Path | None = None    # default <data_dir>/lyrics/.melon_cache
+    base_url: str = MELON
+    delay: float = 1.0
+    retries: int = 4
+    backoff: float = 2.0
+    timeout: float = 20.0
+    progress: bool = True
+
+    def out_path(self) -> Path:
+        return Path(self.out) if self.out else Path(self.data_dir) / LYRICS_FILES[0]
+
+    def cache_path(self) -> Path:
+        return Path(self.cache_dir) if self.cache_dir else Path(self.data_dir) / "lyrics" / ".melon_cache"
+
+
+# ----------------------------------------------------------------------------- fetching
+
+class FetchError(Exception):
+    """One page could not be fetched; reason is short and goes into the CSV's status column."""
+
+    def __init__(self, url: str, reason: str):
+        super().__init__(f"{url}: {reason}")
+        self.url, self.reason = url, reason
+
+
+class NetworkUnreachable(Exception):
+    """The server cannot be reached at all: stop the whole crawl rather than fail every song."""
+
+
+def cache_file(cache_dir: Path, url: str) -> Path:
+    """One file per URL, named after its path and query (not the host, so a mirror shares the cache).
+
+    >>> cache_file(Path("c"), "https://www.melon.com/song/detail.htm?songId=38541").name
+    'song_detail_htm_songId_38541-7c8df5b6d2.html'
+    """
+    parts = urlsplit(url)
+    key = parts.path + ("?" + parts.query if parts.query else "")
+    slug = re.sub(r"[^0-9A-Za-z]+", "_", key).strip("_")[:80]
+    return cache_dir / f"{slug}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.html"
+
+
+def retry_after_seconds(value: str | None) -> float:
+    """Retry-After as seconds: '7' -> 7.0; an HTTP date -> seconds from now; missing or bad -> 0."""
+    if not value:
+        return 0.0
+    if value.strip().isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return min(max(when.timestamp() - time.time(), 0.0), MAX_RETRY_AFTER)
+
+
+class PoliteFetcher:
+    """GET pages through the on-disk cache; network requests are spaced by `delay`, retried with
+    exponential backoff (honouring Retry-After) and counted. Cache hits never wait."""
+
+    def __init__(self, config: CrawlConfig):
+        self.session = requests.Session()
+        self.session.headers.update({"User-Agent": USER_AGENT, "Referer": config.base_url + "/",
+                                     "Accept-Language": "ko-KR,ko;q=0.9,en;q=0.8"})
+        self.config, self.cache_dir = config, config.cache_path()
+        self.fetched = self.from_cache = self.connection_failures_in_a_row = 0
+        self.reached_server = False
+        self._last_request = float("-inf")
+
+    def get(self, url: str) -> str:
+        path = cache_file(self.cache_dir, url)
+        if path.is_file():
+            self.from_cache += 1
+            return path.read_text(encoding="utf-8")
+        html = self._download(url)
+        write_text_atomic(path, html)  # atomic: a crash mid-write never leaves a truncated page to resume from
+        self.fetched += 1
+        return html
+
+    def forget(self, url: str) -> None:
+        """Drop a cached page that turned out useless (e.g. an error page served with 200)."""
+        cache_file(self.cache_dir, url).unlink(missing_ok=True)
+
+    def _download(self, url: str) -> str:
+        cfg = self.config
+        for attempt in range(cfg.retries + 1):
+            wait = cfg.backoff * 2 ** attempt
+            self._wait_for_turn()
+            try:
+                response = self.session.get(url, timeout=cfg.timeout)
+            except requests.ConnectionError:  # includes ConnectTimeout: nothing answered
+                reason = "connection"
+            except requests.Timeout:
+                reason = "timeout"
+            except requests.RequestException as e:
+                reason = type(e).__name__
+            else:
+                self.reached_server, self.connection_failures_in_a_row = True, 0
+                if response.status_code == 200:
+                    if "charset" not in response.headers.get("Content-Type", ""):
+                        response.encoding = "utf-8"  # Melon is UTF-8; requests would guess Latin-1
+                    return response.text
+                reason = f"http_{response.status_code}"
+                if response.status_code not in RETRY_STATUSES:
+                    raise FetchError(url, reason)  # 404 and friends will not get better by asking again
+                wait = max(wait, retry_after_seconds(response.headers.get("Retry-After")))
+            if attempt < cfg.retries:
+                log.debug("%s: %s, retry %d/%d in %.1fs", url, reason, attempt + 1, cfg.retries, wait)
+                time.sleep(wait)
+        if reason == "connection":
+            self._give_up_if_offline(url)
+        raise FetchError(url, reason)
+
+    def _wait_for_turn(self) -> None:
+        pause = self.config.delay - (time.monotonic() - self._last_request)
+        if pause > 0:
+            time.sleep(pause)
+        self._last_request = time.monotonic()
+
+    def _give_up_if_offline(self, url: str) -> None:
+        self.connection_failures_in_a_row += 1
+        if not self.reached_server:
+            raise NetworkUnreachable(f"cannot reach {self.config.base_url} (connecting to {url} failed "
+                                     f"{self.config.retries + 1} times)")
+        if self.connection_failures_in_a_row >= LOST_CONNECTION_AFTER:
+            raise NetworkUnreachable(f"lost the connection to {self.config.base_url} "
+                                     f"({self.connection_failures_in_a_row} pages in a row failed to connect)")
+
+
+# ----------------------------------------------------------------------------- URLs and parsing
+
+def yearly_chart_url(base_url: str, year: int, genre: str) -> str:
+    query = {"idx": 1, "chartType": "YE", "chartGenre": genre, "chartDate": year, "moved": "Y"}
+    return f"{base_url}/chart/age/list.htm?{urlencode(query)}"
+
+
+def playlist_url(base_url: str, playlist: str, start: int) -> str:
+    if start == 1:
+        return f"{base_url}/mymusic/dj/mymusicdjplaylistview_inform.htm?plylstSeq={playlist}"
+    query = {"startIndex": start, "pageSize": PLAYLIST_PAGE_SIZE, "plylstSeq": playlist}
+    return f"{base_url}/dj/playlist/djplaylist_listsong.htm?{urlencode(query)}"
+
+
+def song_url(base_url: str, song_id: str) -> str:
+    return f"{base_url}/song/detail.htm?songId={song_id}"
+
+
+SONG_ID_IN_LINK = re.compile(r"goSongDetail\('(\d+)'\)|playSong\('[^']*',\s*'?(\d+)'?\)")
+
+
+def song_id_of_row(row: Tag) -> str | None:
+    """A chart or playlist row's song id: data-song-no, the row's checkbox, or a song link."""
+    if row.get("data-song-no"):
+        return str(row["data-song-no"])
+    checkbox = row.select_one("input[name=input_check]")
+    if checkbox is not None and str(checkbox.get("value", "")).isdigit():
+        return str(checkbox["value"])
+    for link in row.select("a[href]"):
+        if match := SONG_ID_IN_LINK.search(link["href"]):
+            return match.group(1) or match.group(2)
+    return None
+
+
+def table_song_entries(html: str) -> list[tuple[str, int]]:
+    """(song id, rank) for each song row of a chart or playlist page, in page order; the rank is
+    span.rank when the page shows one, else the row's position."""
+    entries = []
+    for row in BeautifulSoup(html, "lxml").select("tbody tr"):
+        song_id = song_id_of_row(row)
+        if song_id is None:
+            continue
+        rank = row.select_one("span.rank")
+        rank_text = rank.get_text(strip=True) if rank else ""
+        entries.append((song_id, int(rank_text) if rank_text.isdigit() else len(entries) + 1))
+    return entries
+
+
+def lyrics_text(node: Tag | None) -> str:
+    """Lyrics with one line per <br>; newlines in the markup itself are just whitespace (as in HTML).
+
+    >>> lyrics_text(BeautifulSoup("<div><!-- x -->\\n  첫 줄<br>둘째 줄<br><br>셋째 줄<br>\\n</div>", "lxml").div)
+    '첫 줄\\n둘째 줄\\n\\n셋째 줄'
+    """
+    if node is None:
+        return ""
+    pieces = []
+    for item in node.descendants:
+        if isinstance(item, Tag) and item.name == "br":
+            pieces.append("\n")
+        elif isinstance(item, NavigableString) and not isinstance(item, Comment):
+            pieces.append(re.sub(r"\s*[\r\n]+\s*", " ", str(item)))
+    return "\n".join(line.strip() for line in "".join(pieces).split("\n")).strip("\n")
+
+
+def clean(text: str) -> str:
+    return " ".join(text.split())
+
+
+def credits_by_role(soup: BeautifulSoup) -> dict[str, str]:
+    """{'작사': 'A, B', '작곡': 'C', ...} from the page's list of participating artists."""
+    names: dict[str, list[str]] = {}
+    for person in soup.select("div.section_prdcr li"):
+        name, role = person.select_one("a.artist_name"), person.select_one("span.type")
+        if name is not None and role is not None:
+            people = names.setdefault(clean(role.get_text()), [])
+            if clean(name.get_text()) not in people:
+                people.append(clean(name.get_text()))
+    return {role: ", ".join(people) for role, people in names.items()}
+
+
+def parse_song_page(html: str) -> dict | None:
+    """The CSV fields a song page gives, with its status; None when the page is not a song page."""
+    soup = BeautifulSoup(html, "lxml")
+    title = soup.select_one("div.song_name")
+    if title is None:
+        return None
+    adult_only = title.select_one("span.age_19") is not None
+    for hidden in title.select("strong.none, span.bullet_icons"):  # the '곡명' label and the '19금' badge
+        hidden.decompose()
+    artists = [clean(a.get_text()) for a in soup.select("div.section_info div.artist a.artist_name")]
+    info = soup.select_one("div.section_info dl.list") or soup.select_one("dl.list")
+    labels, values = (info.select("dt"), info.select("dd")) if info is not None else ([], [])
+    details = {clean(dt.get_text()): clean(dd.get_text(" ")) for dt, dd in zip(labels, values, strict=False)}
+    credits = credits_by_role(soup)
+    lyrics = lyrics_text(soup.select_one("div#d_video_summary"))
+    return {
+        "song_name": clean(title.get_text(" ")),
+        "artist": ", ".join(dict.fromkeys(a for a in artists if a)),
+        "album": details.get("앨범"), "release_date": details.get("발매일"), "genre": details.get("장르"),
+        "lyric_writer": credits.get("작사"), "composer": credits.get("작곡"),
+        "lyrics": lyrics, "n_lines": len(lyrics.split("\n")) if lyrics else 0,
+        "status": "ok" if lyrics else "adult_only" if adult_only else "no_lyrics",
+    }
+
+
+# ----------------------------------------------------------------------------- the crawl
+
+def chart_song_entries(config: CrawlConfig, fetcher: PoliteFetcher, problems: list[str]) -> list[dict]:
+    entries = []
+    for year in range(config.years[0], config.years[1] + 1):
+        url = yearly_chart_url(config.base_url, year, config.chart_genre)
+        try:
+            songs = table_song_entries(fetcher.get(url))
+        except FetchError as e:
+            problems.append(f"chart {year}: {e.reason}")
+            continue
+        if not songs:
+            fetcher.forget(url)
+            problems.append(f"chart {year}: no songs on the page (has Melon's markup changed?)")
+        entries += [{"song_id": sid, "year": year, "rank": rank} for sid, rank in songs[:config.top]]
+    return entries
+
+
+def playlist_song_entries(config: CrawlConfig, fetcher: PoliteFetcher, problems: list[str]) -> list[dict]:
+    song_ids: list[str] = []
+    start = 1
+    while True:
+        try:
+            html = fetcher.get(playlist_url(config.base_url, config.playlist, start))
+        except FetchError as e:
+            if start == 1:
+                raise InputError(f"could not fetch Melon playlist {config.playlist}: {e.reason}") from None
+            problems.append(f"playlist page from {start}: {e.reason}")
+            break
+        page = [sid for sid, _ in table_song_entries(html)]
+        new = [sid for sid in page if sid not in song_ids]
+        song_ids += new
+        if len(page) < PLAYLIST_PAGE_SIZE or not new:  # a short page is the last one
+            break
+        start += PLAYLIST_PAGE_SIZE
+    return [{"song_id": sid, "year": None, "rank": None} for sid in song_ids]
+
+
+def song_entries(config: CrawlConfig, fetcher: PoliteFetcher, problems: list[str]) -> list[dict]:
+    """Songs to crawl, each once (the first time it appears: a hit can top two years)."""
+    if config.song_ids:
+        entries = [{"song_id": str(sid), "year": None, "rank": None} for sid in config.song_ids]
+    elif config.playlist:
+        entries = playlist_song_entries(config, fetcher, problems)
+    else:
+        entries = chart_song_entries(config, fetcher, problems)
+    first_seen: dict[str, dict] = {}
+    for entry in entries:
+        first_seen.setdefault(entry["song_id"], entry)
+    return list(first_seen.values())
+
+
+def song_row(entry: dict, fetcher: PoliteFetcher, base_url: str) -> dict:
+    row = dict.fromkeys(COLUMNS) | entry
+    url = song_url(base_url, entry["song_id"])
+    try:
+        song = parse_song_page(fetcher.get(url))
+    except FetchError as e:
+        return row | {"status": f"failed:{e.reason}"}
+    if song is None:
+        fetcher.forget(url)  # do not resume from an error page
+        return row | {"status": "failed:not_a_song_page"}
+    return row | song
+
+
+def crawl(config: CrawlConfig) -> dict:
+    """Crawl the configured source into config.out_path(); return a summary dict."""
+    out, fetcher, problems = config.out_path(), PoliteFetcher(config), []
+    if config.delay < 1 and config.base_url.rstrip("/") == MELON:
+        log.warning("--delay %.2fs is below 1 s: please be gentle with melon.com", config.delay)
+    try:
+        entries = song_entries(config, fetcher, problems)
+        if not entries:
+            raise InputError(f"found no songs to crawl ({'; '.join(problems) or 'empty source'})")
+        rows = [song_row(entry, fetcher, config.base_url)
+                for entry in tqdm(entries, desc="melon songs", unit="song", disable=None if config.progress else True)]
+    except NetworkUnreachable as e:
+        raise InputError(f"{e}. Check the internet connection (or proxy) and re-run the same command: pages "
+                         f"fetched so far stay cached in {fetcher.cache_dir}. Or skip the crawl: give the scoring "
+                         "stage a lyrics CSV you already have (columns song_id, song_name, artist, lyrics) with "
+                         "`python lyrics_emotion.py score --lyrics FILE` or `python main.py --lyrics FILE`") from None
+    except KeyboardInterrupt:
+        log.warning("interrupted: %d pages are cached in %s; re-run the same command to resume",
+                    fetcher.fetched + fetcher.from_cache, fetcher.cache_dir)
+        raise
+
+    table = pd.DataFrame(rows, columns=COLUMNS).astype({"year": "Int64", "rank": "Int64", "n_lines": "Int64"})
+    write_csv_atomic(out, table)
+    summary = summarize(table, fetcher, problems) | {"out": str(out)}
+    effective = asdict(config) | {"out": out, "cache_dir": fetcher.cache_dir}
+    write_json_atomic(out.with_suffix(".crawl.json"), {"config": effective, "summary": summary})
+    log.info("crawl: %d songs -> %s | %s", len(table), out, summary_line(summary))
+    return summary
+
+
+def summarize(table: pd.DataFrame, fetcher: PoliteFetcher, problems: list[str]) -> dict:
+    statuses = Counter(table["status"])
+    failures = Counter(s.split(":", 1)[1] for s in table["status"] if s.startswith("failed:"))
+    return {"songs": len(table), "pages_fetched": fetcher.fetched, "pages_from_cache": fetcher.from_cache,
+            "ok": statuses["ok"], "missing_lyrics": statuses["no_lyrics"] + statuses["adult_only"],
+            "adult_only": statuses["adult_only"], "no_lyrics": statuses["no_lyrics"],
+            "failed": sum(failures.values()), "failure_reasons": dict(failures), "source_problems": problems}
+
+
+def summary_line(s: dict) -> str:
+    reasons = ", ".join(f"{reason}: {n}" for reason, n in s["failure_reasons"].items())
+    return (f"pages fetched {s['pages_fetched']}, from cache {s['pages_from_cache']} | lyrics ok {s['ok']}, "
+            f"missing {s['missing_lyrics']} (adult_only {s['adult_only']}, no_lyrics {s['no_lyrics']}) | "
+            f"failed {s['failed']}" + (f" ({reasons})" if reasons else "")
+            + (f" | source problems: {'; '.join(s['source_problems'])}" if s["source_problems"] else ""))

@@ -1,0 +1,192 @@
+"""Every score the project reports: classification metrics and their baselines, the emotion metrics
+(60 labels, 6 major classes, similarity-weighted F1), multi-label metrics and threshold tuning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+
+def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], label_names: Sequence[str]) -> dict:
+    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix.
+
+    >>> m = classification_metrics([0, 1, 1], [0, 1, 0], ["neg", "pos"])
+    >>> round(m["accuracy"], 3), m["confusion_matrix"]
+    (0.667, [[1, 0], [1, 1]])
+    """
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+    labels = list(range(len(label_names)))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "per_class": {name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+                      for i, name in enumerate(label_names)},
+        "labels": list(label_names),
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+
+
+def majority_baseline(train_y: Sequence[int], test_y: Sequence[int], label_names: Sequence[str]) -> dict:
+    majority = int(pd.Series(train_y).mode()[0])
+    return classification_metrics(test_y, [majority] * len(test_y), label_names)
+
+
+def tfidf_baseline(train_texts: Sequence[str], train_y: Sequence[int], test_texts: Sequence[str],
+                   test_y: Sequence[int], label_names: Sequence[str], analyzer: str = "word") -> dict:
+    """TF-IDF + logistic regression on the same split: word 1-2 grams, or char 1-4 grams for Korean."""
+    pred = fit_tfidf(train_texts, train_y, analyzer).predict(list(test_texts))
+    return classification_metrics(test_y, pred.tolist(), label_names)
+
+
+def fit_tfidf(train_texts: Sequence[str], train_y: Sequence[int], analyzer: str = "word"):
+    """The baseline's fitted sklearn Pipeline (TF-IDF -> logistic regression), for predict/predict_proba."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    ngrams = (1, 2) if analyzer == "word" else (1, 4)
+    model = make_pipeline(TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams, min_df=2, sublinear_tf=True),
+                          LogisticRegression(max_iter=2000, C=10.0 if analyzer == "word" else 5.0))
+    return model.fit(list(train_texts), list(train_y))
+
+
+def accuracy_macro_f1(eval_pred) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score
+    logits, labels = eval_pred
+    pred = np.asarray(logits).argmax(-1)
+    return {"accuracy": accuracy_score(labels, pred), "macro_f1": f1_score(labels, pred, average="macro")}
+
+
+def major_classes(label_names: list[str]) -> tuple[list[str], np.ndarray]:
+    """Major class names in label order, and each label's major index.
+
+    >>> major_classes(["분노/분노", "분노/툴툴대는", "슬픔/슬픔"])
+    (['분노', '슬픔'], array([0, 0, 1]))
+    """
+    majors = [n.split("/", 1)[0] for n in label_names]
+    names = list(dict.fromkeys(majors))
+    return names, np.array([names.index(m) for m in majors])
+
+
+def major_probabilities(probs: np.ndarray, major_of: np.ndarray) -> np.ndarray:
+    """(n, 60) label probabilities -> (n, 6): each major class gets the sum of its labels' probabilities."""
+    return np.stack([probs[:, major_of == k].sum(1) for k in range(major_of.max() + 1)], axis=1)
+
+
+def hierarchy_similarity(label_names: list[str], credit: float) -> np.ndarray:
+    """S[i][j] = 1 for the same label, `credit` for the same major class, 0 otherwise."""
+    _, major_of = major_classes(label_names)
+    s = np.where(major_of[:, None] == major_of[None, :], credit, 0.0)
+    np.fill_diagonal(s, 1.0)
+    return s
+
+
+def similarity_weighted_f1(y_true, y_pred, similarity: np.ndarray) -> float:
+    """Macro-F1 where predicting p for true y earns S[y][p] instead of 0/1.
+
+    Per class c: soft recall = credit earned by examples of c / their number; soft precision = credit
+    earned by predictions of c / their number; F1 = harmonic mean (0 when undefined); macro average
+    over all classes of S. With S = identity this is sklearn's macro-F1.
+    Class 0 is never predicted (F1 0); class 1 has soft recall 1 and soft precision (0.5 + 1) / 2:
+    >>> round(similarity_weighted_f1([0, 1], [1, 1], np.array([[1, .5], [.5, 1]])), 4)
+    0.4286
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    n = len(similarity)
+    earned = similarity[y_true, y_pred]
+    f1 = np.zeros(n)
+    for c in range(n):
+        true_c, pred_c = y_true == c, y_pred == c
+        recall = earned[true_c].sum() / true_c.sum() if true_c.any() else 0.0
+        precision = earned[pred_c].sum() / pred_c.sum() if pred_c.any() else 0.0
+        f1[c] = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    return float(f1.mean())
+
+
+def emotion_test_metrics(y_true, probs: np.ndarray, label_names: list[str], credit: float) -> dict:
+    """60-label and 6-class metrics plus the similarity-weighted F1 (hierarchy S primary)."""
+    majors, major_of = major_classes(label_names)
+    pred = probs.argmax(1)
+    major_probs = major_probabilities(probs, major_of)
+    y_true = np.asarray(y_true)
+    return {
+        "labels60": classification_metrics(y_true, pred, label_names),
+        "major6": {"method": "argmax of the softmax probabilities summed per major class",
+                   **classification_metrics(major_of[y_true], major_probs.argmax(1), majors)},
+        "major6_from_argmax_label": classification_metrics(major_of[y_true], major_of[pred], majors)["accuracy"],
+        "similarity_weighted_f1": {
+            "hierarchy": similarity_weighted_f1(y_true, pred, hierarchy_similarity(label_names, credit)),
+            "same_major_credit": credit,
+            "identity": similarity_weighted_f1(y_true, pred, np.eye(len(label_names)))},
+    }
+
+
+def emotion_baselines(units: dict[str, pd.DataFrame], label_names: list[str]) -> dict:
+    """Majority class and TF-IDF char 1-4 grams + LR on the same split; the 6-class rows come from
+    separate classifiers trained on the major classes."""
+    majors, major_of = major_classes(label_names)
+    train, test = units["train"], units["test"]
+    out = {}
+    for name, y_train, y_test, names in (("labels60", train.label_id, test.label_id, label_names),
+                                         ("major6", major_of[train.label_id], major_of[test.label_id], majors)):
+        tfidf = tfidf_baseline(train.text, y_train, test.text, y_test, names, analyzer="char")
+        majority = majority_baseline(y_train, y_test, names)
+        out.setdefault("tfidf_char_logreg", {})[name] = {k: tfidf[k] for k in ("accuracy", "macro_f1")}
+        out.setdefault("majority", {})[name] = {k: majority[k] for k in ("accuracy", "macro_f1")}
+    return out
+
+
+def comparison_row(r: dict) -> dict:
+    t = r["test"]
+    return {"val_macro_f1": r["best_val_macro_f1"], "test_accuracy_60": t["labels60"]["accuracy"],
+            "test_macro_f1_60": t["labels60"]["macro_f1"], "test_accuracy_6": t["major6"]["accuracy"],
+            "test_macro_f1_6": t["major6"]["macro_f1"],
+            "test_similarity_weighted_f1": t["similarity_weighted_f1"]["hierarchy"],
+            "train_seconds": r["train_seconds"], "epochs_run": r["epochs_run"],
+            "trainable_params": r["frozen"]["trainable_params"]}
+
+
+def tune_thresholds(probs: np.ndarray, y: np.ndarray, grid=None) -> np.ndarray:
+    """Per label, the threshold on the dev set that maximises that label's F1 (ties: the lowest).
+
+    >>> tune_thresholds(np.array([[.9], [.3], [.2]]), np.array([[1], [1], [0]]), [.25, .5]).tolist()
+    [0.25]
+    """
+    grid = np.round(np.arange(0.02, 0.99, 0.02), 2) if grid is None else np.asarray(grid)
+    best = np.full(probs.shape[1], 0.5)
+    for j in range(probs.shape[1]):
+        pred = probs[:, j][:, None] >= grid[None, :]  # (n, len(grid))
+        tp = (pred & (y[:, j][:, None] == 1)).sum(0)
+        f1 = 2 * tp / np.maximum(pred.sum(0) + y[:, j].sum(), 1)
+        best[j] = grid[int(np.argmax(f1))]
+    return best
+
+
+def ekman_matrix(names: list[str], ekman: dict[str, list[str]]) -> tuple[list[str], np.ndarray]:
+    """(groups, M) with M[label, group] = 1; groups are the Ekman emotions plus neutral."""
+    groups = [*ekman, "neutral"]
+    m = np.zeros((len(names), len(groups)), dtype=bool)
+    for g, members in enumerate([*ekman.values(), ["neutral"]]):
+        for name in members:
+            m[names.index(name), g] = True
+    return groups, m
+
+
+def multilabel_metrics(y: np.ndarray, pred: np.ndarray, names: list[str]) -> dict:
+    from sklearn.metrics import f1_score, precision_recall_fscore_support
+    p, r, f, s = precision_recall_fscore_support(y, pred, zero_division=0)
+    return {"macro_f1": float(f1_score(y, pred, average="macro", zero_division=0)),
+            "micro_f1": float(f1_score(y, pred, average="micro", zero_division=0)),
+            "exact_match": float((y == pred).all(1).mean()),
+            "per_class": {n: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
+                              "support": int(s[i])} for i, n in enumerate(names)}}
+
+
+def multilabel_macro_f1(eval_pred) -> dict:
+    from sklearn.metrics import f1_score
+    logits, labels = eval_pred
+    pred = (np.asarray(logits) > 0).astype(int)  # sigmoid > 0.5
+    return {"macro_f1": f1_score(np.asarray(labels).astype(int), pred, average="macro", zero_division=0)}

@@ -1,0 +1,142 @@
+"""Every input and output name, defined once.
+
+Inputs live in the data directory (`--data-dir`, else $DATA_DIR, else data/); outputs under one output
+root (`--out`, default the working directory):
+
+    data/processed/          the splits exactly as used
+    saved_model/<task>/      model + tokenizer, metrics.json, README.md (model card), trainer_log.json, ...
+    results/                 song vectors, recommendations, run.json, REPORT.md
+    sample_graphs/           every figure
+
+    >>> Layout(Path("run")).emotion_model
+    PosixPath('run/saved_model/emotion')
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# ----------------------------------------------------------------------------- inputs (in the data directory)
+
+REVIEWS = "reviews/spotify_googleplay_10k.csv"
+CORPUS_DIR = "emotion_corpus"  # the AI-Hub corpus files (xlsx or json), whatever their names
+GOEMOTIONS_DIR = "goemotions"
+GOEMOTIONS_FILES = ["goemotions/original/train.tsv", "goemotions/original/dev.tsv", "goemotions/original/test.tsv",
+                    "goemotions/original/labels.txt", "goemotions/ekman_mapping.json"]
+LYRICS_FILES = ["lyrics/melon_songs.csv", "lyrics/melon_songs_2000_2023.csv"]  # the crawler writes the first
+
+HOW_TO_GET_REVIEWS = ("download it with `python main.py --stages data` when online, or pass --reviews PATH "
+                      "(a CSV with a text column and a 1-5 star column)")
+HOW_TO_GET_CORPUS = ("register at aihub.or.kr, download the data set '감성 대화 말뭉치' and put its xlsx or json "
+                     f"files in <data-dir>/{CORPUS_DIR}/ (or pass --corpus PATH)")
+HOW_TO_GET_GOEMOTIONS = ("download data/original/{train,dev,test}.tsv and labels.txt from "
+                         "github.com/monologg/GoEmotions-pytorch and ekman_mapping.json from "
+                         f"google-research/goemotions into <data-dir>/{GOEMOTIONS_DIR}/ "
+                         "(`python main.py --stages data` does it when online)")
+HOW_TO_GET_LYRICS = "crawl them with `python crawl_melon.py`, or pass a lyrics CSV (song_id, lyrics) with --lyrics"
+
+
+def resolve_data_dir(cli_value: str | None) -> Path:
+    """--data-dir, else $DATA_DIR, else data/ (relative to the working directory)."""
+    return Path(cli_value or os.environ.get("DATA_DIR") or "data")
+
+
+def find_lyrics(data_dir: Path) -> Path:
+    """The first lyrics CSV present in the data directory, else where the crawler writes one."""
+    data_dir = Path(data_dir)
+    return next((data_dir / f for f in LYRICS_FILES if (data_dir / f).is_file()), data_dir / LYRICS_FILES[0])
+
+
+def model_cache_dir() -> Path:
+    """Where converted bundled models live: $PIPELINE_MODEL_CACHE, else ~/.cache/lyrics-pipeline."""
+    return Path(os.environ.get("PIPELINE_MODEL_CACHE") or Path.home() / ".cache" / "lyrics-pipeline")
+
+
+# ----------------------------------------------------------------------------- outputs (under the output root)
+
+METRICS = "metrics.json"
+MODEL_CARD = "README.md"
+WEIGHTS = "model.safetensors"
+TRAINER_LOG = "trainer_log.json"
+BASE_MODEL = "base_model.json"
+TEST_PREDICTIONS = "test_predictions.csv"
+LABEL_SIMILARITY = "label_similarity.csv"
+HEAD_COMPARISON = "head_comparison.json"
+HEAD_COMPARISON_MD = "head_comparison.md"
+THRESHOLDS = "thresholds.json"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each stage writes, under one output root."""
+    root: Path
+
+    @property
+    def processed(self) -> Path:
+        return Path(self.root) / "data" / "processed"
+
+    def sentiment_split(self, name: str) -> Path:
+        return self.processed / f"{name}_data.csv"
+
+    def emotion_split(self, name: str) -> Path:
+        return self.processed / f"emotion_{name}.csv"
+
+    @property
+    def sentiment_model(self) -> Path:
+        return Path(self.root) / "saved_model" / "sentiment"
+
+    @property
+    def emotion_model(self) -> Path:
+        return Path(self.root) / "saved_model" / "emotion"
+
+    @property
+    def goemotions_model(self) -> Path:
+        return Path(self.root) / "saved_model" / "goemotions"
+
+    @property
+    def results(self) -> Path:
+        return Path(self.root) / "results"
+
+    @property
+    def song_vectors(self) -> Path:
+        return self.results / "song_emotions.csv"
+
+    @property
+    def song_halves(self) -> Path:
+        return self.results / "song_halves.csv"
+
+    @property
+    def scoring_summary(self) -> Path:
+        return self.results / "song_emotions.json"
+
+    @property
+    def representation_eval(self) -> Path:
+        return self.results / "representation_eval.json"
+
+    @property
+    def heatmap(self) -> Path:
+        return self.results / "heatmap_songs.csv"
+
+    def recommendations(self, fmt: str) -> Path:
+        return self.results / f"recommendations.{fmt}"
+
+    @property
+    def recommend_config(self) -> Path:
+        return self.results / "recommend_config.json"
+
+    @property
+    def run_json(self) -> Path:
+        return self.results / "run.json"
+
+    @property
+    def report(self) -> Path:
+        return self.results / "REPORT.md"
+
+    def stage_stamp(self, stage: str) -> Path:
+        return self.results / "stages" / f"{stage}.json"
+
+    @property
+    def graphs(self) -> Path:
+        return Path(self.root) / "sample_graphs"

@@ -1,0 +1,292 @@
+"""Recommendations: answer a query (a song, a text, an emotion profile, or every song) with the songs
+nearest in emotion, and say which emotions each pair shares; measure representations by half-split
+recall. recommend.py and main.py call `recommend` and `evaluate_halves`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from moodpipe.files import (
+    InputError,
+    read_csv_checked,
+    require_columns,
+    write_csv_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
+from moodpipe.paths import Layout
+from moodpipe.retrieval import normalize_rows, topk_cosine, topk_cosine_faiss
+from moodpipe.songs import (
+    DEFAULT_REPRESENTATION,
+    REPRESENTATIONS,
+    check_rows,
+    emotion_columns,
+    emotion_profile,
+    find_song,
+    fit_representation,
+    load_song_vectors,
+    major_of,
+    song_labels,
+)
+
+log = logging.getLogger("pipeline")
+
+
+@dataclass(frozen=True)
+class RecommendConfig:
+    out: str = "."
+    vectors: str | None = None  # default <out>/results/song_emotions.csv
+    song: str | None = None
+    artist: str | None = None
+    song_id: str | None = None
+    text: str | None = None
+    emotions: list[str] = field(default_factory=list)
+    all_songs: bool = False
+    top: int = 10
+    representation: str = DEFAULT_REPRESENTATION
+    exclude_same_artist: bool = False
+    include_self: bool = False
+    year_from: int | None = None
+    year_to: int | None = None
+    format: str | None = None
+    seed: int = 42
+    index: str = "blocked"
+    memory_mb: int = 256
+    model_dir: str | None = None  # default <out>/saved_model/emotion
+    device: str = "auto"  # --text only
+
+
+def score_text(text: str, model_dir: Path, columns: Sequence[str], device: str = "auto") -> np.ndarray:
+    """Score a free text with the saved emotion model into the catalogue's probability columns."""
+    if not model_dir.is_dir():
+        raise InputError(f"--text needs the saved emotion model in {model_dir}: train it with "
+                         "`python lyrics_emotion.py train`, or pass --model-dir")
+    from moodpipe.scoring import score_texts  # lazy: torch and transformers load only for --text
+    probs = np.asarray(score_texts(str(model_dir), [text], device=device), dtype=float)
+    if probs.shape != (1, len(columns)):
+        raise InputError(f"the model in {model_dir} gives {probs.shape[-1]} scores but the song vectors have "
+                         f"{len(columns)} emotion columns: re-run lyrics_emotion.py so both come from one model")
+    config = model_dir / "config.json"  # reorder by the model's own label names when they name our columns
+    if config.is_file():
+        id2label = json.loads(config.read_text(encoding="utf-8")).get("id2label", {})
+        labels = [str(id2label[k]) for k in sorted(id2label, key=int)]
+        labels = [lab if lab.startswith("emo:") else f"emo:{lab}" for lab in labels]
+        if sorted(labels) == sorted(columns):
+            probs = probs[:, [labels.index(c) for c in columns]]
+    return probs
+
+
+def build_queries(cfg: RecommendConfig, meta: pd.DataFrame, probs: np.ndarray,
+                  columns: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(labels, probability rows, catalogue rows or -1) of what to recommend for."""
+    if cfg.all_songs:
+        rows = np.arange(len(meta))
+    elif cfg.song_id is not None:
+        rows = np.flatnonzero(meta.song_id == str(cfg.song_id))[:1]
+        if not len(rows):
+            raise InputError(f"no song with song_id {cfg.song_id!r}")
+    elif cfg.song is not None:
+        rows = np.array([find_song(meta, cfg.song, cfg.artist)])
+    elif cfg.text is not None:
+        model_dir = Path(cfg.model_dir) if cfg.model_dir else Layout(Path(cfg.out)).emotion_model
+        return [f"text: {cfg.text}"], score_text(cfg.text, model_dir, columns, cfg.device), np.array([-1])
+    elif cfg.emotions:
+        return [f"emotions: {', '.join(cfg.emotions)}"], emotion_profile(cfg.emotions, columns), np.array([-1])
+    else:
+        raise InputError("nothing to recommend for: give --song, --song-id, --text, --emotion or --all")
+    return list(song_labels(meta)[rows]), probs[rows], rows
+
+
+def shared_emotions(q_units: np.ndarray, units: np.ndarray, idx: np.ndarray, names: Sequence[str],
+                    top: int = 3, chunk: int = 4096) -> np.ndarray:
+    """Why each match: the (up to) `top` components adding most to the cosine (q_j * c_j), as shares of all
+    positive ones; beyond the first, shares under 5% are left out.
+
+    'low X' means both sit below the catalogue average in X (possible once the mean is subtracted).
+    >>> shared_emotions(np.array([[0.8, 0.6]]), np.array([[0.6, 0.8]]), np.array([[0]]), ["a", "b"]).tolist()
+    [['a 50%, b 50%']]
+    """
+    out, top = np.empty(idx.shape, dtype=object), min(top, len(names))
+    for s in range(0, len(idx), chunk):  # chunks of queries keep the (queries, k, features) products small
+        q, found = q_units[s:s + chunk], idx[s:s + chunk]
+        products = q[:, None, :] * units[np.maximum(found, 0)]
+        order = np.argpartition(-products, top - 1, axis=2)[:, :, :top]
+        order = np.take_along_axis(order, np.argsort(-np.take_along_axis(products, order, 2), axis=2), axis=2)
+        best = np.take_along_axis(products, order, axis=2)
+        share = np.rint(100 * best / np.clip(products, 0, None).sum(axis=2, keepdims=True).clip(1e-12)).astype(int)
+        low = np.take_along_axis(np.broadcast_to(q[:, None, :], products.shape), order, axis=2) < 0
+        text = np.where(low, "low ", "") + np.asarray(names, dtype=object)[order] + " " + share.astype(str) + "%"
+        text[(best <= 0) | ((share < 5) & (np.arange(top) > 0))] = ""  # past the first, skip the negligible
+        joined = [", ".join(p for p in row if p) for row in text.reshape(-1, order.shape[2])]
+        out[s:s + chunk] = np.array(joined, dtype=object).reshape(found.shape)
+    return out
+
+
+def half_split_recall_at_k(vectors_a: np.ndarray, vectors_b: np.ndarray, k: int = 10,
+                           representation: str = DEFAULT_REPRESENTATION, columns: Sequence[str] | None = None) -> float:
+    """How often one half of a song's lyrics finds its own other half in its top k (a->b and b->a averaged).
+
+    A labels-free test of a representation; chance is k / n.
+    >>> a, b = np.eye(3), np.eye(3)[[0, 2, 1]]  # songs 1 and 2 swapped their second halves
+    >>> half_split_recall_at_k(a, b, k=1, representation="raw")
+    0.3333333333333333
+    """
+    a, b = np.asarray(vectors_a, float), np.asarray(vectors_b, float)
+    columns = list(columns) if columns is not None else [f"c{j}" for j in range(a.shape[1])]
+    transform, _ = fit_representation(np.vstack([a, b]), columns, representation)
+    ra, rb = transform(a), transform(b)
+    own = np.arange(len(a))[:, None]
+    hits = sum(int((topk_cosine(q, x, k)[0] == own).any(axis=1).sum()) for q, x in ((ra, rb), (rb, ra)))
+    return hits / (2 * len(a))
+
+
+def evaluate_halves(path: Path, out: Path, k: int = 10) -> dict:
+    """recall@k of every representation on a CSV of half-song vectors (song_id, half a/b, emotions)."""
+    df = read_csv_checked(path, "write it with `python lyrics_emotion.py score --halves`")
+    require_columns(df, ["song_id", "half"], path)
+    columns = emotion_columns(df.drop(columns=["song_id"]))
+    halves = {h: df[df.half.astype(str).str.lower() == h].drop_duplicates("song_id").set_index("song_id")
+              for h in ("a", "b")}
+    ids = halves["a"].index.intersection(halves["b"].index)
+    if len(ids) <= k:
+        raise InputError(f"{path}: only {len(ids)} songs have both halves a and b; need more than k={k}")
+    a, b = (halves[h].loc[ids, columns].to_numpy(float) for h in ("a", "b"))
+    for x in (a, b):
+        check_rows(x, [f"song_id {i}" for i in ids], path)
+    usable = [r for r in REPRESENTATIONS if r != "major6" or all(major_of(c) for c in columns)]
+    recall = {r: half_split_recall_at_k(a, b, k, r, columns) for r in usable}
+    result = {"k": k, "n_songs": len(ids), "chance": k / len(ids), f"recall_at_{k}": recall,
+              "best": max(recall, key=recall.get), "source": str(path)}
+    print(f"half-split recall@{k} over {len(ids)} songs (chance {k / len(ids):.4f}):")
+    for r, v in sorted(recall.items(), key=lambda kv: -kv[1]):
+        print(f"  {r:9s} {v:.4f}  {REPRESENTATIONS[r]}")
+    write_json_atomic(Layout(out).representation_eval, result)
+    return result
+
+
+def recommend(cfg: RecommendConfig) -> dict:
+    """Load song vectors, answer the query, write results/; returns rows, outputs and the effective config."""
+    if cfg.top < 1:
+        raise InputError("--top must be at least 1")
+    out = Path(cfg.out)
+    vectors = Path(cfg.vectors) if cfg.vectors else Layout(out).song_vectors
+    meta, probs, columns = load_song_vectors(vectors)
+    names = song_labels(meta)
+    check_rows(probs, names, vectors)
+    transform, features = fit_representation(probs, columns, cfg.representation)
+    items = transform(probs)
+    check_rows(items, names, vectors, f"no direction under --representation {cfg.representation} "
+               "(the vector equals the catalogue mean)")
+    units = normalize_rows(items).astype(np.float32)  # ranking needs no more; halves the time of --all
+    labels, query_probs, rows = build_queries(cfg, meta, probs, columns)
+    query_items = transform(query_probs)
+    check_rows(query_items, labels, "the query", f"no direction under {cfg.representation}")
+    q_units = normalize_rows(query_items).astype(np.float32)
+    log.info("%d songs x %d emotions from %s; %d queries; representation %s", len(meta), len(columns), vectors,
+             len(rows), cfg.representation)
+
+    mask = None
+    if cfg.year_from is not None or cfg.year_to is not None:
+        year = meta.year.to_numpy(float)
+        mask = (year >= (cfg.year_from or -np.inf)) & (year <= (cfg.year_to or np.inf))  # NaN year: excluded
+    exclude = [] if cfg.include_self else [(rows, np.arange(len(meta)))]
+    if cfg.exclude_same_artist:
+        codes = pd.factorize(meta.artist)[0]
+        unknown = (meta.artist == "").to_numpy()
+        codes[unknown] = -2 - np.flatnonzero(unknown)  # an unknown artist is nobody else's artist
+        exclude.append((np.where(rows >= 0, codes[rows], -1), codes))
+    if cfg.index == "faiss":
+        idx, sims = topk_cosine_faiss(q_units, units, cfg.top, item_mask=mask, exclude_same=exclude)
+    else:
+        idx, sims = topk_cosine(q_units, units, cfg.top, memory_mb=cfg.memory_mb, item_mask=mask,
+                                exclude_same=exclude)
+    why = shared_emotions(q_units, units, idx, features)
+
+    qi, rank = np.nonzero(idx >= 0)  # one row per recommendation, built column-wise (fast for --all)
+    found = meta.iloc[idx[qi, rank]].reset_index(drop=True)
+    table = pd.DataFrame({"query": np.asarray(labels, dtype=object)[qi],
+                          "query_song_id": np.where(rows >= 0, meta.song_id.to_numpy()[rows], "")[qi],
+                          "rank": rank + 1, "song_id": found.song_id, "song": found.song, "artist": found.artist,
+                          "year": found.year.astype("Int64"), "similarity": sims[qi, rank].round(4),
+                          "shared_emotions": why[qi, rank]})
+    result = {"representation": cfg.representation, "n_songs": len(meta), "vectors": str(vectors),
+              "queries": labels, "table": table, "config": asdict(cfg)}
+    result["outputs"] = write_outputs(cfg, result, heatmap_matrix(meta, units, cfg.seed), Layout(out))
+    return result
+
+
+def heatmap_matrix(meta: pd.DataFrame, units: np.ndarray, seed: int, n: int = 10) -> pd.DataFrame:
+    """Cosine between n random songs (seeded), rows and columns labelled 'title - artist'."""
+    rows = np.sort(np.random.default_rng(seed).choice(len(units), size=min(n, len(units)), replace=False))
+    names = [f"{meta.song[i]} - {meta.artist[i]}" for i in rows]
+    df = pd.DataFrame((units[rows] @ units[rows].T).round(4), columns=names)
+    df.insert(0, "song", names)
+    df.insert(0, "song_id", meta.song_id[rows].to_numpy())
+    return df
+
+
+def write_outputs(cfg: RecommendConfig, result: dict, heatmap: pd.DataFrame, layout: Layout) -> dict[str, str]:
+    paths = {"heatmap": str(write_csv_atomic(layout.heatmap, heatmap))}
+    fmt = cfg.format or ("csv" if cfg.all_songs else None)  # --all is too long for the terminal alone
+    if fmt:
+        path = layout.recommendations(fmt)
+        if fmt == "csv":
+            write_csv_atomic(path, result["table"])
+        elif fmt == "json":
+            meta = {k: v for k, v in result.items() if k not in ("queries", "table")}
+            write_json_atomic(path, {**meta, "rows": json.loads(result["table"].to_json(orient="records"))})
+        else:
+            write_text_atomic(path, "\n".join(markdown_tables(result)) + "\n")
+        paths["recommendations"] = str(path)
+        paths["config"] = str(write_json_atomic(layout.recommend_config, result["config"]))
+    return paths
+
+
+def grouped(result: dict, max_queries: int | None = None) -> list[tuple[str, list[dict]]]:
+    """[(query, its recommendation rows)] in query order; a query whose filters left nothing gets []."""
+    queries, table = result["queries"][:max_queries], result["table"]
+    table = table if max_queries is None else table[table["query"].isin(queries)]
+    by_query = {q: rows.to_dict("records") for q, rows in table.groupby("query", sort=False)}
+    return [(q, by_query.get(q, [])) for q in queries]
+
+
+def markdown_tables(result: dict) -> list[str]:
+    lines = []
+    for query, rows in grouped(result):
+        lines += [f"### {query}", "", "| Rank | Song | Artist | Similarity | Shared emotions |", "|---" * 5 + "|"]
+        lines += ["| " + " | ".join(str(r[c]).replace("|", "\\|") for c in ("rank", "song", "artist", "similarity",
+                                                                          "shared_emotions")) + " |" for r in rows]
+        lines.append("")
+    return lines
+
+
+def display_width(s: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s)  # Hangul takes two columns
+
+
+def format_table(headers: list[str], rows: list[list[str]]) -> str:
+    cells = [headers, *[[str(c) for c in r] for r in rows]]
+    widths = [max(display_width(r[j]) for r in cells) for j in range(len(headers))]
+    lines = ["  ".join(c + " " * (w - display_width(c)) for c, w in zip(r, widths, strict=True)).rstrip()
+             for r in cells]
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
+
+
+def print_recommendations(result: dict, max_queries: int = 3) -> None:
+    for query, rows in grouped(result, max_queries):
+        print(f"\nSongs like {query}  [{result['representation']}]")
+        print(format_table(["Rank", "Song", "Artist", "Similarity", "Shared emotions"],
+                           [[r["rank"], r["song"][:30], r["artist"][:20], f"{r['similarity']:.3f}",
+                             r["shared_emotions"]] for r in rows]) if rows else "(no song passes the filters)")
+    if len(result["queries"]) > max_queries:
+        print(f"\n... and {len(result['queries']) - max_queries} more queries in "
+              f"{result['outputs'].get('recommendations')}")

@@ -1,0 +1,213 @@
+"""Presentation, apart from computation: the model cards and results/REPORT.md, rendered from the
+metrics.json files and result tables the stages saved, never from live objects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from moodpipe import paths
+from moodpipe.files import read_json, write_text_atomic
+
+# ----------------------------------------------------------------------------- model cards
+
+def runtime_line(metrics: dict) -> str:
+    """'cuda (bf16, NVIDIA H100)' / 'cpu (fp32)': where a model was trained and evaluated."""
+    r = metrics.get("runtime", {"device": "cpu", "precision": "bf16" if metrics.get("bf16") else "fp32"})
+    return f"{r['device']} ({r['precision']}{', ' + r['gpu'] if 'gpu' in r else ''})"
+
+
+def sentiment_model_card(metrics: dict) -> str:
+    test, tfidf, major = metrics["test"], metrics["baselines"]["tfidf_logreg"], metrics["baselines"]["majority"]
+    cm = test["confusion_matrix"]
+    hp = metrics["config"]["train"]
+    return f"""# Review sentiment classifier
+
+Fine-tuned from **{metrics['base_model']['name']}** (source: {metrics['base_model']['source']};
+substituted for the seed's MobileBERT: {metrics['base_model']['substituted']} - {metrics['base_model']['reason']}).
+
+Data: `{metrics['data']['file']}`: {metrics['data']['counts']['rows_read']} rows read,
+{metrics['data']['counts']['rows_used']} used after dropping 3-star/empty rows and
+{metrics['data']['counts']['duplicate_texts']} duplicate texts; split train/val/test =
+{metrics['data']['split_sizes']['train']}/{metrics['data']['split_sizes']['val']}/{metrics['data']['split_sizes']['test']}
+(seed {hp['seed']}). Labels: 1-2 stars negative, 4-5 positive.
+
+Hyper-parameters: epochs {hp['epochs']} (early stopping, patience {hp['patience']}), batch {hp['batch_size']},
+learning rate {hp['learning_rate']}, max length {hp['max_length']}, bf16 {metrics['bf16']},
+device {runtime_line(metrics)},
+class weights {hp['class_weights']}. Training took {metrics['train_seconds']:.0f} s.
+
+| test set | accuracy | macro-F1 |
+|---|---|---|
+| this model | {test['accuracy']:.3f} | {test['macro_f1']:.3f} |
+| TF-IDF word 1-2 grams + logistic regression | {tfidf['accuracy']:.3f} | {tfidf['macro_f1']:.3f} |
+| majority class | {major['accuracy']:.3f} | {major['macro_f1']:.3f} |
+
+Confusion matrix (rows true, columns predicted; negative, positive): {cm}
+"""
+
+
+def comparison_markdown(rows: dict[str, dict], chosen: str) -> str:
+    lines = ["| head | val macro-F1 | test acc (60) | test macro-F1 (60) | test acc (6) | test macro-F1 (6) "
+             "| weighted F1 | epochs | train s | trainable params |", "|---" * 10 + "|"]
+    for h, r in rows.items():
+        name = {chosen: f"{h} (saved)", "ensemble": "mean of the heads (not saved)"}.get(h, h)
+        lines.append(f"| {name} | {r['val_macro_f1']:.4f} | "
+                     f"{r['test_accuracy_60']:.4f} | {r['test_macro_f1_60']:.4f} | {r['test_accuracy_6']:.4f} | "
+                     f"{r['test_macro_f1_6']:.4f} | {r['test_similarity_weighted_f1']:.4f} | {r['epochs_run']:.1f} | "
+                     f"{r['train_seconds']:.0f} | {r['trainable_params']:,} |")
+    return "\n".join(lines) + "\n"
+
+
+def emotion_model_card(m: dict) -> str:
+    t, b, d, hp = m["test"], m["baselines"], m["data"], m["hyper_parameters"]
+    cm6 = t["major6"]["confusion_matrix"]
+    majors = t["major6"]["labels"]
+    cm_rows = "\n".join(f"| {majors[i]} | " + " | ".join(map(str, row)) + " |" for i, row in enumerate(cm6))
+    table_rows = "\n".join(
+        f"| {name} | {r['labels60']['accuracy']:.3f} | {r['labels60']['macro_f1']:.3f} | "
+        f"{r['major6']['accuracy']:.3f} | {r['major6']['macro_f1']:.3f} |"
+        for name, r in (("this model", t), ("TF-IDF char 1-4 grams + LR", b["tfidf_char_logreg"]),
+                        ("majority class", b["majority"])))
+    used_rows = (f", except the {m['frozen']['tuned_rows']:,} rows of the tokens in the training data"
+                 if "tuned_rows" in m["frozen"] else "")
+    compare = "" if not m["comparison"] else ("\n## Heads compared on the same split\n\n"
+                                              + comparison_markdown(m["comparison"], m["head"]))
+    return f"""# Korean emotion classifier (60 labels)
+
+Head **{m['head']}** on **{m['base_model']['name']}** (source: {m['base_model']['source']}; substituted for
+the seed's klue/bert-base: {m['base_model']['substituted']} - {m['base_model']['reason']}).
+
+Data: {', '.join(d['files'])}: {d['rows_read']} dialogues read, {d['rows_used']} used ({d['empty_text']}
+without text, {d['unknown_label']} with an unknown label, {d.get('duplicate_dialogues', 0)} duplicates).
+Labels: {d['codebook']} codebook. Unit: {d['unit']}. Split by dialogue, seed
+{d['split_seed']}, stratified {d['stratified']}: dialogues {d['split_dialogues']}, units {d['split_units']}.
+
+Hyper-parameters: up to {hp['epochs']} epochs (early stopping, patience {hp['patience']}; ran {m['epochs_run']}),
+batch {hp['batch_size']}, learning rate {hp['learning_rate']}, max length {hp['max_length']}, dropout
+{hp['dropout']}, bf16 {m['bf16']}, device {runtime_line(m)};
+word embeddings frozen: {m['frozen']['word_embeddings_frozen']}{used_rows}
+({m['frozen']['trainable_params']:,} trainable parameters). Training took {m['train_seconds']:.0f} s.
+
+| test set | accuracy (60) | macro-F1 (60) | accuracy (6) | macro-F1 (6) |
+|---|---|---|---|---|
+{table_rows}
+
+6-class predictions: {t['major6']['method']}. Similarity-weighted F1 (hierarchy S: 1 same label,
+{t['similarity_weighted_f1']['same_major_credit']} same major, 0 otherwise):
+{t['similarity_weighted_f1']['hierarchy']:.3f}. The learned label similarity (`label_similarity.csv`) is the
+{m['label_similarity']['method']}.
+
+6-class confusion matrix (rows true, columns predicted):
+
+| | {' | '.join(majors)} |
+|---|{'---|' * len(majors)}
+{cm_rows}
+{compare}"""
+
+
+def goemotions_model_card(m: dict) -> str:
+    t = m["test"]
+    return f"""# GoEmotions multi-label baseline
+
+Head **{m['head']}** on **{m['base_model']['name']}** (source: {m['base_model']['source']}), sigmoid + BCE over
+28 labels, per-label thresholds tuned on dev ({m['threshold_selection']}). Rows: {m['data']['rows']}.
+Training took {m['train_seconds']:.0f} s ({m['epochs_run']} epochs); LoRA: {m['hyper_parameters']['lora']}.
+
+| test | macro-F1 | micro-F1 |
+|---|---|---|
+| 28 labels, tuned thresholds | {t['labels28_tuned']['macro_f1']:.3f} | {t['labels28_tuned']['micro_f1']:.3f} |
+| 28 labels, threshold 0.5 | {t['labels28_at_0.5']['macro_f1']:.3f} | {t['labels28_at_0.5']['micro_f1']:.3f} |
+| Ekman 6 + neutral, tuned | {t['ekman7_tuned']['macro_f1']:.3f} | {t['ekman7_tuned']['micro_f1']:.3f} |
+
+Published reference (BERT-base, Demszky et al. 2020): 0.46 (28 labels), 0.64 (Ekman).
+"""
+
+
+# ----------------------------------------------------------------------------- REPORT.md
+
+def optional_json(path: Path) -> dict | None:
+    return read_json(path) if path.is_file() else None
+
+
+def sentiment_section(root: Path) -> list[str]:
+    m = optional_json(paths.Layout(root).sentiment_model / paths.METRICS)
+    if not m:
+        return []
+    rows = [("fine-tuned " + m["base_model"]["name"], m["test"]), ("TF-IDF word 1-2 grams + LR",
+                                                                   m["baselines"]["tfidf_logreg"]),
+            ("majority class", m["baselines"]["majority"])]
+    return ["## Review sentiment", "", f"Test set: {m['data']['split_sizes']['test']} reviews; "
+            f"training {m['train_seconds']:.0f} s.", "", "| model | accuracy | macro-F1 |", "|---|---|---|",
+            *[f"| {name} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} |" for name, r in rows], ""]
+
+
+def emotion_section(root: Path) -> list[str]:
+    folder = paths.Layout(root).emotion_model
+    m = optional_json(folder / paths.METRICS)
+    if not m:
+        return []
+    t, b = m["test"], m["baselines"]
+    lines = ["## Korean emotion (AI-Hub, 60 labels / 6 major classes)", "",
+             f"Base model: {m['base_model']['name']}; head saved: {m['head']} ({m['head_selection']}); unit: "
+             f"{m['data']['unit']}; test units: {m['data']['split_units']['test']}.", "",
+             "| model | acc (60) | macro-F1 (60) | acc (6) | macro-F1 (6) |", "|---|---|---|---|---|",
+             f"| {m['head']} | {t['labels60']['accuracy']:.3f} | {t['labels60']['macro_f1']:.3f} | "
+             f"{t['major6']['accuracy']:.3f} | {t['major6']['macro_f1']:.3f} |"]
+    for name, key in [("TF-IDF char 1-4 grams + LR", "tfidf_char_logreg"), ("majority class", "majority")]:
+        r = b[key]
+        lines.append(f"| {name} | {r['labels60']['accuracy']:.3f} | {r['labels60']['macro_f1']:.3f} | "
+                     f"{r['major6']['accuracy']:.3f} | {r['major6']['macro_f1']:.3f} |")
+    w = t["similarity_weighted_f1"]
+    lines += ["", f"Similarity-weighted F1 (hierarchy, same-major credit {w['same_major_credit']}): "
+              f"{w['hierarchy']:.3f} (plain macro-F1 {w['identity']:.3f}).", ""]
+    if (folder / paths.HEAD_COMPARISON_MD).is_file():
+        lines += ["### Heads compared on the same split", "", (folder / paths.HEAD_COMPARISON_MD).read_text(), ""]
+    return lines
+
+
+def goemotions_section(root: Path) -> list[str]:
+    m = optional_json(paths.Layout(root).goemotions_model / paths.METRICS)
+    if not m:
+        return []
+    t = m["test"]
+    return ["## GoEmotions (English, multi-label)", "", f"Base model: {m['base_model']['name']}.", "",
+            "| test | macro-F1 | micro-F1 |", "|---|---|---|",
+            *[f"| {name} | {t[key]['macro_f1']:.3f} | {t[key]['micro_f1']:.3f} |" for name, key in
+              [("28 labels, thresholds tuned on dev", "labels28_tuned"), ("28 labels at 0.5", "labels28_at_0.5"),
+               ("Ekman groups, tuned", "ekman7_tuned")]], ""]
+
+
+def recommend_section(root: Path, n_examples: int = 3) -> list[str]:
+    layout = paths.Layout(root)
+    evaluation = optional_json(layout.representation_eval)
+    if not evaluation or not layout.recommendations("csv").is_file():
+        return []
+    recall = evaluation[f"recall_at_{evaluation['k']}"]
+    lines = ["## Recommendations", "", f"Representation chosen by half-split recall@{evaluation['k']} over "
+             f"{evaluation['n_songs']} songs (chance {evaluation['chance']:.4f}): **{evaluation['best']}**.", "",
+             "| representation | recall@10 |", "|---|---|", *[f"| {r} | {v:.4f} |" for r, v in recall.items()], ""]
+    table = pd.read_csv(layout.recommendations("csv"))
+    for query in table["query"].drop_duplicates().head(n_examples):
+        rows = table[table["query"] == query]
+        lines += [f"### {query}", "", "| Rank | Song | Artist | Similarity | Shared emotions |", "|---" * 5 + "|",
+                  *[f"| {r.rank} | {r.song} | {r.artist} | {r.similarity:.4f} | {r.shared_emotions} |"
+                    for r in rows.itertuples()], ""]
+    return lines
+
+
+def write_report(root: Path, run: dict, figure_names: list[str]) -> Path:
+    """results/REPORT.md: what ran, every stage's metrics with baselines, examples, and every figure."""
+    lines = ["# Pipeline report", ""]
+    if run.get("quick"):
+        lines += ["> **Quick run**: small slices and few steps, to prove the pipeline works end to end. "
+                  "The numbers below are not results; run `python main.py` for those.", ""]
+    lines += ["| stage | status | seconds |", "|---|---|---|",
+              *[f"| {name} | {s['status']} | {s.get('seconds', '')} |" for name, s in run["stages"].items()], ""]
+    for section in (sentiment_section, emotion_section, goemotions_section, recommend_section):
+        lines += section(root)
+    figures = [name for name in figure_names if (paths.Layout(root).graphs / name).is_file()]
+    lines += ["## Figures", "", *[f"![{name}](../sample_graphs/{name})" for name in figures], ""]
+    return write_text_atomic(paths.Layout(root).report, "\n".join(lines))

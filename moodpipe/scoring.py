@@ -1,0 +1,237 @@
+"""Song emotion vectors: each song's lyrics are cut by line into chunks that fit the model, every chunk is
+scored, and the chunks' probabilities are averaged per song, weighted by their tokens. Free texts
+(recommend.py --text) go through the same chunking. No training code is imported here.
+
+    results/song_emotions.csv   one row per song: metadata, n_chunks, n_tokens, `emo:<major>/<sub>` and
+                                `major:<major>` probability columns
+    results/song_halves.csv     the same for the first and second half of each song (--halves)
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from moodpipe import paths
+from moodpipe.device import (
+    gather_from_processes,
+    is_main_process,
+    precision_for,
+    process_device,
+    process_rank,
+    resolve_device,
+    world_size,
+)
+from moodpipe.files import InputError, read_csv_checked, require_columns, write_csv_atomic, write_json_atomic
+from moodpipe.metrics import major_classes, major_probabilities
+from moodpipe.predict import predict_logits, probabilities
+
+log = logging.getLogger("pipeline")
+
+METADATA_COLUMNS = ["song_id", "song_name", "artist", "album", "release_date", "genre", "year", "rank"]
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    data_dir: str | None = None
+    out: str = "."
+    lyrics: str | None = None  # default: the first lyrics CSV in the data directory
+    model_dir: str = "saved_model/emotion"
+    halves: bool = False
+    max_songs: int | None = None
+    batch_size: int | None = None  # None: sized for the device
+    max_length: int | None = None  # None: the model's training max length
+    bf16: str = "auto"
+    device: str = "auto"
+
+
+@functools.lru_cache(maxsize=2)
+def load_emotion_model(model_dir: str, device: str = "cpu") -> tuple:
+    """(model, tokenizer) from a saved folder, on `device`, loaded once per process."""
+    from transformers import AutoTokenizer
+
+    from moodpipe.heads import EmotionClassifier
+    folder = Path(model_dir)
+    if not (folder / "config.json").is_file():
+        raise InputError(f"no trained emotion model in {folder}: run `python lyrics_emotion.py train` first "
+                         "or pass --model PATH")
+    model = EmotionClassifier.from_pretrained(str(folder)).to(device).eval()
+    return model, AutoTokenizer.from_pretrained(str(folder))
+
+
+def pack_lengths(lengths: list[int], budget: int) -> list[list[int]]:
+    """Greedy packing of consecutive items (lines) into chunks of at most `budget` tokens; an item longer
+    than the budget gets a chunk of its own (and is truncated when encoded).
+
+    >>> pack_lengths([3, 4, 2, 9], budget=8)
+    [[0, 1], [2], [3]]
+    """
+    chunks, current, used = [], [], 0
+    for i, n in enumerate(lengths):
+        if current and used + n > budget:
+            chunks.append(current)
+            current, used = [], 0
+        current.append(i)
+        used += n
+    return chunks + ([current] if current else [])
+
+
+def lyric_halves(text: str) -> tuple[list[str], list[str], str]:
+    """Split lyrics into their first and second half by lines (by words when there is a single line).
+
+    >>> lyric_halves("a\\nb\\nc")
+    (['a', 'b'], ['c'], '\\n')
+    """
+    units, sep = [x.strip() for x in str(text).splitlines() if x.strip()], "\n"
+    if len(units) < 2:
+        units, sep = str(text).split(), " "
+    mid = (len(units) + 1) // 2
+    return units[:mid], units[mid:], sep
+
+
+def chunk_texts(tokenizer, parts: list[tuple[list[str], str]], max_length: int) -> tuple[list[str], list[int],
+                                                                                         list[int]]:
+    """Pack each part's lines into chunks that fit max_length: (chunk texts, owning part, tokens per chunk)."""
+    budget = max_length - tokenizer.num_special_tokens_to_add()
+    flat = [u for units, _ in parts for u in units]
+    lengths = [len(ids) for ids in tokenizer(flat, add_special_tokens=False)["input_ids"]] if flat else []
+    texts, owner, tokens, pos = [], [], [], 0
+    for k, (units, sep) in enumerate(parts):
+        part_lengths = lengths[pos:pos + len(units)]
+        for chunk in pack_lengths(part_lengths, budget):
+            texts.append(sep.join(units[i] for i in chunk))
+            owner.append(k)
+            tokens.append(max(1, min(budget, sum(part_lengths[i] for i in chunk))))
+        pos += len(units)
+    return texts, owner, tokens
+
+
+def weighted_part_vectors(probs: np.ndarray, owner: list[int], tokens: list[int], n_parts: int) -> np.ndarray:
+    """Average chunk probabilities per part, weighted by each chunk's tokens."""
+    out = np.zeros((n_parts, probs.shape[1]))
+    weight = np.zeros(n_parts)
+    np.add.at(out, owner, probs * np.asarray(tokens)[:, None])
+    np.add.at(weight, owner, tokens)
+    return out / np.maximum(weight, 1)[:, None]
+
+
+def chunk_probabilities(model, tokenizer, chunks: list[str], max_length: int, batch_size: int | None = None,
+                        precision: str = "fp32") -> np.ndarray:
+    logits = predict_logits(model, tokenizer, chunks, batch_size=batch_size, max_length=max_length,
+                            precision=precision, progress=len(chunks) > 500)
+    return probabilities(model, logits)
+
+
+def score_texts(model_dir, texts: list[str], max_length: int | None = None, batch_size: int | None = None,
+                device: str = "auto", bf16: str = "auto") -> np.ndarray:
+    """Emotion probabilities (n, num_labels) for free texts, chunked by line exactly like the lyrics.
+
+    The model is loaded once and cached (recommend.py calls this for --text queries)."""
+    device = resolve_device(device)
+    model, tokenizer = load_emotion_model(str(model_dir), process_device(device))
+    max_length = max_length or model.config.train_max_length
+    parts = [([x.strip() for x in str(t).splitlines() if x.strip()] or [str(t)], "\n") for t in texts]
+    chunks, owner, tokens = chunk_texts(tokenizer, parts, max_length)
+    probs = chunk_probabilities(model, tokenizer, chunks, max_length, batch_size, precision_for(device, bf16))
+    return weighted_part_vectors(probs, owner, tokens, len(texts))
+
+
+def vector_columns(label_names: list[str]) -> tuple[list[str], list[str], np.ndarray]:
+    """`emo:<major>/<sub>` columns, `major:<major>` columns and each label's major index (labels without
+    a major, e.g. GoEmotions, give no major columns)."""
+    emo = [f"emo:{n}" for n in label_names]
+    if not all("/" in n for n in label_names):
+        return emo, [], np.zeros(0, dtype=int)
+    majors, major_of = major_classes(label_names)
+    return emo, [f"major:{m}" for m in majors], major_of
+
+
+def vectors_frame(vectors: np.ndarray, label_names: list[str]) -> pd.DataFrame:
+    emo, major, major_of = vector_columns(label_names)
+    frame = pd.DataFrame(vectors.round(6), columns=emo)
+    if major:
+        frame[major] = major_probabilities(vectors, major_of).round(6)
+    return frame
+
+
+def read_lyrics(cfg: ScoreConfig) -> tuple[pd.DataFrame, Path]:
+    path = Path(cfg.lyrics) if cfg.lyrics else paths.find_lyrics(paths.resolve_data_dir(cfg.data_dir))
+    songs = read_csv_checked(path, paths.HOW_TO_GET_LYRICS)
+    require_columns(songs, ["song_id", "lyrics"], path)
+    return (songs.head(cfg.max_songs) if cfg.max_songs else songs), path
+
+
+def song_emotion_vectors(songs: pd.DataFrame, model_dir: str, max_length: int | None = None,
+                         batch_size: int | None = None, device: str = "cpu",
+                         precision: str = "fp32") -> tuple[pd.DataFrame, pd.DataFrame, list]:
+    """(one row per song, two rows per song for its halves, skipped song ids). Chunks never cross the
+    middle of a song, so the halves cost nothing extra and song vectors do not depend on --halves."""
+    model, tokenizer = load_emotion_model(model_dir, process_device(device))
+    max_length = max_length or model.config.train_max_length
+    lyrics = songs.lyrics.fillna("").astype(str)
+    empty = lyrics.str.strip() == ""
+    kept = songs[~empty].reset_index(drop=True)
+    halves = [lyric_halves(t) for t in lyrics[~empty]]
+    parts = [(units, sep) for a, b, sep in halves for units in (a, b)]  # part 2k = song k's first half
+    chunks, owner, tokens = chunk_texts(tokenizer, parts, max_length)
+    probs = chunk_probabilities(model, tokenizer, chunks, max_length, batch_size, precision)
+    owner_song = [k // 2 for k in owner]
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    meta = kept[[c for c in METADATA_COLUMNS if c in kept.columns]].reset_index(drop=True)
+    song_rows = pd.concat([meta, pd.DataFrame({
+        "n_chunks": np.bincount(owner_song, minlength=len(kept)),
+        "n_tokens": np.bincount(owner_song, weights=tokens, minlength=len(kept)).astype(int)}),
+        vectors_frame(weighted_part_vectors(probs, owner_song, tokens, len(kept)), labels)], axis=1)
+    half_vectors = weighted_part_vectors(probs, owner, tokens, len(parts))
+    has_both = np.array([bool(a) and bool(b) for a, b, _ in halves], dtype=bool).repeat(2)
+    half_rows = pd.concat([pd.DataFrame({"song_id": kept.song_id.repeat(2).to_numpy(),
+                                         "half": ["a", "b"] * len(kept)}),
+                           vectors_frame(half_vectors, labels)], axis=1)[has_both].reset_index(drop=True)
+    return song_rows, half_rows, songs.song_id[empty].tolist()
+
+
+def this_process_share(songs: pd.DataFrame) -> pd.DataFrame:
+    """Under torchrun each process scores one contiguous share of the catalogue (all of it when alone)."""
+    if world_size() == 1:
+        return songs
+    return songs.iloc[np.array_split(np.arange(len(songs)), world_size())[process_rank()]]
+
+
+def merge_shares(rows: pd.DataFrame, halves: pd.DataFrame, skipped: list) -> tuple[pd.DataFrame, pd.DataFrame,
+                                                                                  list]:
+    """The processes' shares, concatenated in rank order = catalogue order."""
+    shares = gather_from_processes((rows, halves, skipped))
+    return (pd.concat([s[0] for s in shares], ignore_index=True),
+            pd.concat([s[1] for s in shares], ignore_index=True), [i for s in shares for i in s[2]])
+
+
+def score_songs(cfg: ScoreConfig) -> Path:
+    """The scoring stage main.py calls: writes results/song_emotions.csv (and song_halves.csv)."""
+    device = resolve_device(cfg.device)
+    layout = paths.Layout(Path(cfg.out))
+    songs, path = read_lyrics(cfg)
+    start = time.time()
+    rows, halves, skipped = song_emotion_vectors(this_process_share(songs), cfg.model_dir, cfg.max_length,
+                                                 cfg.batch_size, device, precision_for(device, cfg.bf16))
+    rows, halves, skipped = merge_shares(rows, halves, skipped)
+    if not is_main_process():
+        return layout.song_vectors
+    if skipped:
+        log.warning("song emotions: %d songs have empty lyrics and were skipped (e.g. song_id %s)", len(skipped),
+                    ", ".join(map(str, skipped[:5])))
+    out = write_csv_atomic(layout.song_vectors, rows)
+    if cfg.halves:
+        write_csv_atomic(layout.song_halves, halves)
+    write_json_atomic(layout.scoring_summary, {
+        "lyrics": str(path), "model": cfg.model_dir, "songs_read": len(songs), "songs_scored": len(rows),
+        "skipped_empty_lyrics": len(skipped), "skipped_song_ids": skipped, "chunks": int(rows.n_chunks.sum()),
+        "halves_written": bool(cfg.halves), "processes": world_size(), "device": device,
+        "seconds": round(time.time() - start, 1)})
+    print(f"song emotions: {len(rows)} songs scored ({len(skipped)} with empty lyrics skipped) -> {out}")
+    return out

@@ -1,0 +1,269 @@
+"""The whole pipeline as stages run in order, each skipped when its outputs are fresh:
+
+    data -> crawl -> sentiment -> emotion -> goemotions -> score -> recommend -> graphs
+
+A stage is skipped when its outputs are newer than its inputs and it last ran with the same settings
+(`force` reruns). A stage that fails stops the run with its own message; finished stages keep their
+outputs. Every run writes results/run.json and results/REPORT.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from moodpipe import paths
+from moodpipe.aihub import corpus_files
+from moodpipe.device import device_facts, precision_for, resolve_device
+from moodpipe.downloads import ensure_inputs, missing_inputs, needed_inputs
+from moodpipe.emotion import train_emotion
+from moodpipe.files import InputError, write_json_atomic, write_text_atomic
+from moodpipe.finetune import TRAIN_DEFAULTS, EmotionTrainConfig
+from moodpipe.melon import CrawlConfig, crawl
+from moodpipe.recommender import RecommendConfig, evaluate_halves, markdown_tables, recommend
+from moodpipe.report import write_report
+from moodpipe.scoring import ScoreConfig, score_songs
+from moodpipe.sentiment import SentimentConfig, run_sentiment
+from moodpipe.training import library_versions
+
+log = logging.getLogger("pipeline")
+STAGES = ["data", "crawl", "sentiment", "emotion", "goemotions", "score", "recommend", "graphs"]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data_dir: str
+    out: str = "."
+    stages: list[str] = field(default_factory=lambda: list(STAGES))
+    force: bool = False
+    quick: bool = False
+    seed: int = 42
+    lyrics: str | None = None
+    sentiment_model: str = "auto"
+    emotion_model: str = "auto"
+    english_model: str = "auto"
+    compare_heads: bool = True
+    offline: bool = False  # never try downloads
+    device: str = "auto"
+
+
+# ----------------------------------------------------------------------------- stage settings
+
+def quick_model(chosen: str, bundled: str) -> str:
+    """--quick never waits for a hub: `auto` means the bundled model; an explicit choice is kept."""
+    return bundled if chosen == "auto" else chosen
+
+
+def sentiment_config(cfg: RunConfig) -> SentimentConfig:
+    """The sentiment stage's own defaults (its measured best), or small slices for --quick."""
+    base = SentimentConfig(data_dir=cfg.data_dir, model=cfg.sentiment_model, out=cfg.out, device=cfg.device)
+    if not cfg.quick:
+        return replace(base, train=replace(base.train, seed=cfg.seed))
+    return replace(base, model=quick_model(cfg.sentiment_model, "bundled:minilm-l6"), max_rows=1500,
+                   train=replace(base.train, epochs=1, max_length=64, seed=cfg.seed))
+
+
+def emotion_config(cfg: RunConfig, dataset: str) -> EmotionTrainConfig:
+    korean = dataset == "aihub"
+    base = EmotionTrainConfig(dataset=dataset, compare=cfg.compare_heads and korean, data_dir=cfg.data_dir,
+                              out=cfg.out, model=cfg.emotion_model if korean else cfg.english_model, device=cfg.device)
+    if not cfg.quick:
+        return replace(base, train=replace(TRAIN_DEFAULTS[dataset], seed=cfg.seed))
+    bundled = "bundled:multilingual-e5-small" if korean else "bundled:minilm-l6"
+    return replace(base, model=quick_model(base.model, bundled), max_train_rows=400, max_eval_rows=100,
+                   train=replace(TRAIN_DEFAULTS[dataset], epochs=1, max_length=64, batch_size=16, seed=cfg.seed))
+
+
+def score_config(cfg: RunConfig) -> ScoreConfig:
+    return ScoreConfig(data_dir=cfg.data_dir, out=cfg.out, lyrics=str(lyrics_path(cfg)), halves=True,
+                       model_dir=str(layout(cfg).emotion_model), max_songs=200 if cfg.quick else None,
+                       device=cfg.device)
+
+
+def lyrics_path(cfg: RunConfig) -> Path:
+    """--lyrics, else the first lyrics CSV found in the data directory, else where the crawler writes."""
+    return Path(cfg.lyrics) if cfg.lyrics else paths.find_lyrics(Path(cfg.data_dir))
+
+
+def layout(cfg: RunConfig) -> paths.Layout:
+    return paths.Layout(Path(cfg.out))
+
+
+# ----------------------------------------------------------------------------- the stages
+
+def run_data(cfg: RunConfig) -> dict:
+    return ensure_inputs(Path(cfg.data_dir), needed_inputs(cfg.stages), allow_download=not cfg.offline)
+
+
+def corpus_inputs(cfg: RunConfig) -> list[Path]:
+    try:
+        return corpus_files(Path(cfg.data_dir) / paths.CORPUS_DIR)
+    except InputError:
+        return []
+
+
+def run_crawl(cfg: RunConfig) -> dict:
+    return crawl(CrawlConfig(data_dir=Path(cfg.data_dir), out=lyrics_path(cfg),
+                             years=(2000, 2001) if cfg.quick else (1991, 2014)))
+
+
+def sentiment_stage(cfg: RunConfig) -> dict:
+    m = run_sentiment(sentiment_config(cfg))
+    return {"test_accuracy": m["test"]["accuracy"], "test_macro_f1": m["test"]["macro_f1"],
+            "base_model": m["base_model"]["name"], "substituted": m["base_model"]["substituted"]}
+
+
+def emotion_stage(cfg: RunConfig, dataset: str = "aihub") -> dict:
+    metrics = train_emotion(emotion_config(cfg, dataset))
+    base = metrics.get("base_model", {})
+    return {"base_model": base.get("name"), "substituted": base.get("substituted")}
+
+
+def run_score(cfg: RunConfig) -> dict:
+    return {"song_emotions": str(score_songs(score_config(cfg)))}
+
+
+def run_recommend(cfg: RunConfig) -> dict:
+    """Pick the representation by the half-split recall@10, then the seed's tables for every song."""
+    out = layout(cfg)
+    evaluation = evaluate_halves(out.song_halves, Path(cfg.out))
+    best = evaluation["best"]
+    result = recommend(RecommendConfig(out=cfg.out, all_songs=True, representation=best, format="csv",
+                                       seed=cfg.seed))
+    # The report shows the seed's tables; markdown of the same result, without recomputing it.
+    write_text_atomic(out.recommendations("md"), "\n".join(markdown_tables(result)) + "\n")
+    return {"representation": best, "recall_at_10": evaluation["recall_at_10"], "outputs": result["outputs"]}
+
+
+def figure_names() -> list[str]:
+    from moodpipe.figures import FIGURES  # lazy: matplotlib loads only when figures are drawn or listed
+    return [f[0] for f in FIGURES]
+
+
+def run_graphs(cfg: RunConfig) -> dict:
+    from moodpipe.figures import generate_graphs
+    return {"figures": [str(p) for p in generate_graphs(Path(cfg.out))]}
+
+
+@dataclass
+class Stage:
+    name: str
+    run: Callable[[RunConfig], dict]
+    inputs: Callable[[RunConfig], list[Path]]
+    outputs: Callable[[RunConfig], list[Path]]
+    settings: Callable[[RunConfig], object] = lambda cfg: {}
+
+
+def _data(cfg: RunConfig, *names: str) -> list[Path]:
+    return [Path(cfg.data_dir) / n for n in names]
+
+
+PIPELINE = [
+    Stage("data", run_data, lambda c: [], lambda c: [], lambda c: c.stages),
+    Stage("crawl", run_crawl, lambda c: [], lambda c: [lyrics_path(c)]),
+    Stage("sentiment", sentiment_stage, lambda c: _data(c, paths.REVIEWS),
+          lambda c: [layout(c).sentiment_model / f for f in (paths.METRICS, paths.WEIGHTS)],
+          lambda c: asdict(sentiment_config(c))),
+    Stage("emotion", emotion_stage, corpus_inputs,
+          lambda c: [layout(c).emotion_model / f for f in (paths.METRICS, paths.WEIGHTS)],
+          lambda c: asdict(emotion_config(c, "aihub"))),
+    Stage("goemotions", lambda c: emotion_stage(c, "goemotions"), lambda c: _data(c, *paths.GOEMOTIONS_FILES),
+          lambda c: [layout(c).goemotions_model / paths.METRICS],
+          lambda c: asdict(emotion_config(c, "goemotions"))),
+    Stage("score", run_score, lambda c: [lyrics_path(c), layout(c).emotion_model / paths.WEIGHTS],
+          lambda c: [layout(c).song_vectors, layout(c).song_halves],
+          lambda c: asdict(score_config(c))),
+    Stage("recommend", run_recommend, lambda c: [layout(c).song_vectors, layout(c).song_halves],
+          lambda c: [layout(c).recommendations("csv"), layout(c).recommendations("md"), layout(c).heatmap,
+                     layout(c).representation_eval],
+          lambda c: {"seed": c.seed}),
+    Stage("graphs", run_graphs, lambda c: [p for s in PIPELINE if s.name not in ("data", "crawl", "graphs")
+                                           for p in s.outputs(c)],
+          lambda c: [layout(c).graphs / name for name in figure_names()]),
+]
+
+
+# ----------------------------------------------------------------------------- freshness
+
+def fingerprint(settings: object) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def stamp_path(cfg: RunConfig, stage: str) -> Path:
+    return layout(cfg).stage_stamp(stage)
+
+
+def why_stale(stage: Stage, cfg: RunConfig) -> str | None:
+    """None when the stage's outputs are fresh, else the reason it must run."""
+    if stage.name == "crawl":
+        return None if lyrics_path(cfg).is_file() else f"no lyrics CSV at {lyrics_path(cfg)}"
+    if stage.name == "data":
+        missing = missing_inputs(Path(cfg.data_dir), needed_inputs(cfg.stages))
+        return f"missing {', '.join(missing)}" if missing else None
+    stamp = stamp_path(cfg, stage.name)
+    if not stamp.is_file():
+        return "never ran here"
+    if json.loads(stamp.read_text())["settings"] != fingerprint(stage.settings(cfg)):
+        return "settings changed"
+    outputs = stage.outputs(cfg)
+    missing = [p for p in outputs if not p.exists()]
+    if missing:
+        return f"{missing[0]} is missing"
+    newest_input = max((p.stat().st_mtime for p in stage.inputs(cfg) if p.exists()), default=0)
+    if newest_input > min(p.stat().st_mtime for p in outputs):
+        return "an input is newer than the outputs"
+    return None
+
+
+def run_stage(stage: Stage, cfg: RunConfig) -> dict:
+    # --force never recrawls over an existing lyrics file, and inputs that are there need no download.
+    reason = "--force" if cfg.force and stage.name not in ("crawl", "data") else why_stale(stage, cfg)
+    if reason is None:
+        notes = {"data": "every input is present", "crawl": f"using the lyrics in {lyrics_path(cfg)}"}
+        print(f"[{stage.name}] skipped: {notes.get(stage.name, 'outputs are up to date')}")
+        return {"status": "skipped", "seconds": 0.0}
+    print(f"[{stage.name}] running ({reason})")
+    start = time.time()
+    info = stage.run(cfg)
+    seconds = round(time.time() - start, 1)
+    if stage.name != "data":
+        write_json_atomic(stamp_path(cfg, stage.name), {"settings": fingerprint(stage.settings(cfg)),
+                                                         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                                         "seconds": seconds})
+    print(f"[{stage.name}] done in {seconds:.0f} s")
+    return {"status": "ran", "seconds": seconds, **(info or {})}
+
+
+# ----------------------------------------------------------------------------- the run
+
+def run_pipeline(cfg: RunConfig) -> dict:
+    run = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": cfg.quick, "config": asdict(cfg),
+           "versions": library_versions(), "runtime": run_device(cfg), "stages": {}}
+    failed = None
+    for stage in PIPELINE:
+        if stage.name not in cfg.stages:
+            run["stages"][stage.name] = {"status": "not selected"}
+            continue
+        try:
+            run["stages"][stage.name] = run_stage(stage, cfg)
+        except InputError as e:
+            run["stages"][stage.name] = {"status": "failed", "error": str(e)}
+            failed = f"[{stage.name}] {e}"
+            break
+    run["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    write_json_atomic(layout(cfg).run_json, run)
+    write_report(Path(cfg.out), run, figure_names())
+    if failed:
+        raise InputError(f"{failed}\n(outputs of the stages that finished are kept; see {cfg.out}/results/run.json)")
+    return run
+
+
+def run_device(cfg: RunConfig) -> dict:
+    """Where the stages train and predict: the device and the precision the policy picks there."""
+    device = resolve_device(cfg.device)
+    return device_facts(device, precision_for(device, "auto"))
