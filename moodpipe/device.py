@@ -82,10 +82,14 @@ def autocast_settings(device_type: str, precision: str) -> tuple[str, str, bool]
 
 
 def autocast(device_type: str, precision: str):
-    """The torch.autocast context for a device type and precision."""
+    """The torch.autocast context for a device type and precision (none at all for fp32)."""
+    import contextlib
+
     import torch
     device_type, dtype, enabled = autocast_settings(device_type, precision)
-    return torch.autocast(device_type, dtype=getattr(torch, dtype), enabled=enabled)
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type, dtype=getattr(torch, dtype))
 
 
 def model_device(model) -> str:

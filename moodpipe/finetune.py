@@ -95,9 +95,9 @@ def add_lora(model, cfg: EmotionTrainConfig):
     """Wrap with peft LoRA on the encoder's attention projections (any encoder); the head trains fully."""
     import torch
     from peft import LoraConfig, get_peft_model
-    if cfg.qlora:
+    if cfg.qlora:  # norms in fp32, inputs that carry gradients, gradient checkpointing: on the 4-bit encoder
         from peft import prepare_model_for_kbit_training
-        model = prepare_model_for_kbit_training(model)
+        model.encoder = prepare_model_for_kbit_training(model.encoder)
     targets = lora_targets(model.config.encoder["model_type"])
     if targets is None:  # unknown architecture: every linear layer inside the encoder
         targets = sorted({n.rsplit(".", 1)[-1] for n, m in model.encoder.named_modules()
@@ -128,7 +128,9 @@ def unwrap_adapters(model, cfg: EmotionTrainConfig):
         return model
     model = model.merge_and_unload()
     if cfg.qlora:
-        model.encoder = model.encoder.dequantize()
+        dequantized = model.encoder.dequantize()
+        model.encoder = dequantized if dequantized is not None else model.encoder
+        model.is_loaded_in_4bit = False
         model.config.encoder.pop("quantization_config", None)
         model.float()
     return model

@@ -143,6 +143,12 @@ def build_emotion_model(encoder_path: str, head: str, label_names: list[str], mu
     if not has_pooler:
         encoder.pooler = None
     model.encoder = encoder  # after post_init, so the pretrained weights are never re-initialised
+    if "quantization_config" in load_kwargs:  # QLoRA: the 4-bit encoder already sits on its GPU; the head joins it
+        device = next(encoder.parameters()).device
+        for name, module in model.named_children():
+            if name != "encoder":
+                module.to(device)
+        model.is_loaded_in_4bit = True  # what the bitsandbytes loader marks; peft then wraps 4-bit layers
     return model
 
 

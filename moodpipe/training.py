@@ -88,9 +88,21 @@ def training_arguments(cfg: TrainConfig, n_train: int, work_dir: Path, device: s
         eval_strategy="epoch", save_strategy="epoch", logging_strategy="steps",
         logging_steps=max(1, steps_per_epoch // 10), load_best_model_at_end=True,
         metric_for_best_model=metric, greater_is_better=True, save_total_limit=2, save_only_model=True,
-        train_sampling_strategy="group_by_length", bf16=precision == "bf16", fp16=precision == "fp16",
+        **length_grouping(), bf16=precision == "bf16", fp16=precision == "fp16",
         use_cpu=device == "cpu", seed=cfg.seed, report_to="none", dataloader_num_workers=0,
     ), steps_per_epoch, precision
+
+
+def length_grouping() -> dict:
+    """Batches of similar lengths (2.2-2.6x faster than random batches on 2 CPU cores). transformers renamed
+    the option: `train_sampling_strategy="group_by_length"` since 5.x minor releases, `group_by_length=True`
+    before; both are public TrainingArguments fields, so ask the dataclass which one it has."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    return {"train_sampling_strategy": "group_by_length"} if "train_sampling_strategy" in names else {
+        "group_by_length": True}
 
 
 def weighted_loss(class_weights: list[float]):

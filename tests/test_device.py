@@ -1,0 +1,98 @@
+"""The device policy: which device and precision run, and that prediction follows the model's device.
+
+CPU-only machines cannot run CUDA, so these tests check the placement and precision functions
+themselves, with a model on the `meta` device and stand-ins for the CUDA queries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import mobilebert_project
+from moodpipe import device
+from moodpipe.cli import run_cli
+from moodpipe.files import InputError
+from moodpipe.predict import predict_logits
+
+
+class Recorder(torch.nn.Module):
+    """Weights on `meta`; records where each batch arrived and under which autocast, returns CPU logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.empty(2, 2, device="meta"))
+        self.config = type("Config", (), {"num_labels": 2})()
+        self.seen = []
+
+    def forward(self, input_ids, attention_mask):
+        self.seen.append((input_ids.device.type, attention_mask.device.type))
+        return type("Out", (), {"logits": torch.zeros(len(input_ids), 2)})()
+
+
+class CharTokenizer:
+    def __call__(self, texts, truncation=True, max_length=128):
+        ids = [[ord(c) % 50 for c in t][:max_length] for t in texts]
+        return {"input_ids": ids, "attention_mask": [[1] * len(i) for i in ids]}
+
+    def pad(self, features, return_tensors="pt"):
+        width = max(len(x) for x in features["input_ids"])
+        return {k: torch.tensor([x + [0] * (width - len(x)) for x in v]) for k, v in features.items()}
+
+
+def test_every_batch_goes_to_the_models_device():
+    model = Recorder()
+    logits = predict_logits(model, CharTokenizer(), ["a", "bbb", "cc"], batch_size=2)
+    assert model.seen == [("meta", "meta")] * 2  # never assumed "cpu"
+    assert isinstance(logits, np.ndarray) and logits.shape == (3, 2)
+
+
+def test_batch_placement_moves_tensors_and_leaves_the_rest():
+    moved = device.to_model_device({"input_ids": torch.ones(2, 3), "note": "x"}, Recorder())
+    assert moved["input_ids"].device.type == "meta" and moved["note"] == "x"
+
+
+def test_precision_follows_the_device(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert device.precision_for("cuda") == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert device.precision_for("cuda") == "fp16"  # an older GPU: fp16, never silently fp32
+    assert device.precision_for("cuda", "no") == "fp16"
+    assert device.precision_for("mps") == "fp32"
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
+    assert device.precision_for("cpu") == "fp32" and device.precision_for("cpu", "yes") == "bf16"
+    assert device.autocast_settings("cuda", "fp16") == ("cuda", "float16", True)
+    assert device.autocast_settings("cpu", "fp32")[2] is False
+
+
+def test_auto_picks_cuda_then_mps_then_cpu(monkeypatch):
+    monkeypatch.setattr(device, "cuda_available", lambda: True)
+    assert device.resolve_device("auto") == "cuda"
+    monkeypatch.setattr(device, "cuda_available", lambda: False)
+    monkeypatch.setattr(device, "mps_available", lambda: True)
+    assert device.resolve_device("auto") == "mps"
+    monkeypatch.setattr(device, "mps_available", lambda: False)
+    assert device.resolve_device("auto") == "cpu"
+    assert device.inference_batch_size("cuda") > device.inference_batch_size("cpu")
+
+
+def test_cuda_without_a_gpu_exits_2_with_one_line(monkeypatch, capsys):
+    monkeypatch.setattr(device, "cuda_available", lambda: False)
+    with pytest.raises(SystemExit) as stop:
+        run_cli(mobilebert_project.main, ["--device", "cuda"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --device cuda:") and "\n" not in err
+
+
+def test_more_processes_than_gpus_is_refused(monkeypatch):
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(InputError, match="--nproc_per_node=2"):
+        device.check_launch("cuda")
+    device.check_launch("cpu")  # CPU processes share the cores: allowed
+
+
+def test_process_device_is_this_ranks_gpu(monkeypatch):
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert device.process_device("cuda") == "cuda:3" and device.process_device("cpu") == "cpu"
