@@ -43,10 +43,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=".", help="output root; results/ lives under it (default: .)")
     p.add_argument("--vectors", help="song-vector CSV (default: OUT/results/song_emotions.csv)")
     p.add_argument("--top", type=int, default=10, help="recommendations per query (default: 10)")
-    p.add_argument("--representation", default=DEFAULT_REPRESENTATION, choices=list(REPRESENTATIONS),
+    p.add_argument("--representation", choices=list(REPRESENTATIONS),
                    help="space where cosine is taken: " + "; ".join(f"{k}: {v}" for k, v in REPRESENTATIONS.items())
-                   + f". Default {DEFAULT_REPRESENTATION}: best half-split recall@10 on 1,914 real songs "
-                     "(--evaluate-halves measures it on yours)")
+                   + ". Default: the one main.py chose for these vectors (results/representation.json beside "
+                     f"them), else {DEFAULT_REPRESENTATION}, the best half-split recall@10 on 1,914 real songs")
     p.add_argument("--exclude-same-artist", action="store_true", help="never recommend the query's own artist")
     p.add_argument("--include-self", action="store_true", help="let a query song appear in its own list")
     p.add_argument("--year-from", type=int, help="only songs released in or after this year")

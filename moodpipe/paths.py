@@ -66,6 +66,7 @@ LABEL_SIMILARITY = "label_similarity.csv"
 HEAD_COMPARISON = "head_comparison.json"
 HEAD_COMPARISON_MD = "head_comparison.md"
 THRESHOLDS = "thresholds.json"
+REPRESENTATION_FILE = "representation.json"
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,15 @@ class Layout:
     @property
     def scoring_summary(self) -> Path:
         return self.results / "song_emotions.json"
+
+    @property
+    def chosen_representation(self) -> Path:
+        """The representation the recommend stage chose, beside the vectors: every ranking uses it."""
+        return self.results / REPRESENTATION_FILE
+
+    def query_recommendations(self, fmt: str) -> Path:
+        """A single query's table (--song/--text/--emotion with --format): never a catalogue output."""
+        return self.results / f"query.{fmt}"
 
     @property
     def representation_eval(self) -> Path:

@@ -9,7 +9,7 @@ import json
 import logging
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from moodpipe.files import (
     write_json_atomic,
     write_text_atomic,
 )
-from moodpipe.paths import Layout
+from moodpipe.paths import REPRESENTATION_FILE, Layout
 from moodpipe.retrieval import normalize_rows, topk_cosine, topk_cosine_faiss
 from moodpipe.songs import (
     DEFAULT_REPRESENTATION,
@@ -52,7 +52,7 @@ class RecommendConfig:
     emotions: list[str] = field(default_factory=list)
     all_songs: bool = False
     top: int = 10
-    representation: str = DEFAULT_REPRESENTATION
+    representation: str | None = None  # None: the one saved beside the vectors, else DEFAULT_REPRESENTATION
     exclude_same_artist: bool = False
     include_self: bool = False
     year_from: int | None = None
@@ -173,12 +173,29 @@ def evaluate_halves(path: Path, out: Path, k: int = 10) -> dict:
     return result
 
 
+def saved_representation(vectors: Path) -> str | None:
+    """The representation chosen for these vectors (results/representation.json beside them), if any."""
+    path = Path(vectors).parent / REPRESENTATION_FILE
+    if not path.is_file():
+        return None
+    name = json.loads(path.read_text(encoding="utf-8")).get("representation")
+    return name if name in REPRESENTATIONS else None
+
+
+def save_representation(vectors: Path, evaluation: dict) -> Path:
+    """Record the chosen representation beside the vectors, with how it was chosen."""
+    return write_json_atomic(Path(vectors).parent / REPRESENTATION_FILE, {
+        "representation": evaluation["best"], "chosen_by": f"half-split recall@{evaluation['k']}",
+        f"recall_at_{evaluation['k']}": evaluation[f"recall_at_{evaluation['k']}"], "n_songs": evaluation["n_songs"]})
+
+
 def recommend(cfg: RecommendConfig) -> dict:
     """Load song vectors, answer the query, write results/; returns rows, outputs and the effective config."""
     if cfg.top < 1:
         raise InputError("--top must be at least 1")
     out = Path(cfg.out)
     vectors = Path(cfg.vectors) if cfg.vectors else Layout(out).song_vectors
+    cfg = replace(cfg, representation=cfg.representation or saved_representation(vectors) or DEFAULT_REPRESENTATION)
     meta, probs, columns = load_song_vectors(vectors)
     names = song_labels(meta)
     check_rows(probs, names, vectors)
@@ -235,10 +252,12 @@ def heatmap_matrix(meta: pd.DataFrame, units: np.ndarray, seed: int, n: int = 10
 
 
 def write_outputs(cfg: RecommendConfig, result: dict, heatmap: pd.DataFrame, layout: Layout) -> dict[str, str]:
-    paths = {"heatmap": str(write_csv_atomic(layout.heatmap, heatmap))}
+    paths = {}
+    if cfg.all_songs:  # catalogue outputs: only a run over every song writes them, never a single query
+        paths["heatmap"] = str(write_csv_atomic(layout.heatmap, heatmap))
     fmt = cfg.format or ("csv" if cfg.all_songs else None)  # --all is too long for the terminal alone
     if fmt:
-        path = layout.recommendations(fmt)
+        path = layout.recommendations(fmt) if cfg.all_songs else layout.query_recommendations(fmt)
         if fmt == "csv":
             write_csv_atomic(path, result["table"])
         elif fmt == "json":

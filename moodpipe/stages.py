@@ -25,7 +25,7 @@ from moodpipe.emotion import train_emotion
 from moodpipe.files import InputError, write_json_atomic, write_text_atomic
 from moodpipe.finetune import TRAIN_DEFAULTS, EmotionTrainConfig
 from moodpipe.melon import CrawlConfig, crawl
-from moodpipe.recommender import RecommendConfig, evaluate_halves, markdown_tables, recommend
+from moodpipe.recommender import RecommendConfig, evaluate_halves, markdown_tables, recommend, save_representation
 from moodpipe.report import write_report
 from moodpipe.scoring import ScoreConfig, score_songs
 from moodpipe.sentiment import SentimentConfig, run_sentiment
@@ -133,8 +133,8 @@ def run_recommend(cfg: RunConfig) -> dict:
     out = layout(cfg)
     evaluation = evaluate_halves(out.song_halves, Path(cfg.out))
     best = evaluation["best"]
-    result = recommend(RecommendConfig(out=cfg.out, all_songs=True, representation=best, format="csv",
-                                       seed=cfg.seed))
+    save_representation(out.song_vectors, evaluation)  # recommend.py, REPORT.md and the page rank with it too
+    result = recommend(RecommendConfig(out=cfg.out, all_songs=True, format="csv", seed=cfg.seed))
     # The report shows the seed's tables; markdown of the same result, without recomputing it.
     write_text_atomic(out.recommendations("md"), "\n".join(markdown_tables(result)) + "\n")
     return {"representation": best, "recall_at_10": evaluation["recall_at_10"], "outputs": result["outputs"]}
@@ -180,7 +180,7 @@ PIPELINE = [
           lambda c: asdict(score_config(c))),
     Stage("recommend", run_recommend, lambda c: [layout(c).song_vectors, layout(c).song_halves],
           lambda c: [layout(c).recommendations("csv"), layout(c).recommendations("md"), layout(c).heatmap,
-                     layout(c).representation_eval],
+                     layout(c).representation_eval, layout(c).chosen_representation],
           lambda c: {"seed": c.seed}),
     Stage("graphs", run_graphs, lambda c: [p for s in PIPELINE if s.name not in ("data", "crawl", "graphs")
                                            for p in s.outputs(c)],

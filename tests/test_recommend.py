@@ -158,7 +158,7 @@ def test_evaluate_halves_writes_json(tmp_path):
 @pytest.mark.parametrize("fmt", ["csv", "json", "md"])
 def test_format_writes_files(out, fmt):
     main(["--song", "하루", "--out", str(out), "--format", fmt, "--top", "5"])
-    path = out / "results" / f"recommendations.{fmt}"
+    path = out / "results" / f"query.{fmt}"  # a single query's table; the catalogue's stay untouched
     text = path.read_text(encoding="utf-8")
     if fmt == "csv":
         assert len(pd.read_csv(path)) == 5
@@ -166,8 +166,27 @@ def test_format_writes_files(out, fmt):
         assert len(json.loads(text)["rows"]) == 5
     else:
         assert text.startswith("### '하루'") and text.count("\n| ") == 6
+    assert not (out / "results" / "heatmap_songs.csv").exists()
+    assert not (out / "results" / f"recommendations.{fmt}").exists()
+
+
+def test_queries_leave_catalogue_outputs_untouched(out):
+    main(["--all", "--out", str(out), "--top", "3"])
+    catalogue = {name: (out / "results" / name).read_bytes() for name in ("heatmap_songs.csv", "recommendations.csv")}
     heatmap = pd.read_csv(out / "results" / "heatmap_songs.csv")
     assert heatmap.shape == (10, 12) and np.allclose(np.diag(heatmap.iloc[:, 2:].to_numpy()), 1.0)
+    main(["--song", "하루", "--out", str(out), "--format", "csv", "--seed", "7"])
+    main(["--emotion", "슬픔", "--out", str(out)])
+    assert {name: (out / "results" / name).read_bytes() for name in catalogue} == catalogue
+
+
+def test_the_saved_representation_is_the_default_everywhere(out):
+    (out / "results" / "representation.json").write_text(json.dumps({"representation": "zscore"}))
+    saved = main(["--song", "하루", "--out", str(out)])
+    assert saved["representation"] == "zscore"
+    explicit = main(["--song", "하루", "--out", str(out), "--representation", "zscore"])
+    assert records(saved) == records(explicit)
+    assert main(["--song", "하루", "--out", str(out), "--representation", "raw"])["representation"] == "raw"
 
 
 def test_all_songs_writes_a_table_for_every_song(out):
