@@ -19,7 +19,7 @@ from pathlib import Path
 from moodpipe.cli import add_device, new_parser, run_cli
 from moodpipe.files import InputError
 from moodpipe.paths import Layout
-from moodpipe.predictor import PRECISION_CHOICES, load_predictor, predict_sentences
+from moodpipe.predictor import PRECISION_CHOICES, RUNTIMES, load_predictor, predict_sentences
 
 DEFAULT_MODEL = str(Layout(Path(".")).sentiment_model)
 
@@ -53,6 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--precision", default="auto", choices=list(PRECISION_CHOICES),
                    help="auto: bf16 autocast where the device runs it natively, else fp16 on a GPU, fp32 on a CPU")
     add_device(p)
+    p.add_argument("--runtime", default="auto", choices=list(RUNTIMES), help="auto: ONNX Runtime on a CPU when the "
+                   "model folder has model.onnx (no torch at start-up: about 1 s to a first answer), else PyTorch")
     p.add_argument("--batch-size", type=int, help="sentences per forward pass (default: 64 on a CPU, 256 on a GPU)")
     p.add_argument("--max-length", type=int, default=128, help="tokens per sentence (default: 128)")
     return p.parse_args(argv)
@@ -61,7 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
     sentences = read_sentences(args)
-    predictor = load_predictor(args.model, args.precision, args.max_length, args.device)
+    predictor = load_predictor(args.model, args.precision, args.max_length, args.device, args.runtime)
     results = predict_sentences(predictor, sentences, args.batch_size)
     if args.json:
         print(json.dumps(results, ensure_ascii=False, indent=2))

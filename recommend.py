@@ -23,18 +23,21 @@ from pathlib import Path
 
 from moodpipe.cli import add_device, config_from_args, new_parser, run_cli
 from moodpipe.files import InputError
-from moodpipe.recommender import RecommendConfig, evaluate_halves, print_recommendations, recommend
+from moodpipe.recommender import EXPLANATIONS, RecommendConfig, evaluate_halves, print_recommendations, recommend
 from moodpipe.songs import DEFAULT_REPRESENTATION, REPRESENTATIONS
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = new_parser(__doc__)
+    p.epilog = EXPLANATIONS["similarity"]
     query = p.add_mutually_exclusive_group(required=True)
-    query.add_argument("--song", help="title of the query song (case, spaces and punctuation ignored)")
+    query.add_argument("--song", help="title of the query song: an exact title (case aside) wins, else case, spaces "
+                       "and punctuation are ignored; the output says which song it used and lists the others")
     query.add_argument("--song-id", help="song_id of the query song")
     query.add_argument("--text", help="free text, scored by the saved emotion model (lyrics_emotion.py)")
     query.add_argument("--emotion", dest="emotions", action="append", default=[], metavar="NAME",
-                       help="target emotion (a major class such as 슬픔, or a sub-emotion); repeatable")
+                       help="target emotion (a major class such as 슬픔, or a sub-emotion); repeatable. Songs are "
+                       "ranked by how strongly they carry it. " + EXPLANATIONS["strength"])
     query.add_argument("--all", dest="all_songs", action="store_true", help="top-k for every song (writes CSV)")
     query.add_argument("--evaluate-halves", metavar="HALVES_CSV",
                        help="CSV of song_id, half (a/b) + emotion columns (results/song_halves.csv from "

@@ -10,9 +10,12 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a table is read or written: predict_sample.py starts without it
 
 
 class InputError(Exception):
@@ -28,6 +31,7 @@ def require_file(path: Path, how_to_get: str) -> Path:
 
 def read_csv_checked(path: Path, how_to_get: str = "check the path") -> pd.DataFrame:
     """Read a CSV with clear errors for a missing, empty or non-UTF-8 file."""
+    import pandas as pd
     require_file(path, how_to_get)
     try:
         df = pd.read_csv(path, encoding="utf-8-sig", low_memory=False)

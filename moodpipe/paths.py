@@ -66,7 +66,9 @@ LABEL_SIMILARITY = "label_similarity.csv"
 HEAD_COMPARISON = "head_comparison.json"
 HEAD_COMPARISON_MD = "head_comparison.md"
 THRESHOLDS = "thresholds.json"
+ONNX_MODEL = "model.onnx"  # the sentiment model for ONNX Runtime (predict_sample.py's fast start)
 REPRESENTATION_FILE = "representation.json"
+SCORING_SUMMARY = "song_emotions.json"  # beside the vectors: which lyrics file, how many songs, which skipped
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ class Layout:
 
     @property
     def scoring_summary(self) -> Path:
-        return self.results / "song_emotions.json"
+        return self.results / SCORING_SUMMARY
 
     @property
     def chosen_representation(self) -> Path:

@@ -1,23 +1,34 @@
 """A saved sentiment classifier, loaded once, that labels any sentences: what predict_sample.py serves.
 
+Two runtimes give the same labels: PyTorch on any device, and ONNX Runtime on a CPU, which needs neither
+torch nor transformers at start-up (a first answer in about a second instead of several). The sentiment
+stage exports `model.onnx` beside the weights; `runtime="auto"` uses it on a CPU when it is there.
+
     predictor = load_predictor("saved_model/sentiment")
     predict_sentences(predictor, ["Love the playlists"])[0]["label"]   # 'positive'
 """
 
 from __future__ import annotations
 
+import json
+import os
+import platform
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from moodpipe.device import precision_for, process_device, resolve_device
+import numpy as np
+
 from moodpipe.files import InputError
-from moodpipe.predict import predict_logits, softmax
+from moodpipe.paths import ONNX_MODEL
 
 PRECISION_CHOICES = {"auto": "auto", "bf16": "yes", "fp32": "no"}  # --precision -> the device policy's --bf16
+RUNTIMES = ("auto", "torch", "onnx")
 
 
 @dataclass(frozen=True)
 class Predictor:
+    """PyTorch: a transformers model and tokenizer on their device."""
     model: object
     tokenizer: object
     labels: list[str]
@@ -25,16 +36,50 @@ class Predictor:
     max_length: int
 
 
-def load_predictor(model_dir: str | Path, precision: str = "auto", max_length: int = 128,
-                   device: str = "auto") -> Predictor:
-    """Load a saved classifier once; precision auto|bf16|fp32 (auto: bf16 where the device runs it natively)."""
+@dataclass(frozen=True)
+class OnnxPredictor:
+    """ONNX Runtime: an inference session and a `tokenizers` tokenizer, on the CPU, in fp32."""
+    session: object
+    tokenizer: object
+    labels: list[str]
+    pad_id: int
+    max_length: int
+    precision: str = "fp32"
+
+
+def load_predictor(model_dir: str | Path, precision: str = "auto", max_length: int = 128, device: str = "auto",
+                   runtime: str = "auto") -> Predictor | OnnxPredictor:
+    """Load a saved classifier once. precision auto|bf16|fp32 (auto: bf16 where the device runs it natively);
+    runtime auto|torch|onnx (auto: ONNX Runtime when the folder has model.onnx and the run is on a CPU)."""
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
         raise InputError(f"no trained model in {model_dir}: run `python mobilebert_project.py` first "
                          "(or pass --model FOLDER)")
-    device = resolve_device(device)
+    if runtime not in RUNTIMES:
+        raise InputError(f"--runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+    if runtime == "onnx" or (runtime == "auto" and wants_onnx(model_dir, device, precision)):
+        return load_onnx_predictor(model_dir, max_length)
+    return load_torch_predictor(model_dir, precision, max_length, device)
+
+
+def wants_onnx(model_dir: Path, device: str, precision: str) -> bool:
+    """ONNX Runtime for a CPU run at fp32 or `auto` precision, decided without importing torch (which is
+    most of a cold start): `auto` counts as a CPU run on machines with no NVIDIA driver and no Apple GPU."""
+    on_cpu = device == "cpu" or (device == "auto" and not gpu_possible())
+    return on_cpu and precision in ("auto", "fp32") and (model_dir / ONNX_MODEL).is_file()
+
+
+def gpu_possible() -> bool:
+    apple_silicon = platform.system() == "Darwin" and platform.machine() == "arm64"
+    return apple_silicon or Path("/proc/driver/nvidia/version").exists() or "CUDA_VISIBLE_DEVICES" in os.environ
+
+
+def load_torch_predictor(model_dir: Path, precision: str, max_length: int, device: str) -> Predictor:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
+
+    from moodpipe.device import precision_for, process_device, resolve_device
+    device = resolve_device(device)
     hf_logging.disable_progress_bar()  # a weight-loading bar would drown a one-line answer
     model = AutoModelForSequenceClassification.from_pretrained(model_dir).to(process_device(device))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -42,12 +87,70 @@ def load_predictor(model_dir: str | Path, precision: str = "auto", max_length: i
     return Predictor(model.eval(), tokenizer, labels, precision_for(device, PRECISION_CHOICES[precision]), max_length)
 
 
-def predict_sentences(predictor: Predictor, sentences: list[str], batch_size: int | None = None) -> list[dict]:
+def load_onnx_predictor(model_dir: Path, max_length: int) -> OnnxPredictor:
+    onnx_file = model_dir / ONNX_MODEL
+    if not onnx_file.is_file():
+        raise InputError(f"no {ONNX_MODEL} in {model_dir}: retrain with `python mobilebert_project.py` (it exports "
+                         "one), or use --runtime torch")
+    import onnxruntime
+    from tokenizers import Tokenizer
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length)
+    tokenizer.no_padding()
+    session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    return OnnxPredictor(session, tokenizer, labels, int(config.get("pad_token_id") or 0), max_length)
+
+
+def onnx_logits(predictor: OnnxPredictor, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    """Logits in the order given; length-sorted batches, padded to their longest, like predict_logits."""
+    ids = [e.ids for e in predictor.tokenizer.encode_batch(list(texts))]
+    order = np.argsort([len(x) for x in ids], kind="stable")
+    out = np.zeros((len(texts), len(predictor.labels)), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        width = max(len(ids[i]) for i in idx)
+        input_ids = np.full((len(idx), width), predictor.pad_id, dtype=np.int64)
+        mask = np.zeros((len(idx), width), dtype=np.int64)
+        for row, i in enumerate(idx):
+            input_ids[row, :len(ids[i])], mask[row, :len(ids[i])] = ids[i], 1
+        out[idx] = predictor.session.run(["logits"], {"input_ids": input_ids, "attention_mask": mask})[0]
+    return out
+
+
+def predict_sentences(predictor: Predictor | OnnxPredictor, sentences: list[str],
+                      batch_size: int | None = None) -> list[dict]:
     """[{text, label, probability, probabilities}] in the order given."""
-    logits = predict_logits(predictor.model, predictor.tokenizer, sentences, batch_size=batch_size,
-                            max_length=predictor.max_length, precision=predictor.precision,
-                            progress=len(sentences) > 1000)
+    from moodpipe.predict import softmax
+    if isinstance(predictor, OnnxPredictor):
+        logits = onnx_logits(predictor, sentences, batch_size or 64)
+    else:
+        from moodpipe.predict import predict_logits
+        logits = predict_logits(predictor.model, predictor.tokenizer, sentences, batch_size=batch_size,
+                                max_length=predictor.max_length, precision=predictor.precision,
+                                progress=len(sentences) > 1000)
     probs = softmax(logits)
     return [{"text": text, "label": predictor.labels[int(p.argmax())], "probability": round(float(p.max()), 4),
              "probabilities": {name: round(float(v), 4) for name, v in zip(predictor.labels, p, strict=True)}}
             for text, p in zip(sentences, probs, strict=True)]
+
+
+def export_onnx(model, tokenizer, model_dir: Path) -> Path:
+    """Write model_dir/model.onnx (fp32, CPU, dynamic batch and length) from a trained classifier."""
+    import copy
+
+    import torch
+    cpu_model = copy.deepcopy(model).float().cpu().eval()
+    example = tokenizer(["an example", "a second, longer example sentence"], padding=True, return_tensors="pt")
+    fd, tmp = tempfile.mkstemp(dir=model_dir, prefix=f".{ONNX_MODEL}.", suffix=".tmp")
+    os.close(fd)
+    axes = {0: "batch", 1: "length"}
+    try:
+        torch.onnx.export(cpu_model, (example["input_ids"], example["attention_mask"]), tmp, dynamo=False,
+                          input_names=["input_ids", "attention_mask"], output_names=["logits"], opset_version=17,
+                          dynamic_axes={"input_ids": axes, "attention_mask": axes, "logits": {0: "batch"}})
+        os.replace(tmp, model_dir / ONNX_MODEL)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return model_dir / ONNX_MODEL

@@ -10,6 +10,7 @@ import logging
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,22 +24,32 @@ from moodpipe.files import (
     write_json_atomic,
     write_text_atomic,
 )
-from moodpipe.paths import REPRESENTATION_FILE, Layout
+from moodpipe.paths import REPRESENTATION_FILE, SCORING_SUMMARY, Layout
 from moodpipe.retrieval import normalize_rows, topk_cosine, topk_cosine_faiss
 from moodpipe.songs import (
     DEFAULT_REPRESENTATION,
     REPRESENTATIONS,
+    SongNotFound,
     check_rows,
     emotion_columns,
-    emotion_profile,
+    emotion_groups,
     find_song,
     fit_representation,
     load_song_vectors,
     major_of,
+    normalize_title,
     song_labels,
 )
 
 log = logging.getLogger("pipeline")
+
+EXPLANATIONS = {
+    "similarity": "Similarity: cosine in the chosen representation. Shared emotions: the emotions adding most "
+                  "to it, with their share; both songs sit above the catalogue average in each ('low X': both "
+                  "sit below it).",
+    "strength": "Strength: each asked emotion's share of the song over its catalogue average, summed (1 per "
+                "emotion = average). Asked emotions: the song's share of each, and the catalogue average.",
+}
 
 
 @dataclass(frozen=True)
@@ -85,9 +96,10 @@ def score_text(text: str, model_dir: Path, columns: Sequence[str], device: str =
     return probs
 
 
-def build_queries(cfg: RecommendConfig, meta: pd.DataFrame, probs: np.ndarray,
-                  columns: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(labels, probability rows, catalogue rows or -1) of what to recommend for."""
+def build_queries(cfg: RecommendConfig, meta: pd.DataFrame, probs: np.ndarray, columns: list[str],
+                  vectors: Path) -> tuple[list[str], np.ndarray, np.ndarray, str]:
+    """(labels, probability rows, catalogue rows or -1, a note for the user) of what to recommend for."""
+    note = ""
     if cfg.all_songs:
         rows = np.arange(len(meta))
     elif cfg.song_id is not None:
@@ -95,15 +107,42 @@ def build_queries(cfg: RecommendConfig, meta: pd.DataFrame, probs: np.ndarray,
         if not len(rows):
             raise InputError(f"no song with song_id {cfg.song_id!r}")
     elif cfg.song is not None:
-        rows = np.array([find_song(meta, cfg.song, cfg.artist)])
+        row, note = find_scored_song(meta, cfg.song, cfg.artist, vectors)
+        rows = np.array([row])
     elif cfg.text is not None:
         model_dir = Path(cfg.model_dir) if cfg.model_dir else Layout(Path(cfg.out)).emotion_model
-        return [f"text: {cfg.text}"], score_text(cfg.text, model_dir, columns, cfg.device), np.array([-1])
-    elif cfg.emotions:
-        return [f"emotions: {', '.join(cfg.emotions)}"], emotion_profile(cfg.emotions, columns), np.array([-1])
+        return [f"text: {cfg.text}"], score_text(cfg.text, model_dir, columns, cfg.device), np.array([-1]), note
     else:
         raise InputError("nothing to recommend for: give --song, --song-id, --text, --emotion or --all")
-    return list(song_labels(meta)[rows]), probs[rows], rows
+    return list(song_labels(meta)[rows]), probs[rows], rows, note
+
+
+def find_scored_song(meta: pd.DataFrame, title: str, artist: str | None, vectors: Path) -> tuple[int, str]:
+    """find_song, and when the title is missing, whether it is a song of the lyrics file that was not scored."""
+    try:
+        return find_song(meta, title, artist)
+    except SongNotFound as missing:
+        unscored = unscored_song(title, Path(vectors).parent / SCORING_SUMMARY)
+        raise InputError(unscored or str(missing)) from None
+
+
+def unscored_song(title: str, summary_path: Path) -> str | None:
+    """A message for a title that is in the scored lyrics file but not among the song vectors, else None."""
+    if not summary_path.is_file():
+        return None
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    lyrics = Path(summary.get("lyrics", ""))
+    if not lyrics.is_file():
+        return None
+    songs = pd.read_csv(lyrics, usecols=lambda c: c in ("song_id", "song_name"), dtype=str, encoding="utf-8-sig")
+    hits = songs[songs.song_name.map(normalize_title) == normalize_title(title)]
+    if hits.empty:
+        return None
+    empty = set(map(str, summary.get("skipped_song_ids", [])))
+    why = ("its lyrics are empty, so it has no emotion vector" if set(hits.song_id) <= empty else
+           f"it was not scored: the score stage read {summary.get('songs_read')} of the file's {len(songs)} songs")
+    return (f"{title!r} is in {lyrics} (song_id {', '.join(hits.song_id)}), but {why}; to score every song run "
+            f"`python lyrics_emotion.py score --lyrics {lyrics} --halves`, then query again")
 
 
 def shared_emotions(q_units: np.ndarray, units: np.ndarray, idx: np.ndarray, names: Sequence[str],
@@ -197,48 +236,81 @@ def recommend(cfg: RecommendConfig) -> dict:
     vectors = Path(cfg.vectors) if cfg.vectors else Layout(out).song_vectors
     cfg = replace(cfg, representation=cfg.representation or saved_representation(vectors) or DEFAULT_REPRESENTATION)
     meta, probs, columns = load_song_vectors(vectors)
-    names = song_labels(meta)
-    check_rows(probs, names, vectors)
+    check_rows(probs, song_labels(meta), vectors)
     transform, features = fit_representation(probs, columns, cfg.representation)
     items = transform(probs)
-    check_rows(items, names, vectors, f"no direction under --representation {cfg.representation} "
+    check_rows(items, song_labels(meta), vectors, f"no direction under --representation {cfg.representation} "
                "(the vector equals the catalogue mean)")
     units = normalize_rows(items).astype(np.float32)  # ranking needs no more; halves the time of --all
-    labels, query_probs, rows = build_queries(cfg, meta, probs, columns)
+    if cfg.emotions:
+        labels, table, note = emotion_query(cfg, meta, probs, columns)
+    else:
+        labels, table, note = similarity_query(cfg, meta, probs, columns, vectors, transform, units, features)
+    result = {"representation": cfg.representation, "n_songs": len(meta), "vectors": str(vectors),
+              "queries": labels, "table": table, "note": note, "config": asdict(cfg),
+              "score": "strength" if cfg.emotions else "similarity"}
+    result["outputs"] = write_outputs(cfg, result, heatmap_matrix(meta, units, cfg.seed), Layout(out))
+    return result
+
+
+def similarity_query(cfg: RecommendConfig, meta: pd.DataFrame, probs: np.ndarray, columns: list[str],
+                     vectors: Path, transform, units: np.ndarray, features: list[str]):
+    """The top songs by cosine to each query in the representation, and the emotions each pair shares."""
+    labels, query_probs, rows, note = build_queries(cfg, meta, probs, columns, vectors)
     query_items = transform(query_probs)
     check_rows(query_items, labels, "the query", f"no direction under {cfg.representation}")
     q_units = normalize_rows(query_items).astype(np.float32)
     log.info("%d songs x %d emotions from %s; %d queries; representation %s", len(meta), len(columns), vectors,
              len(rows), cfg.representation)
-
-    mask = None
-    if cfg.year_from is not None or cfg.year_to is not None:
-        year = meta.year.to_numpy(float)
-        mask = (year >= (cfg.year_from or -np.inf)) & (year <= (cfg.year_to or np.inf))  # NaN year: excluded
     exclude = [] if cfg.include_self else [(rows, np.arange(len(meta)))]
     if cfg.exclude_same_artist:
-        codes = pd.factorize(meta.artist)[0]
-        unknown = (meta.artist == "").to_numpy()
-        codes[unknown] = -2 - np.flatnonzero(unknown)  # an unknown artist is nobody else's artist
+        codes = artist_codes(meta)
         exclude.append((np.where(rows >= 0, codes[rows], -1), codes))
-    if cfg.index == "faiss":
-        idx, sims = topk_cosine_faiss(q_units, units, cfg.top, item_mask=mask, exclude_same=exclude)
-    else:
-        idx, sims = topk_cosine(q_units, units, cfg.top, memory_mb=cfg.memory_mb, item_mask=mask,
-                                exclude_same=exclude)
+    search = topk_cosine_faiss if cfg.index == "faiss" else partial(topk_cosine, memory_mb=cfg.memory_mb)
+    idx, sims = search(q_units, units, cfg.top, item_mask=year_mask(cfg, meta), exclude_same=exclude)
     why = shared_emotions(q_units, units, idx, features)
-
     qi, rank = np.nonzero(idx >= 0)  # one row per recommendation, built column-wise (fast for --all)
     found = meta.iloc[idx[qi, rank]].reset_index(drop=True)
     table = pd.DataFrame({"query": np.asarray(labels, dtype=object)[qi],
                           "query_song_id": np.where(rows >= 0, meta.song_id.to_numpy()[rows], "")[qi],
                           "rank": rank + 1, "song_id": found.song_id, "song": found.song, "artist": found.artist,
-                          "year": found.year.astype("Int64"), "similarity": sims[qi, rank].round(4),
+                          "year": found.year.astype("Int64"), "similarity": sims[qi, rank].astype(float).round(4),
                           "shared_emotions": why[qi, rank]})
-    result = {"representation": cfg.representation, "n_songs": len(meta), "vectors": str(vectors),
-              "queries": labels, "table": table, "config": asdict(cfg)}
-    result["outputs"] = write_outputs(cfg, result, heatmap_matrix(meta, units, cfg.seed), Layout(out))
-    return result
+    return labels, table, note
+
+
+def year_mask(cfg: RecommendConfig, meta: pd.DataFrame) -> np.ndarray | None:
+    if cfg.year_from is None and cfg.year_to is None:
+        return None
+    year = meta.year.to_numpy(float)
+    return (year >= (cfg.year_from or -np.inf)) & (year <= (cfg.year_to or np.inf))  # NaN year: excluded
+
+
+def artist_codes(meta: pd.DataFrame) -> np.ndarray:
+    codes = pd.factorize(meta.artist)[0]
+    unknown = (meta.artist == "").to_numpy()
+    codes[unknown] = -2 - np.flatnonzero(unknown)  # an unknown artist is nobody else's artist
+    return codes
+
+
+def emotion_query(cfg: RecommendConfig, meta: pd.DataFrame, probs: np.ndarray, columns: list[str]):
+    """Songs ranked by how strongly they carry the asked emotions: each emotion's probability mass in the
+    song over its catalogue average, summed over the emotions asked for (ties: catalogue order)."""
+    groups = emotion_groups(cfg.emotions, columns)
+    mass = np.stack([probs[:, cols].sum(axis=1) for cols in groups.values()], axis=1)  # (songs, emotions)
+    average = mass.mean(axis=0)
+    strength = (mass / np.maximum(average, 1e-12)).sum(axis=1)
+    allowed = np.ones(len(meta), bool) if year_mask(cfg, meta) is None else year_mask(cfg, meta)
+    order = [i for i in np.argsort(-strength, kind="stable") if allowed[i]][:cfg.top]
+    label = f"emotions: {', '.join(cfg.emotions)}"
+    why = [", ".join(f"{name} {100 * mass[i, j]:.0f}% (average {100 * average[j]:.0f}%)"
+                     for j, name in enumerate(groups)) for i in order]
+    found = meta.iloc[order].reset_index(drop=True)
+    table = pd.DataFrame({"query": label, "query_song_id": "", "rank": np.arange(1, len(order) + 1),
+                          "song_id": found.song_id, "song": found.song, "artist": found.artist,
+                          "year": found.year.astype("Int64"), "strength": strength[order].round(4),
+                          "shared_emotions": why})
+    return [label], table, ""
 
 
 def heatmap_matrix(meta: pd.DataFrame, units: np.ndarray, seed: int, n: int = 10) -> pd.DataFrame:
@@ -278,11 +350,16 @@ def grouped(result: dict, max_queries: int | None = None) -> list[tuple[str, lis
     return [(q, by_query.get(q, [])) for q in queries]
 
 
+def column_titles(result: dict) -> tuple[str, str]:
+    return ("Strength", "Asked emotions") if result["score"] == "strength" else ("Similarity", "Shared emotions")
+
+
 def markdown_tables(result: dict) -> list[str]:
-    lines = []
+    score, why = column_titles(result)
+    lines = [f"_{EXPLANATIONS[result['score']]}_", ""]
     for query, rows in grouped(result):
-        lines += [f"### {query}", "", "| Rank | Song | Artist | Similarity | Shared emotions |", "|---" * 5 + "|"]
-        lines += ["| " + " | ".join(str(r[c]).replace("|", "\\|") for c in ("rank", "song", "artist", "similarity",
+        lines += [f"### {query}", "", f"| Rank | Song | Artist | {score} | {why} |", "|---" * 5 + "|"]
+        lines += ["| " + " | ".join(str(r[c]).replace("|", "\\|") for c in ("rank", "song", "artist", result["score"],
                                                                           "shared_emotions")) + " |" for r in rows]
         lines.append("")
     return lines
@@ -301,10 +378,15 @@ def format_table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def print_recommendations(result: dict, max_queries: int = 3) -> None:
+    if result.get("note"):
+        print(f"note: {result['note']}")
+    score, why = column_titles(result)
+    print(EXPLANATIONS[result["score"]])
     for query, rows in grouped(result, max_queries):
-        print(f"\nSongs like {query}  [{result['representation']}]")
-        print(format_table(["Rank", "Song", "Artist", "Similarity", "Shared emotions"],
-                           [[r["rank"], r["song"][:30], r["artist"][:20], f"{r['similarity']:.3f}",
+        space = "" if result["score"] == "strength" else f"  [{result['representation']}]"
+        print(f"\nSongs {'carrying' if result['score'] == 'strength' else 'like'} {query}{space}")
+        print(format_table(["Rank", "Song", "Artist", score, why],
+                           [[r["rank"], r["song"][:30], r["artist"][:20], f"{r[result['score']]:.3f}",
                              r["shared_emotions"]] for r in rows]) if rows else "(no song passes the filters)")
     if len(result["queries"]) > max_queries:
         print(f"\n... and {len(result['queries']) - max_queries} more queries in "

@@ -17,6 +17,7 @@ from moodpipe.files import write_csv_atomic, write_text_atomic
 from moodpipe.metrics import accuracy_macro_f1, classification_metrics, majority_baseline, tfidf_baseline
 from moodpipe.models import ResolvedModel, resolve_model
 from moodpipe.predict import predict_logits, softmax
+from moodpipe.predictor import export_onnx
 from moodpipe.report import sentiment_model_card
 from moodpipe.reviews import LABELS, load_reviews, sample_rows, split_reviews
 from moodpipe.training import (
@@ -73,6 +74,7 @@ def save_outputs(cfg: SentimentConfig, trainer, tokenizer, splits, metrics: dict
     preds = test.assign(pred=test_probs.argmax(1), prob_positive=test_probs[:, 1].round(5))
     write_csv_atomic(model_dir / paths.TEST_PREDICTIONS, preds)
     write_text_atomic(model_dir / paths.MODEL_CARD, sentiment_model_card(metrics))
+    export_onnx(trainer.model, tokenizer, model_dir)  # predict_sample.py's fast start on a CPU
     return model_dir
 
 

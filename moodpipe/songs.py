@@ -83,28 +83,23 @@ def fit_representation(catalogue: np.ndarray, columns: Sequence[str],
     return (lambda p: (base(np.asarray(p, float)) - mean) / spread), names
 
 
-def emotion_profile(names: Sequence[str], columns: Sequence[str]) -> np.ndarray:
-    """A target probability row: equal mass per requested emotion, spread over the columns it names.
+def emotion_groups(names: Sequence[str], columns: Sequence[str]) -> dict[str, list[int]]:
+    """The columns each requested emotion names: a major class (all its sub-emotions), else a sub-emotion,
+    else any label containing the name. An unknown name is an error listing the valid ones.
 
-    A name matches a major class (all its sub-emotions), else a sub-emotion, else any label containing it.
-    >>> emotion_profile(["기쁨"], ["emo:기쁨/기쁨", "emo:기쁨/감사하는", "emo:슬픔/슬픔"]).tolist()
-    [[0.5, 0.5, 0.0]]
+    >>> emotion_groups(["기쁨", "슬픔"], ["emo:기쁨/기쁨", "emo:기쁨/감사하는", "emo:슬픔/슬픔"])
+    {'기쁨': [0, 1], '슬픔': [2]}
     """
-    profile, unknown = np.zeros(len(columns)), []
-    for name in names:
-        hits = ([j for j, c in enumerate(columns) if major_of(c) == name]
-                or [j for j, c in enumerate(columns) if sub_of(c) == name]
-                or [j for j, c in enumerate(columns) if name in readable(c)])
-        if hits:
-            profile[hits] += 1 / (len(names) * len(hits))
-        else:
-            unknown.append(name)
+    groups = {name: ([j for j, c in enumerate(columns) if major_of(c) == name]
+                     or [j for j, c in enumerate(columns) if sub_of(c) == name]
+                     or [j for j, c in enumerate(columns) if name in readable(c)]) for name in names}
+    unknown = [name for name, hits in groups.items() if not hits]
     if unknown:
         majors = sorted({m for m in map(major_of, columns) if m})
         subs = [sub_of(c) for c in columns]
         raise InputError(f"unknown emotion {', '.join(map(repr, unknown))}; valid names: "
                          f"{', '.join(majors + [s for s in subs if s not in majors])}")
-    return profile[None, :]
+    return groups
 
 
 def emotion_columns(df: pd.DataFrame) -> list[str]:
@@ -154,23 +149,42 @@ def normalize_title(s: str) -> str:
     return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", str(s)).lower())
 
 
-def find_song(meta: pd.DataFrame, title: str, artist: str | None = None) -> int:
-    """Row of the song titled `title` (case, spaces and punctuation ignored); on a miss, suggest titles."""
+class SongNotFound(InputError):
+    """No song in the catalogue has this title (the caller may know more: e.g. an unscored song)."""
+
+
+def find_song(meta: pd.DataFrame, title: str, artist: str | None = None) -> tuple[int, str]:
+    """(row, note) of the song titled `title`. An exact title (case aside) wins; else titles are compared
+    without case, spaces and punctuation. The note says which song was used when the match was not exact
+    or not the only one, and lists the other candidates; it is empty for a unique exact match."""
+    exact = np.flatnonzero(meta.song.str.strip().str.casefold() == title.strip().casefold())
+    loose = np.flatnonzero(meta.song.map(normalize_title) == normalize_title(title))
+    candidates = list(dict.fromkeys([*exact.tolist(), *loose.tolist()]))
+    if candidates and artist:
+        candidates = by_artist(meta, candidates, title, artist)
+    if not candidates:
+        raise SongNotFound(f"no song titled {title!r}{closest_titles(meta, title)}")
+    row = candidates[0]
+    others = [song_labels(meta)[i] for i in candidates[1:]]
+    note = "" if row in exact and not others else f"using {song_labels(meta)[row]}" + (
+        "" if row in exact else f" for {title!r} (titles compared without case, spaces and punctuation)")
+    if others:
+        note += f"; other candidates: {'; '.join(others[:5])}{' ...' if len(others) > 5 else ''} (add --artist " \
+                "or --song-id to choose)"
+    return int(row), note
+
+
+def by_artist(meta: pd.DataFrame, rows: list[int], title: str, artist: str) -> list[int]:
+    kept = [i for i in rows if normalize_title(artist) in normalize_title(meta.artist[i])]
+    if not kept:
+        raise InputError(f"no song {title!r} by {artist!r}; {title!r} is by: "
+                         f"{', '.join(sorted(set(meta.artist[rows])))}")
+    return kept
+
+
+def closest_titles(meta: pd.DataFrame, title: str) -> str:
     keys = meta.song.map(normalize_title)
-    hits = np.flatnonzero(keys == normalize_title(title))
-    if len(hits) and artist:
-        by_artist = [i for i in hits if normalize_title(artist) in normalize_title(meta.artist[i])]
-        if not by_artist:
-            raise InputError(f"no song {title!r} by {artist!r}; {title!r} is by: "
-                             f"{', '.join(sorted(set(meta.artist[hits])))}")
-        hits = by_artist
-    if len(hits) == 0:
-        contains = [i for i in np.flatnonzero(keys.str.contains(normalize_title(title), regex=False))][:5]
-        close = difflib.get_close_matches(title, meta.song.unique().tolist(), n=5, cutoff=0.4)
-        rows = list(dict.fromkeys(contains + [int(np.flatnonzero(meta.song == t)[0]) for t in close]))[:5]
-        hint = "; closest titles: " + ", ".join(f"'{meta.song[i]}' - {meta.artist[i]}" for i in rows) if rows else ""
-        raise InputError(f"no song titled {title!r}{hint}")
-    if len(hits) > 1:
-        log.info("%d songs titled %r; using %s (add --artist to choose: %s)", len(hits), title,
-                 song_labels(meta)[hits[0]], ", ".join(meta.artist[hits]))
-    return int(hits[0])
+    contains = [i for i in np.flatnonzero(keys.str.contains(normalize_title(title), regex=False))][:5]
+    close = difflib.get_close_matches(title, meta.song.unique().tolist(), n=5, cutoff=0.4)
+    rows = list(dict.fromkeys(contains + [int(np.flatnonzero(meta.song == t)[0]) for t in close]))[:5]
+    return "; closest titles: " + ", ".join(f"'{meta.song[i]}' - {meta.artist[i]}" for i in rows) if rows else ""

@@ -165,7 +165,7 @@ def test_format_writes_files(out, fmt):
     elif fmt == "json":
         assert len(json.loads(text)["rows"]) == 5
     else:
-        assert text.startswith("### '하루'") and text.count("\n| ") == 6
+        assert text.startswith("_Similarity: cosine") and "\n### '하루'" in text and text.count("\n| ") == 6
     assert not (out / "results" / "heatmap_songs.csv").exists()
     assert not (out / "results" / f"recommendations.{fmt}").exists()
 
@@ -228,3 +228,45 @@ def test_text_query_uses_the_emotion_model(out, monkeypatch):
     assert rows[0]["shared_emotions"].startswith("슬픔/눈물이나는")
     with pytest.raises(InputError, match="saved emotion model"):
         recommend(RecommendConfig(out=str(out), text="x", model_dir=str(out / "missing")))
+
+
+def test_emotion_query_ranks_by_the_asked_emotions_and_names_them(out):
+    result = recommend(RecommendConfig(out=str(out), emotions=["슬픔"], top=5))
+    rows = records(result)
+    x = pd.read_csv(out / "results" / "song_emotions.csv").set_index("song_name")
+    sadness = x["major:슬픔"]
+    assert [r["song"] for r in rows] == sadness.sort_values(ascending=False, kind="stable").index[:5].tolist()
+    assert all(r["shared_emotions"].startswith("슬픔 ") and "average" in r["shared_emotions"] for r in rows)
+    assert result["score"] == "strength" and rows[0]["strength"] >= rows[-1]["strength"]
+
+
+def test_a_loose_title_match_says_which_song_it_used(tmp_path):
+    titles = ["사랑 +", "사랑", "사랑해"]
+    probs = np.random.default_rng(1).dirichlet(np.full(len(COLUMNS), 0.5), size=len(TITLES))
+    write_songs(tmp_path, probs)
+    df = pd.read_csv(tmp_path / "results" / "song_emotions.csv")
+    df.loc[:2, "song_name"] = titles
+    df.to_csv(tmp_path / "results" / "song_emotions.csv", index=False)
+    exact = recommend(RecommendConfig(out=str(tmp_path), song="사랑"))
+    assert exact["table"]["query"].iloc[0].startswith("'사랑' -")  # the exact title wins over '사랑 +'
+    assert "other candidates: '사랑 +'" in exact["note"]
+    loose = recommend(RecommendConfig(out=str(tmp_path), song="사랑해 "))
+    assert loose["note"] == ""  # exact apart from spaces: nothing to say
+    df.loc[1, "song_name"] = "다른 노래"
+    df.to_csv(tmp_path / "results" / "song_emotions.csv", index=False)
+    loose = recommend(RecommendConfig(out=str(tmp_path), song="사랑"))
+    assert loose["note"].startswith("using '사랑 +'") and "without case, spaces and punctuation" in loose["note"]
+
+
+def test_a_title_in_the_lyrics_file_but_not_scored_says_how_to_score_it(out, tmp_path):
+    lyrics = tmp_path / "lyrics.csv"
+    pd.DataFrame({"song_id": [1, 2, 3], "song_name": ["인생찬가", "빈 노래", "봄날"],
+                  "lyrics": ["삶은 아름다워", "", "봄"]}).to_csv(lyrics, index=False)
+    (out / "results" / "song_emotions.json").write_text(json.dumps(
+        {"lyrics": str(lyrics), "songs_read": 1, "skipped_song_ids": [2]}))
+    with pytest.raises(InputError, match=r"'인생찬가' is in .*not scored.*lyrics_emotion.py score --lyrics"):
+        recommend(RecommendConfig(out=str(out), song="인생찬가"))
+    with pytest.raises(InputError, match="lyrics are empty"):
+        recommend(RecommendConfig(out=str(out), song="빈 노래"))
+    with pytest.raises(InputError, match="no song titled 'nothing like it'"):
+        recommend(RecommendConfig(out=str(out), song="nothing like it"))

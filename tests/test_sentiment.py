@@ -17,6 +17,7 @@ from moodpipe import reviews
 from moodpipe.cli import run_cli
 from moodpipe.files import InputError
 from moodpipe.models import resolve_model
+from moodpipe.predictor import load_predictor, predict_sentences
 
 
 def test_load_reviews_maps_stars_and_drops_neutral_empty_and_duplicates(tmp_path):
@@ -138,6 +139,15 @@ def test_tiny_mobilebert_trains_saves_and_answers_predict_sample(tmp_path, tiny_
     assert printed == results
     for r in results:
         assert r["label"] in ("negative", "positive")
+
+    # The ONNX export gives the PyTorch model's answers, with no torch at start-up.
+    assert (model_dir / "model.onnx").is_file()
+    texts = ["app keeps crashing", "love this app", "too many ads and it crashes always, really annoying"]
+    onnx = predict_sentences(load_predictor(model_dir, runtime="onnx"), texts)
+    torch_fp32 = predict_sentences(load_predictor(model_dir, precision="fp32", device="cpu", runtime="torch"), texts)
+    assert [r["label"] for r in onnx] == [r["label"] for r in torch_fp32]
+    for a, b in zip(onnx, torch_fp32, strict=True):
+        assert a["probabilities"] == pytest.approx(b["probabilities"], abs=2e-4)
         assert r["probability"] == max(r["probabilities"].values())
         assert sum(r["probabilities"].values()) == pytest.approx(1, abs=1e-3)
 
