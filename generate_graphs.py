@@ -1,4 +1,5 @@
-"""Every figure in sample_graphs/, drawn from the saved artifacts alone (no training, no typed-in numbers).
+"""Every figure in sample_graphs/, and the explorer page results/explorer.html, drawn from the saved artifacts
+alone (no training, no typed-in numbers).
 
     python generate_graphs.py                 # reads ./data/processed, ./saved_model, ./results
     python generate_graphs.py --out /tmp/run  # the output root of another run
@@ -13,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from moodpipe.cli import new_parser, run_cli
+from moodpipe.explorer import write_explorer
 from moodpipe.figures import generate_graphs
 
 
@@ -25,7 +27,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> list[Path]:
     args = parse_args(argv)
-    return generate_graphs(Path(args.out), Path(args.graphs_dir) if args.graphs_dir else None)
+    graphs_dir = Path(args.graphs_dir) if args.graphs_dir else None
+    figures = generate_graphs(Path(args.out), graphs_dir)
+    return [*figures, write_explorer(Path(args.out), graphs_dir)]  # the page inlines the figures just drawn
 
 
 if __name__ == "__main__":

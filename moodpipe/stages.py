@@ -146,8 +146,10 @@ def figure_names() -> list[str]:
 
 
 def run_graphs(cfg: RunConfig) -> dict:
+    from moodpipe.explorer import write_explorer  # here, as the figures: only this stage builds the page
     from moodpipe.figures import generate_graphs
-    return {"figures": [str(p) for p in generate_graphs(Path(cfg.out))]}
+    figures = [str(p) for p in generate_graphs(Path(cfg.out))]
+    return {"figures": figures, "explorer": str(write_explorer(Path(cfg.out)))}
 
 
 @dataclass
@@ -184,7 +186,8 @@ PIPELINE = [
           lambda c: {"seed": c.seed}),
     Stage("graphs", run_graphs, lambda c: [p for s in PIPELINE if s.name not in ("data", "crawl", "graphs")
                                            for p in s.outputs(c)],
-          lambda c: [layout(c).graphs / name for name in figure_names()]),
+          lambda c: [*(layout(c).graphs / name for name in figure_names()),
+                     layout(c).results / "explorer.html"]),  # moodpipe.explorer.explorer_path (a test pins it)
 ]
 
 

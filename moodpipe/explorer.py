@@ -1,0 +1,290 @@
+"""results/explorer.html: one self-contained page to find a song, see its emotions and its neighbours, browse
+the catalogue (the 10-song heatmap, a 2-D map of every song), and read the models' key numbers and every figure.
+
+It opens from disk with no server and no network: the data is inlined as JSON, Plotly's JavaScript inline, the
+figures as base64 PNGs. With the default filters a song's neighbours are those of `recommend.py --all` (the
+same `recommend` call, made here), so the page and the CLI cannot disagree; other filters are computed in the
+browser over the inlined probabilities, transformed as `fit_representation` does (its offset and scale,
+probed from the transform itself rather than re-derived).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import re
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from moodpipe import paths
+from moodpipe.files import InputError, read_json, write_text_atomic
+from moodpipe.paths import Layout
+from moodpipe.recommender import RecommendConfig, recommend
+from moodpipe.retrieval import normalize_rows
+from moodpipe.songs import LOG_FLOOR, REPRESENTATIONS, fit_representation, load_song_vectors, major_of, readable
+
+log = logging.getLogger("pipeline")
+
+EXPLORER_FILE = "explorer.html"  # under results/; to move into paths.Layout once that names it
+TOP = 10  # neighbours per song, as recommend.py's --top default
+TEMPLATE = Path(__file__).with_name("explorer_template.html")
+
+
+def explorer_path(root: Path) -> Path:
+    """Where the page goes: <root>/results/explorer.html."""
+    return Layout(Path(root)).results / EXPLORER_FILE
+
+
+def write_explorer(root: Path, graphs_dir: Path | None = None, path: Path | None = None) -> Path:
+    """Build the page from the artifacts saved under root and write it; a missing or empty catalogue gives a
+    page that says so (the models and figures are still shown)."""
+    layout = Layout(Path(root))
+    data: dict = {"catalogue": None, "heatmap": heatmap_data(layout.heatmap)}
+    problem = ""
+    try:
+        data["catalogue"] = catalogue_data(layout.song_vectors)
+    except InputError as e:
+        problem = str(e)
+        log.warning("explorer: no song catalogue in the page: %s", problem)
+    page = render_page(data, problem, models_html(layout), figures_html(graphs_dir or layout.graphs))
+    path = write_text_atomic(path or explorer_path(layout.root), page)
+    log.info("explorer: wrote %s (%.1f MB)", path, path.stat().st_size / 1e6)
+    return path
+
+
+# ----------------------------------------------------------------------------- the catalogue's data
+
+def catalogue_data(vectors: Path) -> dict:
+    """Songs, probabilities, representations, the CLI's neighbours and the 2-D map, ready for JSON."""
+    meta, probs, columns = load_song_vectors(vectors)
+    cli = cli_neighbours(vectors)  # also rejects NaN rows and vectors without a direction, as the CLI does
+    default = cli["representation"]
+    transform, _ = fit_representation(probs, columns, default)
+    units = normalize_rows(transform(probs))
+    majors = major_names(columns)
+    groups = probs @ group_matrix(columns, majors) if majors else probs
+    years = meta.year.to_numpy(float)
+    return {
+        "songs": [[sid, song, artist, None if np.isnan(y) else int(y)]
+                  for sid, song, artist, y in zip(meta.song_id, meta.song, meta.artist, years, strict=True)],
+        "columns": [readable(c) for c in columns],
+        "majors": majors,
+        "column_major": [majors.index(major_of(c)) for c in columns] if majors else [],
+        "probs": float32_base64(probs),
+        "mean_probs": probs.mean(axis=0).round(5).tolist(),
+        "mean_majors": groups.mean(axis=0).round(5).tolist() if majors else [],
+        "dominant": groups.argmax(axis=1).tolist(),
+        "dominant_names": majors or [readable(c) for c in columns],
+        "default_representation": default,
+        "representations": representation_specs(probs, columns),
+        "log_floor": LOG_FLOOR,
+        "top": TOP,
+        "neighbours": encode_neighbours(cli["table"], meta),
+        "map": pca_map(units),
+    }
+
+
+def cli_neighbours(vectors: Path) -> dict:
+    """`recommend.py --all`'s result for these vectors, with its default representation (the one saved beside
+    them, else "log"). --all always writes recommendations.csv and heatmap_songs.csv, so it writes them into a
+    temporary output root: the page must not overwrite the recommend stage's outputs (made with its --seed)."""
+    with tempfile.TemporaryDirectory(prefix="explorer-") as tmp:
+        return recommend(RecommendConfig(out=tmp, vectors=str(vectors), all_songs=True, top=TOP))
+
+
+def encode_neighbours(table: pd.DataFrame, meta: pd.DataFrame) -> dict:
+    """Per song: [[neighbour row, similarity, [shared-emotion part ids]], ...] in rank order.
+
+    The shared-emotion texts ('슬픔/외로운 41%, low 기쁨 12%') are split at ', ' into parts kept once in a
+    vocabulary: 82,500 full texts would take ~6 MB, the part ids a fifth of that; the page joins them back."""
+    position = pd.Series(np.arange(len(meta)), index=meta.song_id.to_numpy())
+    position = position[~position.index.duplicated()]  # a repeated song_id: its first row, as --song-id picks
+    queries = position.reindex(table.query_song_id.to_numpy()).to_numpy()
+    found = position.reindex(table.song_id.to_numpy()).to_numpy()
+    vocabulary: dict[str, int] = {}
+    lists: list[list] = [[] for _ in range(len(meta))]
+    for q, j, sim, why in zip(queries, found, table.similarity, table.shared_emotions, strict=True):
+        parts = [vocabulary.setdefault(p, len(vocabulary)) for p in str(why).split(", ") if p]
+        lists[int(q)].append([int(j), float(sim), parts])
+    return {"lists": lists, "parts": list(vocabulary)}
+
+
+def major_names(columns: list[str]) -> list[str]:
+    """The major classes in order of first appearance (as fit_representation's major6), or [] when some column
+    has none (e.g. GoEmotions labels)."""
+    majors = [major_of(c) for c in columns]
+    return [] if None in majors else list(dict.fromkeys(majors))
+
+
+def group_matrix(columns: list[str], majors: list[str]) -> np.ndarray:
+    """(columns, majors) 0/1 matrix: probabilities @ it gives each major class's mass."""
+    return np.array([[major_of(c) == m for m in majors] for c in columns], dtype=float)
+
+
+def float32_base64(x: np.ndarray) -> str:
+    """Row-major little-endian float32 as base64: ~4/3 bytes per 7-digit value, a third of JSON decimals."""
+    return base64.b64encode(np.ascontiguousarray(x, dtype="<f4").tobytes()).decode("ascii")
+
+
+def pca_map(units: np.ndarray) -> dict:
+    """The first two principal components of the unit vectors (the space the neighbours are ranked in)."""
+    x = units - units.mean(axis=0)
+    if len(x) < 2:
+        return {"x": [0.0] * len(x), "y": [0.0] * len(x), "explained": [0.0, 0.0]}
+    _, s, vt = np.linalg.svd(x, full_matrices=False)
+    xy = x @ vt[:2].T if vt.shape[0] >= 2 else np.c_[x @ vt[:1].T, np.zeros(len(x))]
+    explained = (s[:2] ** 2 / max((s ** 2).sum(), 1e-12)).tolist()
+    return {"x": xy[:, 0].round(4).tolist(), "y": xy[:, 1].round(4).tolist(), "explained": explained + [0.0]}
+
+
+# ----------------------------------------------------------------------------- representations for the browser
+
+def base_functions(columns: list[str]) -> dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]]:
+    """The page's own first step of each representation (mirrored in explorer_template.html's baseOf):
+    the affine rest, (base - mean) / spread, is probed from fit_representation itself."""
+    majors = major_names(columns)
+    bases = {"raw": ("identity", lambda p: p), "centered": ("identity", lambda p: p),
+             "zscore": ("identity", lambda p: p), "log": ("log", lambda p: np.log(np.clip(p, LOG_FLOOR, None)))}
+    if majors:
+        groups = group_matrix(columns, majors)
+        bases["major6"] = ("groups", lambda p: p @ groups)
+    return {name: bases[name] for name in REPRESENTATIONS if name in bases}
+
+
+def representation_specs(probs: np.ndarray, columns: list[str]) -> dict:
+    """Per representation: {base, offset, scale, features, about} with transform(p) = base(p) * scale + offset.
+
+    The offset is the transform at a row whose base is 0, the scale its change at a row whose base is 1. The
+    check below makes a future change to fit_representation fail here loudly instead of the page disagreeing."""
+    specs = {}
+    for name, (kind, base) in base_functions(columns).items():
+        transform, features = fit_representation(probs, columns, name)
+        zero, one = probe_rows(kind, columns)
+        offset = transform(zero[None, :])[0]
+        scale = transform(one[None, :])[0] - offset
+        if not np.allclose(base(probs) * scale + offset, transform(probs), rtol=1e-9, atol=1e-9):
+            raise RuntimeError(f"fit_representation({name!r}) is no longer (base - mean) / spread: "
+                               "update moodpipe/explorer.py and explorer_template.html together")
+        specs[name] = {"base": kind, "offset": offset.tolist(), "scale": scale.tolist(), "features": features,
+                       "about": REPRESENTATIONS[name]}
+    return specs
+
+
+def probe_rows(kind: str, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Two probability rows whose base is all 0 and all 1."""
+    d = len(columns)
+    if kind == "log":
+        return np.ones(d), np.full(d, np.e)
+    if kind == "groups":
+        majors = [major_of(c) for c in columns]
+        return np.zeros(d), np.array([1 / majors.count(m) for m in majors])  # each class sums to 1
+    return np.zeros(d), np.ones(d)
+
+
+# ----------------------------------------------------------------------------- other saved artifacts
+
+def heatmap_data(path: Path) -> dict | None:
+    """results/heatmap_songs.csv (the recommend stage's 10 seeded songs) as labels and a matrix, if present."""
+    if not path.is_file():
+        return None
+    df = pd.read_csv(path, dtype={"song_id": str})
+    matrix = df.drop(columns=["song_id", "song"]).to_numpy(float)
+    return {"song_ids": df.song_id.tolist(), "labels": df.song.astype(str).tolist(),
+            "z": np.where(np.isfinite(matrix), matrix, 0).round(4).tolist()}
+
+
+def metric_tables(layout: Layout) -> list[tuple[str, list[str], list[tuple[str, list[float]]]]]:
+    """(title, score names, [(model or baseline, scores)]) for each saved model's metrics.json."""
+    tables = []
+    readers = [("Review sentiment (test set)", layout.sentiment_model, sentiment_rows),
+               ("Korean emotion, 60 labels / 6 major classes (test set)", layout.emotion_model, emotion_rows),
+               ("GoEmotions, English multi-label (test set)", layout.goemotions_model, goemotions_rows)]
+    for title, folder, rows in readers:
+        path = folder / paths.METRICS
+        if not path.is_file():
+            continue
+        try:
+            names, table = rows(read_json(path))
+        except (KeyError, TypeError, ValueError) as e:  # an older or partial metrics.json: say so, go on
+            log.warning("explorer: %s lacks %s; its table is left out", path, e)
+            continue
+        tables.append((title, names, table))
+    return tables
+
+
+def sentiment_rows(m: dict) -> tuple[list[str], list[tuple[str, list[float]]]]:
+    b = m["baselines"]
+    rows = [(f"fine-tuned {m['base_model']['name']}", m["test"]), ("TF-IDF word 1-2 grams + LR", b["tfidf_logreg"]),
+            ("majority class", b["majority"])]
+    return ["accuracy", "macro-F1"], [(name, [r["accuracy"], r["macro_f1"]]) for name, r in rows]
+
+
+def emotion_rows(m: dict) -> tuple[list[str], list[tuple[str, list[float]]]]:
+    b = m["baselines"]
+    rows = [(f"{m['head']} head on {m['base_model']['name']}", m["test"]),
+            ("TF-IDF char 1-4 grams + LR", b["tfidf_char_logreg"]), ("majority class", b["majority"])]
+    return (["accuracy (60)", "macro-F1 (60)", "accuracy (6)", "macro-F1 (6)"],
+            [(name, [r["labels60"]["accuracy"], r["labels60"]["macro_f1"], r["major6"]["accuracy"],
+                     r["major6"]["macro_f1"]]) for name, r in rows])
+
+
+def goemotions_rows(m: dict) -> tuple[list[str], list[tuple[str, list[float]]]]:
+    t = m["test"]
+    rows = [("28 labels, thresholds tuned on dev", t["labels28_tuned"]), ("28 labels at 0.5", t["labels28_at_0.5"]),
+            ("Ekman groups, tuned", t["ekman7_tuned"])]
+    return ["macro-F1", "micro-F1"], [(name, [r["macro_f1"], r["micro_f1"]]) for name, r in rows]
+
+
+# ----------------------------------------------------------------------------- HTML
+
+def models_html(layout: Layout) -> str:
+    """The metrics tables as escaped HTML (static: they need no script)."""
+    parts = []
+    for title, names, rows in metric_tables(layout):
+        head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+        body = "".join(f"<tr><td>{html.escape(str(name))}</td>" + "".join(f"<td>{v:.3f}</td>" for v in values)
+                       + "</tr>" for name, values in rows)
+        parts.append(f"<h3>{html.escape(title)}</h3><table class='metrics'><thead><tr><th>model</th>{head}</tr>"
+                     f"</thead><tbody>{body}</tbody></table>")
+    return "".join(parts) or "<p class='notice'>No saved model metrics (saved_model/*/metrics.json) yet.</p>"
+
+
+def figures_html(graphs_dir: Path) -> str:
+    """Every PNG in the graphs folder, inlined so the page stays one file."""
+    figures = sorted(Path(graphs_dir).glob("*.png"))
+    parts = [f"<figure><img alt='{html.escape(f.stem, quote=True)}' src='data:image/png;base64,"
+             f"{base64.b64encode(f.read_bytes()).decode('ascii')}'><figcaption>{html.escape(f.name)}</figcaption>"
+             "</figure>" for f in figures]
+    return "".join(parts) or f"<p class='notice'>No figures in {html.escape(str(graphs_dir))} yet.</p>"
+
+
+def safe_json(obj: object) -> str:
+    r"""JSON that can sit inside <script>: '<', '>' and '&' as \u escapes, so a title holding '</script>'
+    cannot end the script element (JSON.parse turns them back into the same characters).
+
+    >>> print(safe_json({"title": "</script>"}))
+    {"title":"\u003c/script\u003e"}
+    """
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def plotly_js() -> str:
+    from plotly.offline import get_plotlyjs  # lazy: only page building needs plotly
+    return get_plotlyjs().replace("</script", "<\\/script")  # never present today; cheap insurance
+
+
+def render_page(data: dict, problem: str, models: str, figures: str) -> str:
+    """Fill the template's {{NAME}} slots in one pass (so no inserted text is ever scanned for slots)."""
+    notice = (f"<p class='notice' id='catalogue-problem'>No song catalogue to explore: {html.escape(problem)}</p>"
+              if problem else "")
+    slots = {"PLOTLY_JS": plotly_js(), "DATA": safe_json(data), "NOTICE": notice, "MODELS": models,
+             "FIGURES": figures, "GENERATED": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    return re.sub(r"\{\{([A-Z_]+)\}\}", lambda m: slots[m.group(1)], TEMPLATE.read_text(encoding="utf-8"))

@@ -1,0 +1,280 @@
+"""results/explorer.html, built from a small fixture catalogue: the same neighbours as recommend.py (in the data
+and, in headless Chromium, on screen), a page that says so when there is no catalogue, and titles holding HTML
+shown as text. python -m pytest -q -rs tests/test_explorer.py (the browser test is skipped, with its reason,
+where Chromium is not installed: .ci/run installs it with apt-get)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import generate_graphs
+from moodpipe.explorer import explorer_path, representation_specs, write_explorer
+from moodpipe.recommender import RecommendConfig, recommend
+from moodpipe.retrieval import normalize_rows
+from moodpipe.songs import LOG_FLOOR, fit_representation, load_song_vectors
+
+MAJORS = {"슬픔": ["슬픔", "눈물이나는", "외로운"], "기쁨": ["기쁨", "신이난", "감사하는"],
+          "분노": ["분노", "짜증내는", "가난한/불우한"]}
+COLUMNS = [f"emo:{m}/{s}" for m, subs in MAJORS.items() for s in subs]
+XSS_TITLE = "<img src=x onerror=window.__xss=1>"
+SCRIPT_TITLE = "</script><script>window.__xss=2</script>"
+TITLES = ["눈물", "눈물의 바다", "봄날", "사랑했지만", "비", "밤편지", "좋은 날", "Tell Me", "거짓말", "Gee",
+          "벚꽃 엔딩", "너의 의미", "첫눈처럼", "이별택시", "소주 한 잔", "여수 밤바다", "점점", "하루", "바람", "꽃",
+          "Blueming", "Love Poem", XSS_TITLE, SCRIPT_TITLE]
+ARTISTS = [f"가수{i % 5}" for i in range(20)] + ["IU", "IU", "<b>bold</b>", "가수1"]
+SAVED_REPRESENTATION = "zscore"  # not the built-in default: the page must follow the saved one, as the CLI does
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1280,2400"]
+
+
+def write_catalogue(root: Path, n: int | None = None) -> Path:
+    """A song_emotions.csv like lyrics_emotion.py writes (metadata, emo: columns, major: sums), one song
+    without a year, and the recommend stage's choice of representation beside it."""
+    n = len(TITLES) if n is None else n
+    probs = np.random.default_rng(0).dirichlet(np.full(len(COLUMNS), 0.5), size=n)
+    df = pd.DataFrame({"song_id": np.arange(1000, 1000 + n), "song_name": TITLES[:n], "artist": ARTISTS[:n],
+                       "album": "앨범", "release_date": [f"{2000 + i}.01.01" for i in range(n)], "genre": "발라드"})
+    df.loc[df.song_name == "점점", "release_date"] = ""
+    for j, c in enumerate(COLUMNS):
+        df[c] = probs[:, j]
+    for m in MAJORS:
+        df[f"major:{m}"] = df[[c for c in COLUMNS if c.startswith(f"emo:{m}/")]].sum(axis=1)
+    path = root / "results" / "song_emotions.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False)
+    (root / "results" / "representation.json").write_text(json.dumps({"representation": SAVED_REPRESENTATION}))
+    return path
+
+
+def write_other_artifacts(root: Path) -> None:
+    """A sentiment metrics.json (its model name holding HTML) and one figure."""
+    import matplotlib.pyplot as plt
+    folder = root / "saved_model" / "sentiment"
+    folder.mkdir(parents=True)
+    scores = {"accuracy": 0.9, "macro_f1": 0.88}
+    (folder / "metrics.json").write_text(json.dumps({
+        "base_model": {"name": "<i>MiniLM</i>"}, "test": scores,
+        "baselines": {"tfidf_logreg": {"accuracy": 0.85, "macro_f1": 0.8}, "majority": {"accuracy": 0.6,
+                                                                                        "macro_f1": 0.4}}}))
+    (root / "sample_graphs").mkdir()
+    plt.imsave(root / "sample_graphs" / "tiny.png", np.random.default_rng(0).random((8, 8)))
+
+
+def page_data(path: Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    found = re.search(r'<script id="explorer-data" type="application/json">(.*?)</script>', text, re.S)
+    return json.loads(found.group(1))
+
+
+def cli_rows(root: Path, song_id: str, **filters) -> list[dict]:
+    """What `python recommend.py --song-id ID [filters]` lists (the same function recommend.py calls)."""
+    return recommend(RecommendConfig(out=str(root), song_id=song_id, **filters))["table"].to_dict("records")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("explorer")
+    write_catalogue(root)
+    write_other_artifacts(root)
+    write_explorer(root)
+    return root
+
+
+# ----------------------------------------------------------------------------- the page's data
+
+def test_neighbours_are_recommend_pys_and_catalogue_outputs_are_untouched(built):
+    cat = page_data(explorer_path(built))["catalogue"]
+    assert cat["default_representation"] == SAVED_REPRESENTATION
+    for i in (0, 7, 23):
+        song_id = cat["songs"][i][0]
+        shown = [(cat["songs"][j][0], sim, ", ".join(cat["neighbours"]["parts"][p] for p in parts))
+                 for j, sim, parts in cat["neighbours"]["lists"][i]]
+        assert shown == [(r["song_id"], r["similarity"], r["shared_emotions"]) for r in cli_rows(built, song_id)]
+    # recommend(all_songs=True) ran in a temporary output root: no catalogue output appeared here
+    assert not (built / "results" / "recommendations.csv").exists()
+    assert not (built / "results" / "heatmap_songs.csv").exists()
+
+
+def test_browser_transforms_reproduce_fit_representation(built):
+    """The page's transform (base * scale + offset, written in its JavaScript) gives fit_representation's."""
+    meta, probs, columns = load_song_vectors(built / "results" / "song_emotions.csv")
+    groups = np.array([[c.startswith(f"emo:{m}/") for m in MAJORS] for c in columns], dtype=float)
+    bases = {"identity": lambda p: p, "log": lambda p: np.log(np.clip(p, LOG_FLOOR, None)),
+             "groups": lambda p: p @ groups}
+    specs = representation_specs(probs, columns)
+    assert set(specs) == {"raw", "centered", "zscore", "log", "major6"}
+    for name, spec in specs.items():
+        page = bases[spec["base"]](probs) * np.array(spec["scale"]) + np.array(spec["offset"])
+        transform, features = fit_representation(probs, columns, name)
+        assert spec["features"] == features
+        np.testing.assert_allclose(normalize_rows(page), normalize_rows(transform(probs)), atol=1e-12)
+
+
+def test_heatmap_is_read_not_rewritten(tmp_path):
+    write_catalogue(tmp_path)
+    recommend(RecommendConfig(out=str(tmp_path), all_songs=True, seed=7))  # the recommend stage, another seed
+    before = (tmp_path / "results" / "heatmap_songs.csv").read_bytes()
+    data = page_data(write_explorer(tmp_path))
+    assert (tmp_path / "results" / "heatmap_songs.csv").read_bytes() == before
+    assert data["heatmap"]["labels"] == pd.read_csv(tmp_path / "results" / "heatmap_songs.csv").song.tolist()
+
+
+def test_generate_graphs_writes_the_page(tmp_path):
+    write_catalogue(tmp_path, n=12)
+    written = generate_graphs.main(["--out", str(tmp_path)])
+    assert explorer_path(tmp_path) in written and explorer_path(tmp_path).stat().st_size > 1_000_000
+
+
+# ----------------------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("catalogue", ["missing", "header only"])
+def test_a_page_without_a_catalogue_says_so(tmp_path, catalogue):
+    if catalogue == "header only":
+        (tmp_path / "results").mkdir()
+        (tmp_path / "results" / "song_emotions.csv").write_text("song_id,song_name,artist," + ",".join(COLUMNS) + "\n")
+    text = write_explorer(tmp_path).read_text(encoding="utf-8")
+    assert "No song catalogue to explore" in text
+    assert ("song_emotions.csv" in text) and (catalogue != "header only" or "no data rows" in text)
+    assert page_data(explorer_path(tmp_path))["catalogue"] is None
+
+
+def test_html_in_titles_is_data_never_markup(built):
+    text = explorer_path(built).read_text(encoding="utf-8")
+    assert XSS_TITLE not in text and SCRIPT_TITLE not in text and "<b>bold</b>" not in text
+    assert "&lt;i&gt;MiniLM&lt;/i&gt;" in text and "<i>MiniLM</i>" not in text  # the metrics table, escaped
+    songs = page_data(explorer_path(built))["catalogue"]["songs"]
+    assert [s[1] for s in songs][-2:] == [XSS_TITLE, SCRIPT_TITLE]  # and JSON gives back the very same text
+
+
+# ----------------------------------------------------------------------------- in a real browser
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.options import Options
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.skip("selenium is not installed (pip install -r requirements.txt)")
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
+    if missing:
+        pytest.skip(f"no Chromium here ({', '.join(missing)} missing): install it with "
+                    "`apt-get install -y chromium chromium-driver` (.ci/run does)")
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for flag in [*CHROME_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    yield driver
+    driver.quit()
+
+
+def console_errors(driver) -> list[dict]:
+    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def wait_for(driver, condition, timeout: float = 20):
+    from selenium.webdriver.support.ui import WebDriverWait
+    return WebDriverWait(driver, timeout).until(lambda d: condition(d))
+
+
+def pick(driver, typed: str, expected_title: str) -> None:
+    """Type into the search box and click the suggestion with this title."""
+    from selenium.webdriver.common.by import By
+    box = driver.find_element(By.ID, "search")
+    box.clear()
+    box.send_keys(typed)
+    items = wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#suggestions li[data-index]"))
+    titles = [driver.execute_script("return arguments[0].firstChild.textContent", li) for li in items]
+    assert expected_title in titles, (typed, titles)
+    items[titles.index(expected_title)].click()
+    wait_for(driver, lambda d: d.find_element(By.ID, "song-title").text == expected_title)
+
+
+def shown_neighbours(driver) -> list[tuple[str, str, str]]:
+    from selenium.webdriver.common.by import By
+    rows = driver.find_elements(By.CSS_SELECTOR, "#neighbours tbody tr")
+    return [(r.get_attribute("data-song-id"), *[td.text for td in r.find_elements(By.TAG_NAME, "td")[4:6]])
+            for r in rows]
+
+
+def expected(rows: list[dict]) -> list[tuple[str, str, str]]:
+    return [(r["song_id"], f"{r['similarity']:.4f}", r["shared_emotions"]) for r in rows]
+
+
+def test_in_chromium_search_select_neighbours_filters_map(built, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+    browser.get(explorer_path(built).as_uri())
+    wait_for(browser, lambda d: d.execute_script("return document.querySelectorAll('#map .point').length") > 0)
+
+    pick(browser, "TELL me", "Tell Me")  # case and spaces forgiven
+    song_id = browser.execute_script("return location.hash").removeprefix("#song=")
+    assert song_id == "1007"
+    assert shown_neighbours(browser) == expected(cli_rows(built, song_id))
+    assert len(shown_neighbours(browser)) == 10
+    bars = browser.execute_script("return document.querySelectorAll('#profile-majors .point').length")
+    assert bars == 2 * len(MAJORS)  # this song and the catalogue average, per major class
+    assert browser.execute_script("return document.querySelectorAll('#profile-subs .point').length") > 0
+
+    pick(browser, "눈 물", "눈물")  # Hangul, with a space the title lacks
+    song_id = "1000"
+    browser.find_element(By.ID, "exclude-artist").click()
+    assert shown_neighbours(browser) == expected(cli_rows(built, song_id, exclude_same_artist=True))
+    Select(browser.find_element(By.ID, "representation")).select_by_value("log")
+    assert shown_neighbours(browser) == expected(cli_rows(built, song_id, exclude_same_artist=True,
+                                                          representation="log"))
+    browser.find_element(By.ID, "year-from").send_keys("2005")
+    browser.find_element(By.ID, "year-to").send_keys("2019\t")
+    assert shown_neighbours(browser) == expected(cli_rows(built, song_id, exclude_same_artist=True,
+                                                          representation="log", year_from=2005, year_to=2019))
+    browser.save_screenshot(str(tmp_path / "explorer.png"))
+    print(f"screenshot: {tmp_path / 'explorer.png'}")
+
+    point = browser.find_elements(By.CSS_SELECTOR, "#map .point")[0]
+    from selenium.webdriver.common.action_chains import ActionChains
+    ActionChains(browser).move_to_element(point).click().perform()
+    wait_for(browser, lambda d: d.find_element(By.ID, "song-title").text != "눈물")
+    assert console_errors(browser) == []
+
+
+def test_in_chromium_html_titles_are_text(built, browser):
+    from selenium.webdriver.common.by import By
+    browser.get(explorer_path(built).as_uri())
+    pick(browser, "img src", XSS_TITLE)
+    pick(browser, "script", SCRIPT_TITLE)
+    pick(browser, "bold", XSS_TITLE)  # found by its artist, whose HTML is text too
+    assert browser.find_element(By.ID, "song-meta").text.startswith("<b>bold</b>")
+    assert browser.execute_script("return window.__xss") is None
+    assert browser.execute_script("return document.querySelectorAll('img[src=\"x\"], #song-meta b').length") == 0
+    assert "<i>MiniLM</i>" in browser.find_element(By.CSS_SELECTOR, "table.metrics").text
+    assert console_errors(browser) == []
+
+
+def test_in_chromium_a_page_without_a_catalogue(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    browser.get(write_explorer(tmp_path).as_uri())
+    assert "No song catalogue to explore" in browser.find_element(By.ID, "catalogue-problem").text
+    assert not browser.find_element(By.ID, "song-ui").is_displayed()
+    assert console_errors(browser) == []
+
+
+def test_main_py_graphs_stage_writes_and_promises_the_page(tmp_path):
+    import main as pipeline
+    from moodpipe.stages import PIPELINE, RunConfig
+    graphs = next(s for s in PIPELINE if s.name == "graphs")
+    assert explorer_path(tmp_path) in graphs.outputs(RunConfig(data_dir=str(tmp_path), out=str(tmp_path)))
+    write_catalogue(tmp_path, n=12)
+    run = pipeline.main(["--stages", "graphs", "--out", str(tmp_path), "--data-dir", str(tmp_path), "--offline"])
+    assert run["stages"]["graphs"]["status"] == "ran"
+    assert len(page_data(explorer_path(tmp_path))["catalogue"]["songs"]) == 12
