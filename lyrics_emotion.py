@@ -100,6 +100,9 @@ def parse_args(argv: list[str] | None = None) -> EmotionTrainConfig | ScoreConfi
     tr.add_argument("--similarity-credit", type=float, default=d.similarity_credit,
                     help="weighted-F1 credit for a wrong sub label in the right major class")
     tr.add_argument("--max-train-rows", type=int, help="sample this many training dialogues/rows (quick runs)")
+    tr.add_argument("--only-labels", type=lambda s: tuple(x.strip() for x in s.split(",") if x.strip()),
+                    help="comma-separated <major>/<sub> labels, or one-per-major (each major class's most frequent "
+                    "label): train and test on their dialogues only (quick runs; main.py --quick uses one-per-major)")
     tr.add_argument("--max-eval-rows", type=int, help="keep only this many validation/test rows (quick runs)")
     tr.add_argument("--lora", action="store_true", help="train LoRA adapters (peft) instead of the whole encoder")
     tr.add_argument("--qlora", action="store_true", help="LoRA on a 4-bit encoder (bitsandbytes; CUDA only)")

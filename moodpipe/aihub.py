@@ -159,11 +159,30 @@ def limit_rows(parts: dict[str, pd.DataFrame], max_train: int | None, max_eval: 
     return parts
 
 
+ONE_PER_MAJOR = "one-per-major"  # --only-labels value: each major class's most frequent label
+
+
+def keep_labels(dialogues: pd.DataFrame, names: list[str], only: tuple[str, ...]) -> pd.DataFrame:
+    """The dialogues of the given labels only (quick runs: a few, clearly distinct labels). `one-per-major`
+    keeps each major class's most frequent label (ties: code order), so every major class stays."""
+    if only == (ONE_PER_MAJOR,):
+        counts = dialogues.label_id.value_counts().reindex(range(len(names)), fill_value=0)
+        majors = pd.Series([n.split("/", 1)[0] for n in names])
+        only = tuple(names[int(counts[majors == m].idxmax())] for m in majors.unique() if counts[majors == m].any())
+    unknown = sorted(set(only) - set(names))
+    if unknown:
+        raise InputError(f"--only-labels: unknown label {', '.join(unknown)}; labels are <major>/<sub> names "
+                         f"such as {names[0]}")
+    return dialogues[dialogues.label_id.isin([names.index(n) for n in only])].reset_index(drop=True)
+
+
 def prepare_aihub(corpus: Path, unit: str, add_sentences: bool, seed: int, max_train_rows: int | None,
-                  max_eval_rows: int | None, layout: Layout,
-                  write: bool = True) -> tuple[dict[str, pd.DataFrame], list[str], dict]:
+                  max_eval_rows: int | None, layout: Layout, write: bool = True,
+                  only_labels: tuple[str, ...] = ()) -> tuple[dict[str, pd.DataFrame], list[str], dict]:
     """Read, split by dialogue, cut into units, and write the split exactly as used."""
     dialogues, names, report = load_emotion_corpus(corpus)
+    if only_labels:
+        dialogues = keep_labels(dialogues, names, only_labels)
     parts, stratified = split_dialogues(dialogues, seed)
     parts = limit_rows(parts, max_train_rows, max_eval_rows, seed)
     units = {k: dialogue_units(v, unit, names) for k, v in parts.items()}
@@ -174,6 +193,7 @@ def prepare_aihub(corpus: Path, unit: str, add_sentences: bool, seed: int, max_t
         for name, part in units.items():
             write_csv_atomic(layout.emotion_split(name), part)
     report.update(unit=unit, add_sentences=add_sentences, stratified=stratified, split_seed=seed,
+                  only_labels=list(only_labels),
                   split_dialogues={k: len(v) for k, v in parts.items()},
                   split_units={k: len(v) for k, v in units.items()})
     return units, names, report

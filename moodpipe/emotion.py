@@ -48,7 +48,7 @@ def train_aihub(cfg: EmotionTrainConfig, device: str) -> dict:
     corpus = Path(cfg.corpus) if cfg.corpus else paths.resolve_data_dir(cfg.data_dir) / paths.CORPUS_DIR
     units, label_names, report = prepare_aihub(corpus, cfg.unit, cfg.add_sentences, cfg.train.seed,
                                                cfg.max_train_rows, cfg.max_eval_rows, layout,
-                                               write=is_main_process())
+                                               write=is_main_process(), only_labels=cfg.only_labels)
     baselines = emotion_baselines(units, label_names)
     resolved = resolve_model(cfg.model, "ko")
     tokenizer = AutoTokenizer.from_pretrained(resolved.path)

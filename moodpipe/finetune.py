@@ -45,6 +45,7 @@ class EmotionTrainConfig:
     out: str = "."
     max_train_rows: int | None = None
     max_eval_rows: int | None = None
+    only_labels: tuple[str, ...] = ()  # train and test on these labels' dialogues only (quick runs)
     freeze_embeddings: str = "auto"  # auto | yes | no | used
     dropout: float = 0.1
     similarity_credit: float = 0.5  # S[y][p] for a wrong sub label within the right major class

@@ -20,7 +20,13 @@ from moodpipe.aihub import limit_rows
 from moodpipe.device import device_facts, is_main_process, precision_for
 from moodpipe.files import require_file, write_csv_atomic, write_json_atomic, write_text_atomic
 from moodpipe.finetune import EmotionTrainConfig, fine_tune_head
-from moodpipe.metrics import ekman_matrix, multilabel_macro_f1, multilabel_metrics, tune_thresholds
+from moodpipe.metrics import (
+    ekman_matrix,
+    multilabel_macro_f1,
+    multilabel_majority_baseline,
+    multilabel_metrics,
+    tune_thresholds,
+)
 from moodpipe.models import resolve_model
 from moodpipe.predict import predict_logits, sigmoid
 from moodpipe.report import goemotions_model_card
@@ -74,6 +80,8 @@ def train_goemotions(cfg: EmotionTrainConfig, device: str) -> dict:
         "data": {"files": [str(data_dir / paths.GOEMOTIONS_DIR / "original" / f"{s}.tsv") for s in parts],
                  "rows": {s: len(v) for s, v in parts.items()}},
         "test": goemotions_test_metrics(y["test"], probs["test"], pred, names, ekman),
+        "baselines": {"majority": multilabel_majority_baseline(np.stack(parts["train"].y.to_numpy()), y["test"],
+                                                               names)},
         "thresholds": dict(zip(names, thresholds.tolist(), strict=True)),
         "threshold_selection": "per label, the dev-set F1 maximum over 0.02..0.98 in steps of 0.02",
         **{k: facts[k] for k in ("train_seconds", "epochs_run", "best_val_macro_f1", "frozen")},

@@ -185,6 +185,13 @@ def multilabel_metrics(y: np.ndarray, pred: np.ndarray, names: list[str]) -> dic
                               "support": int(s[i])} for i, n in enumerate(names)}}
 
 
+def multilabel_majority_baseline(y_train: np.ndarray, y_test: np.ndarray, names: list[str]) -> dict:
+    """Predict the training set's most frequent label for every test row."""
+    pred = np.zeros_like(y_test)
+    pred[:, int(np.asarray(y_train).sum(axis=0).argmax())] = 1
+    return multilabel_metrics(y_test, pred, names)
+
+
 def multilabel_macro_f1(eval_pred) -> dict:
     from sklearn.metrics import f1_score
     logits, labels = eval_pred

@@ -132,6 +132,33 @@ def optional_json(path: Path) -> dict | None:
     return read_json(path) if path.is_file() else None
 
 
+def learned_nothing(score: float, prior: float, constant: bool = False) -> bool:
+    """A model no better than predicting the training majority, or one that predicts a single class."""
+    return score <= prior or constant
+
+
+def warning(text: str) -> list[str]:
+    """A red line in REPORT.md (rendered HTML), unmissable in plain text too."""
+    return [f'<p style="color:red"><b>WARNING: {text}</b></p>', ""]
+
+
+def sentiment_learned_nothing(m: dict) -> bool:
+    return learned_nothing(m["test"]["accuracy"], m["baselines"]["majority"]["accuracy"])
+
+
+def emotion_learned_nothing(m: dict) -> bool:
+    """Judged on the 6 major classes, where the majority baseline is meaningful (1 in 6, not 1 in 60)."""
+    predicted = [sum(col) for col in zip(*m["test"]["major6"]["confusion_matrix"], strict=True)]
+    constant = sum(1 for n in predicted if n) <= 1
+    return learned_nothing(m["test"]["major6"]["accuracy"], m["baselines"]["majority"]["major6"]["accuracy"],
+                           constant)
+
+
+def goemotions_learned_nothing(m: dict) -> bool:
+    majority = m.get("baselines", {}).get("majority")
+    return bool(majority) and learned_nothing(m["test"]["labels28_tuned"]["macro_f1"], majority["macro_f1"])
+
+
 def sentiment_section(root: Path) -> list[str]:
     m = optional_json(paths.Layout(root).sentiment_model / paths.METRICS)
     if not m:
@@ -139,7 +166,9 @@ def sentiment_section(root: Path) -> list[str]:
     rows = [("fine-tuned " + m["base_model"]["name"], m["test"]), ("TF-IDF word 1-2 grams + LR",
                                                                    m["baselines"]["tfidf_logreg"]),
             ("majority class", m["baselines"]["majority"])]
-    return ["## Review sentiment", "", f"Test set: {m['data']['split_sizes']['test']} reviews; "
+    alarm = warning("the sentiment model is no better than the majority class on its test set: it learned "
+                    "nothing, and its numbers below are not results") if sentiment_learned_nothing(m) else []
+    return ["## Review sentiment", "", *alarm, f"Test set: {m['data']['split_sizes']['test']} reviews; "
             f"training {m['train_seconds']:.0f} s.", "", "| model | accuracy | macro-F1 |", "|---|---|---|",
             *[f"| {name} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} |" for name, r in rows], ""]
 
@@ -150,7 +179,10 @@ def emotion_section(root: Path) -> list[str]:
     if not m:
         return []
     t, b = m["test"], m["baselines"]
-    lines = ["## Korean emotion (AI-Hub, 60 labels / 6 major classes)", "",
+    alarm = warning("the emotion model is no better than the majority class on the 6 major classes (or predicts "
+                    "a single class): it learned only the label prior, and the song vectors and recommendations "
+                    "built from it mean nothing") if emotion_learned_nothing(m) else []
+    lines = ["## Korean emotion (AI-Hub, 60 labels / 6 major classes)", "", *alarm,
              f"Base model: {m['base_model']['name']}; head saved: {m['head']} ({m['head_selection']}); unit: "
              f"{m['data']['unit']}; test units: {m['data']['split_units']['test']}.", "",
              "| model | acc (60) | macro-F1 (60) | acc (6) | macro-F1 (6) |", "|---|---|---|---|---|",
@@ -173,11 +205,16 @@ def goemotions_section(root: Path) -> list[str]:
     if not m:
         return []
     t = m["test"]
-    return ["## GoEmotions (English, multi-label)", "", f"Base model: {m['base_model']['name']}.", "",
+    rows = [(name, t[key]) for name, key in [("28 labels, thresholds tuned on dev", "labels28_tuned"),
+                                             ("28 labels at 0.5", "labels28_at_0.5"),
+                                             ("Ekman groups, tuned", "ekman7_tuned")]]
+    if "baselines" in m:
+        rows.append(("majority label set (28 labels)", m["baselines"]["majority"]))
+    alarm = warning("the GoEmotions model is no better than always predicting the most frequent label: it "
+                    "learned nothing") if goemotions_learned_nothing(m) else []
+    return ["## GoEmotions (English, multi-label)", "", *alarm, f"Base model: {m['base_model']['name']}.", "",
             "| test | macro-F1 | micro-F1 |", "|---|---|---|",
-            *[f"| {name} | {t[key]['macro_f1']:.3f} | {t[key]['micro_f1']:.3f} |" for name, key in
-              [("28 labels, thresholds tuned on dev", "labels28_tuned"), ("28 labels at 0.5", "labels28_at_0.5"),
-               ("Ekman groups, tuned", "ekman7_tuned")]], ""]
+            *[f"| {name} | {r['macro_f1']:.3f} | {r['micro_f1']:.3f} |" for name, r in rows], ""]
 
 
 def recommend_section(root: Path, n_examples: int = 3) -> list[str]:
@@ -189,6 +226,10 @@ def recommend_section(root: Path, n_examples: int = 3) -> list[str]:
     lines = ["## Recommendations", "", f"Representation chosen by half-split recall@{evaluation['k']} over "
              f"{evaluation['n_songs']} songs (chance {evaluation['chance']:.4f}): **{evaluation['best']}**.", "",
              "| representation | recall@10 |", "|---|---|", *[f"| {r} | {v:.4f} |" for r, v in recall.items()], ""]
+    emotion = optional_json(layout.emotion_model / paths.METRICS)
+    if emotion and emotion_learned_nothing(emotion):
+        return lines + warning("no example recommendations: the emotion model behind the song vectors learned "
+                               "only the label prior, so songs that look alike here are not alike in emotion")
     table = pd.read_csv(layout.recommendations("csv"))
     for query in table["query"].drop_duplicates().head(n_examples):
         rows = table[table["query"] == query]

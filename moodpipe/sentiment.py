@@ -74,7 +74,7 @@ def save_outputs(cfg: SentimentConfig, trainer, tokenizer, splits, metrics: dict
     preds = test.assign(pred=test_probs.argmax(1), prob_positive=test_probs[:, 1].round(5))
     write_csv_atomic(model_dir / paths.TEST_PREDICTIONS, preds)
     write_text_atomic(model_dir / paths.MODEL_CARD, sentiment_model_card(metrics))
-    export_onnx(trainer.model, tokenizer, model_dir)  # predict_sample.py's fast start on a CPU
+    export_onnx(model_dir)  # predict_sample.py's fast start on a CPU
     return model_dir
 
 

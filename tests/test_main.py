@@ -17,7 +17,9 @@ from moodpipe.cli import run_cli
 from moodpipe.downloads import ensure_inputs
 from moodpipe.figures import FIGURES
 from moodpipe.files import InputError
+from moodpipe.report import emotion_learned_nothing, goemotions_learned_nothing, sentiment_learned_nothing
 from moodpipe.stages import STAGES
+from recommend import main as recommend_main
 
 PROMISED = [
     "data/processed/train_data.csv", "data/processed/val_data.csv", "data/processed/test_data.csv",
@@ -25,12 +27,13 @@ PROMISED = [
     "saved_model/sentiment/README.md", "saved_model/sentiment/trainer_log.json",
     "saved_model/sentiment/test_predictions.csv",
     "saved_model/emotion/model.safetensors", "saved_model/emotion/metrics.json", "saved_model/emotion/README.md",
-    "saved_model/emotion/label_similarity.csv", "saved_model/emotion/head_comparison.json",
+    "saved_model/emotion/label_similarity.csv",
     "saved_model/goemotions/metrics.json", "saved_model/goemotions/thresholds.json",
     "results/song_emotions.csv", "results/song_halves.csv", "results/representation_eval.json",
     "results/recommendations.csv", "results/recommendations.md", "results/heatmap_songs.csv",
-    "results/run.json", "results/REPORT.md",
+    "results/run.json", "results/REPORT.md", "results/representation.json",
 ]
+QUICK_SKIPS = {"emotion_head_comparison.png"}  # --quick trains one head: there is no comparison to draw
 
 
 def write_data_dir(root: Path) -> Path:
@@ -81,9 +84,34 @@ def test_quick_run_writes_every_promised_file_and_figure(quick_run):
     for name in PROMISED:
         assert (out / name).is_file(), name
     for name, *_ in FIGURES:
-        assert (out / "sample_graphs" / name).stat().st_size > 10_000, name
+        if name not in QUICK_SKIPS:
+            assert (out / "sample_graphs" / name).stat().st_size > 10_000, name
     report = (out / "results" / "REPORT.md").read_text()
-    assert "Quick run" in report and "![emotion_head_comparison.png]" in report and "| Rank | Song |" in report
+    assert "Quick run" in report and "![song_similarity_heatmap.png]" in report
+    emotion = json.loads((out / "saved_model" / "emotion" / "metrics.json").read_text())
+    # recommendations are shown only when the emotion model learned more than the label prior
+    assert ("| Rank | Song |" in report) != emotion_learned_nothing(emotion)
+    assert ("WARNING" in report) == any(check(json.loads((out / "saved_model" / m / "metrics.json").read_text()))
+                                        for m, check in [("sentiment", sentiment_learned_nothing),
+                                                         ("emotion", emotion_learned_nothing),
+                                                         ("goemotions", goemotions_learned_nothing)])
+
+
+def test_report_and_cli_rank_the_same_neighbours(quick_run):
+    out, _, _ = quick_run
+    table = pd.read_csv(out / "results" / "recommendations.csv", dtype={"query_song_id": str, "song_id": str})
+    first = table[table.query_song_id == table.query_song_id.iloc[0]]
+    cli = recommend_main(["--song-id", first.query_song_id.iloc[0], "--out", str(out)])["table"]
+    assert cli.similarity.tolist() == pytest.approx(first.similarity.tolist(), abs=1e-4)
+    # the same songs in the same order, up to ties (a batch of every song and a single query may differ in
+    # the last float32 bit, which reorders exactly tied songs)
+    sims = first.similarity.to_numpy()
+    untied = [i for i in range(len(sims)) if (abs(sims - sims[i]) < 1e-5).sum() == 1]
+    assert [cli.song_id.astype(str).iloc[i] for i in untied] == [first.song_id.iloc[i] for i in untied]
+    for value in set(sims.round(4)):
+        assert set(cli.song_id.astype(str)[cli.similarity.round(4) == value]) <= set(first.song_id) | {""}
+    saved = json.loads((out / "results" / "representation.json").read_text())["representation"]
+    assert saved == json.loads((out / "results" / "representation_eval.json").read_text())["best"]
 
 
 def test_run_json_lists_every_stage(quick_run):
