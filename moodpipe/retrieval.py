@@ -27,6 +27,7 @@ DENSE_SHARE = 1 / 32
 # cores busy to the end when the other's thread is held up by another job. A shard has at least MIN_SHARD
 # items: smaller ones spend more on their first chunks and the merge than they balance.
 TASKS_PER_THREAD = 4
+BLOCK_QUERIES = 256
 MIN_SHARD = 2**14
 
 
@@ -210,8 +211,9 @@ def plan_search(n_queries: int, n_items: int, k: int, itemsize: int, block_rows:
     # as fast as more: the products stay in cache for the scan
     cells = max(1, min(2**21, memory_mb * 2**20 // (threads * (2 * itemsize + 10))))
     if block_rows is None:
-        # blocks of at most 256 queries, as many as a multiple of the threads so that each gets the same work
-        blocks = -(-n_queries // 256)
+        # blocks of at most BLOCK_QUERIES queries, as many as a multiple of the threads so that each gets the
+        # same work
+        blocks = -(-n_queries // BLOCK_QUERIES)
         blocks = -(-blocks // threads) * threads if blocks > 1 else 1
         block_rows = -(-n_queries // blocks)
     block_rows = max(1, min(block_rows, cells // k))  # a chunk holds at least k items
