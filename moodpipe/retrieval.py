@@ -20,9 +20,11 @@ from moodpipe.files import InputError
 # chunk has no bar yet: its own k-th best (np.partition) is the bar. Chunks then double in size up to the
 # budget, so each brings about k new candidates per query.
 FIRST_CHUNK = 256
-# a chunk with more candidates than this share of its cells first raises the bar to its own k-th best per query:
-# candidates cost 20 bytes each (row, item, similarity), a partition 4-8 bytes per cell
+# a chunk with more candidates than this share of its cells first raises the bar to its own k-th best per query,
+# and if that leaves too many (mostly equal values) takes its rows a few at a time: candidates cost 20 bytes
+# each (row, item, similarity) and their re-scoring 16 bytes per dimension, in batches of RESCORE_BATCH
 DENSE_SHARE = 1 / 32
+RESCORE_BATCH = 4096
 # Threads pull tasks (a block of queries x a shard of the items) from one queue; several per thread keep both
 # cores busy to the end when the other's thread is held up by another job. A shard has at least MIN_SHARD
 # items: smaller ones spend more on their first chunks and the merge than they balance.
@@ -113,6 +115,23 @@ def order_by_row_then_best(rows: np.ndarray, sims: np.ndarray) -> np.ndarray:
     return np.argsort((rows.astype(np.uint64) << np.uint64(32)) | ordered, kind="stable")
 
 
+def exact_dots(q: np.ndarray, x: np.ndarray, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """q[rows] . x[items], pair by pair, bit for bit the same wherever the pair sat in a block: BLAS rounds one
+    product differently at different places in its output (measured: copies of an item stopped tying between
+    thread counts), so every similarity that is kept is recomputed here, in float64 from exact float32 products."""
+    out = np.empty(len(rows), q.dtype)
+    for a in range(0, len(rows), RESCORE_BATCH):
+        pairs = slice(a, a + RESCORE_BATCH)
+        out[pairs] = (q[rows[pairs]].astype(np.float64) * x[items[pairs]]).sum(axis=1)
+    return out
+
+
+def product_tolerance(q: np.ndarray) -> float:
+    """How far a BLAS product of unit vectors can be from exact_dots: d roundings in the sum, one in the result,
+    with room to spare."""
+    return (q.shape[1] + 2) * float(np.finfo(q.dtype).eps)
+
+
 class RunningTopK:
     """The k best items so far for each query of a block, best first, ties by index; fed in item order."""
 
@@ -121,17 +140,12 @@ class RunningTopK:
         self.idx = np.full((n_rows, k), -1, np.int64)
         self.sims = np.full((n_rows, k), -np.inf, dtype)
 
-    def bar(self) -> np.ndarray:
-        """Per query, the least similarity a later item needs: above the k-th best, since an equal one loses
-        the tie to the earlier, lower index."""
-        return np.nextafter(self.sims[:, -1:], np.inf)
+    def kth(self) -> np.ndarray:
+        """Per query (a column), the k-th best so far: a later item must beat it, since a tie goes to the
+        earlier, lower index."""
+        return self.sims[:, -1:]
 
-    def add_dense(self, s: np.ndarray, lo: int) -> None:
-        """Merge a whole chunk of similarities, items lo, lo + 1, ..."""
-        i, v = top_k_rows(s, min(self.k, s.shape[1]))
-        self.idx, self.sims = merge_columns(np.hstack([self.idx, i + lo]), np.hstack([self.sims, v]), self.k)
-
-    def add_sparse(self, rows: np.ndarray, items: np.ndarray, sims: np.ndarray) -> None:
+    def add(self, rows: np.ndarray, items: np.ndarray, sims: np.ndarray) -> None:
         """Merge candidates (row, item, sim) in row-major item order, all after every item kept so far."""
         n_rows, k = self.idx.shape
         # kept entries first: they are sorted and have the lower indices, so a stable sort keeps ties in order
@@ -159,35 +173,51 @@ def chunk_kth(s: np.ndarray, k: int) -> np.ndarray:
     return np.partition(s, n - k, axis=1)[:, n - k:n - k + 1] if k < n else np.full((len(s), 1), -np.inf, s.dtype)
 
 
-def scan_chunk(top: RunningTopK, s: np.ndarray, lo: int, exclusions: Exclusions) -> None:
-    """Add one chunk of similarities (items lo, lo + 1, ...) to the running top k, looking only at the few
-    entries that reach the bar."""
-    bar = top.bar()
-    above = s >= bar
-    if np.count_nonzero(above) > DENSE_SHARE * s.size:  # the first chunk, or one better than all before
-        exclusions.apply_dense(s, lo)
-        # the chunk's own k-th best is a bar too: at least k entries reach it; ties with it stay in
-        bar = np.maximum(bar, chunk_kth(s, top.k))
-        above = s >= bar
-        if np.count_nonzero(above) > max(DENSE_SHARE * s.size, 4 * top.k * len(s)):  # mostly equal values
-            top.add_dense(s, lo)
-            return
-    rows, cols = np.divmod(np.flatnonzero(above), s.shape[1])
-    keep = exclusions.keep(rows, cols + lo)
-    rows, cols = rows[keep], cols[keep]
-    top.add_sparse(rows, cols + lo, s[rows, cols])
+@dataclass
+class Block:
+    """One block of queries against the items: what scanning a chunk needs besides the chunk."""
+    q: np.ndarray
+    x: np.ndarray
+    exclusions: Exclusions
+    top: RunningTopK
+    tolerance: float
+
+    def add_candidates(self, above: np.ndarray, first_row: int, lo: int) -> None:
+        """The entries marked in `above` (rows first_row..., items lo...), less exclusions, re-scored exactly."""
+        rows, cols = np.divmod(np.flatnonzero(above), above.shape[1])
+        rows, items = rows + first_row, cols + lo
+        keep = self.exclusions.keep(rows, items)
+        rows, items = rows[keep], items[keep]
+        self.top.add(rows, items, exact_dots(self.q, self.x, rows, items))
+
+    def scan_chunk(self, s: np.ndarray, lo: int) -> None:
+        """Add one chunk of products (items lo, lo + 1, ...) to the running top k, looking only at the few
+        entries that can beat the k-th best so far (allowing for BLAS's rounding)."""
+        floor = self.top.kth() - self.tolerance
+        above = s >= floor
+        n_above = np.count_nonzero(above)
+        if n_above > DENSE_SHARE * s.size:  # the first chunk, or one better than all before
+            self.exclusions.apply_dense(s, lo)
+            # k entries reach the chunk's own k-th best, so the k best are within two tolerances of it
+            floor = np.maximum(floor, chunk_kth(s, self.top.k) - 2 * self.tolerance)
+            above = s >= floor
+            n_above = np.count_nonzero(above)
+        limit = max(DENSE_SHARE * s.size, 4 * self.top.k * len(s))
+        step = len(s) if n_above <= limit else max(1, int(limit // s.shape[1]))  # mostly ties: rows a few at a time
+        for r in range(0, len(s), step):
+            self.add_candidates(above[r:r + step], r, lo)
 
 
 def search_block(q: np.ndarray, x: np.ndarray, lo: int, hi: int, k: int, chunk: int,
                  exclusions: Exclusions) -> tuple[np.ndarray, np.ndarray]:
     """Top k of items [lo, hi) for a block of queries: (indices, sims), (len(q), k), best first."""
-    top = RunningTopK(len(q), k, q.dtype)
+    block = Block(q, x, exclusions, RunningTopK(len(q), k, q.dtype), product_tolerance(q))
     buffer = np.empty((len(q), chunk), q.dtype)
     for a, b in chunk_bounds(lo, hi, min(chunk, max(FIRST_CHUNK, 4 * k)), chunk):
         s = buffer[:, :b - a]
         np.matmul(q, x[a:b].T, out=s)
-        scan_chunk(top, s, a, exclusions)
-    return top.idx, top.sims
+        block.scan_chunk(s, a)
+    return block.top.idx, block.top.sims
 
 
 @dataclass

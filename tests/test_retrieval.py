@@ -3,12 +3,15 @@
 import numpy as np
 import pytest
 
+from moodpipe import retrieval
 from moodpipe.retrieval import MIN_SHARD, normalize_rows, topk_cosine, topk_cosine_faiss
 
 
 def brute_force(queries, items, k, allowed=None):
-    """Every similarity, sorted best first with ties to the lower index; disallowed pairs are -inf."""
-    cos = normalize_rows(queries) @ normalize_rows(items).T
+    """Every similarity, sorted best first with ties to the lower index; disallowed pairs are -inf. Computed as
+    topk_cosine scores what it keeps (float64 sums of exact products), so that copies tie exactly here too."""
+    q, x = normalize_rows(queries), normalize_rows(items)
+    cos = np.array([(x.astype(np.float64) * row).sum(axis=1) for row in q]).astype(np.result_type(q, x))
     if allowed is not None:
         cos = np.where(allowed, cos, -np.inf)
     idx = np.argsort(-cos, axis=1, kind="stable")[:, :k]
@@ -97,9 +100,9 @@ def test_unfilled_slots_are_minus_one_and_minus_inf():
 @pytest.mark.parametrize("n_queries", [1, 3, 600])
 def test_one_and_two_threads_give_identical_results(n_queries):
     # few queries: the threads split the items (shards), many: the queries; float32 as recommend() uses
-    queries, items = with_planted_ties(2 * MIN_SHARD + 123, 12, seed=6)
+    queries, items = with_planted_ties(2 * MIN_SHARD + 123, 60, seed=6)
     rng = np.random.default_rng(7)
-    queries = np.vstack([queries, rng.normal(size=(n_queries, 12))])[:n_queries].astype(np.float32)
+    queries = np.vstack([queries, rng.normal(size=(n_queries, 60))])[:n_queries].astype(np.float32)
     items = items.astype(np.float32)
     keys = np.arange(len(items)) % 7
     kwargs = {"item_mask": np.arange(len(items)) % 11 != 0, "exclude_same": [(np.arange(n_queries) % 7, keys)]}
@@ -118,3 +121,37 @@ def test_faiss_finds_the_same_top_k_up_to_ties():
     assert np.allclose(sa, sb, atol=1e-5)
     differ = a != b
     assert np.allclose(sa[differ], sa[:, -1:].repeat(10, axis=1)[differ], atol=1e-5)
+
+
+def test_after_the_first_chunks_only_the_entries_above_the_bar_are_looked_at(monkeypatch):
+    # exact either way, but looking at every entry is what made the old search slow: count what is looked at
+    seen = {"partitions": 0, "candidates": 0}
+    chunk_kth, exact_dots = retrieval.chunk_kth, retrieval.exact_dots
+
+    def counted_kth(s, k):
+        seen["partitions"] += 1
+        return chunk_kth(s, k)
+
+    def counted_dots(q, x, rows, items):
+        seen["candidates"] += len(rows)
+        return exact_dots(q, x, rows, items)
+
+    monkeypatch.setattr(retrieval, "chunk_kth", counted_kth)
+    monkeypatch.setattr(retrieval, "exact_dots", counted_dots)
+    rng = np.random.default_rng(9)
+    queries, items = rng.normal(size=(50, 16)), rng.normal(size=(100_000, 16))
+    idx, _ = topk_cosine(queries, items, 10, block_items=2000, threads=1)  # one block, 50+ chunks
+    assert np.array_equal(idx, brute_force(queries, items, 10)[0])
+    assert seen["partitions"] <= 3 and seen["candidates"] < 50 * 200  # of 5,000,000 entries
+
+
+def test_a_catalogue_of_one_vector_ties_everywhere():
+    # every entry ties: no bar cuts anything, so the rows are taken a few at a time
+    items = np.tile(np.random.default_rng(10).normal(size=(1, 8)), (2 * MIN_SHARD + 7, 1))
+    queries = np.random.default_rng(11).normal(size=(5, 8))
+    for threads in (1, 2):
+        idx, _ = topk_cosine(queries, items, 10, threads=threads, block_items=5000)
+        assert (idx == np.arange(10)).all()
+    own = np.arange(5)
+    idx, _ = topk_cosine(queries, items, 3, exclude_same=[(own, np.arange(len(items)))])
+    assert idx.tolist() == [[j for j in range(4) if j != i][:3] for i in range(5)]
