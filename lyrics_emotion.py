@@ -93,6 +93,9 @@ def parse_args(argv: list[str] | None = None) -> EmotionTrainConfig | ScoreConfi
                     "the built-in E10-E69 table; a mismatch is an error naming the rows")
     tr.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
     tr.add_argument("--dropout", type=float, default=d.dropout, help="dropout before the final linear layer")
+    tr.add_argument("--feature-norm", action="store_true", help="batch-normalise the pooled vector before the "
+                    "classifier: near-parallel sentence vectors (multilingual-e5) then separate in a few steps "
+                    "(main.py --quick uses it)")
     tr.add_argument("--freeze-embeddings", default=d.freeze_embeddings, choices=["auto", "yes", "no", "used"],
                     help="freeze the word-embedding matrix (auto: when it holds over 3/4 of the encoder's "
                          "parameters, as in multilingual-e5-small: 96M of 118M; used: frozen, but the rows "

@@ -32,14 +32,13 @@ from moodpipe.songs import LOG_FLOOR, REPRESENTATIONS, fit_representation, load_
 
 log = logging.getLogger("pipeline")
 
-EXPLORER_FILE = "explorer.html"  # under results/; to move into paths.Layout once that names it
 TOP = 10  # neighbours per song, as recommend.py's --top default
 TEMPLATE = Path(__file__).with_name("explorer_template.html")
 
 
 def explorer_path(root: Path) -> Path:
     """Where the page goes: <root>/results/explorer.html."""
-    return Layout(Path(root)).results / EXPLORER_FILE
+    return Layout(Path(root)).explorer
 
 
 def write_explorer(root: Path, graphs_dir: Path | None = None, path: Path | None = None) -> Path:

@@ -48,6 +48,7 @@ class EmotionTrainConfig:
     only_labels: tuple[str, ...] = ()  # train and test on these labels' dialogues only (quick runs)
     freeze_embeddings: str = "auto"  # auto | yes | no | used
     dropout: float = 0.1
+    feature_norm: bool = False  # batch-normalise the head's pooled vector (main.py --quick turns it on)
     similarity_credit: float = 0.5  # S[y][p] for a wrong sub label within the right major class
     lora: bool = False
     qlora: bool = False
@@ -66,6 +67,7 @@ def fine_tune_head(cfg: EmotionTrainConfig, resolved, head: str, tokenizer, data
     set_seed(cfg.train.seed)
     model = build_emotion_model(resolved.path, head, label_names, multi_label=multi_label,
                                 train_max_length=cfg.train.max_length, dropout=cfg.dropout,
+                                feature_norm=cfg.feature_norm,
                                 **quantization_kwargs(cfg))
     train_ids = ({i for ids in data["train"]["input_ids"] for i in ids} if cfg.freeze_embeddings == "used"
                  else None)
@@ -104,6 +106,7 @@ def add_lora(model, cfg: EmotionTrainConfig):
         targets = sorted({n.rsplit(".", 1)[-1] for n, m in model.encoder.named_modules()
                           if isinstance(m, torch.nn.Linear)})
     head_modules = [n for n in ("classifier", "conv", "mix") if hasattr(model, n)]
+    head_modules += ["norm"] if model.config.feature_norm else []
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=list(targets), modules_to_save=head_modules)
     model = get_peft_model(model, lora)

@@ -139,6 +139,11 @@ class Layout:
         return self.results / "recommend_config.json"
 
     @property
+    def explorer(self) -> Path:
+        """The self-contained explorer page (moodpipe.explorer)."""
+        return self.results / "explorer.html"
+
+    @property
     def run_json(self) -> Path:
         return self.results / "run.json"
 
