@@ -109,7 +109,7 @@ def order_by_row_then_best(rows: np.ndarray, sims: np.ndarray) -> np.ndarray:
     in item order. float32 packs both keys into one uint64, which sorts about 15x faster than a lexsort."""
     if sims.dtype != np.float32:
         return np.lexsort((-sims, rows))
-    bits = (-sims).view(np.uint32)
+    bits = (0 - sims).view(np.uint32)  # 0 - x, not -x: a similarity of -0.0 must tie with 0.0
     # IEEE floats sort as unsigned ints once negatives have every bit flipped and positives the sign bit set
     ordered = np.where(bits >> 31, ~bits, bits | np.uint32(0x80000000))
     return np.argsort((rows.astype(np.uint64) << np.uint64(32)) | ordered, kind="stable")
