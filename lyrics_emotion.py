@@ -48,22 +48,19 @@ def defaults(name: str) -> str:
     return ", ".join(f"{v} ({k})" for k, v in values.items())
 
 
-def parse_args(argv: list[str] | None = None) -> EmotionTrainConfig | ScoreConfig:
-    d, s = EmotionTrainConfig(), ScoreConfig()
+def add_common_options(q: argparse.ArgumentParser) -> None:
+    add_data_dir(q)
+    add_device(q)
+    q.add_argument("--out", default=".", help="output root (default: .)")
+    q.add_argument("--max-length", type=int, help=f"tokens per example/chunk (train default: "
+                   f"{defaults('max_length')}; score default: the model's training max length)")
+    q.add_argument("--bf16", default="auto", choices=["auto", "yes", "no"],
+                   help="bf16 autocast (auto: where the device runs it natively; fp16 on other GPUs)")
+
+
+def add_train_options(tr: argparse.ArgumentParser) -> None:
+    d = EmotionTrainConfig()
     t = d.train
-    p = new_parser(__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-    tr = sub.add_parser("train", help="fine-tune the emotion classifier", description=__doc__,
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    sc = sub.add_parser("score", help="score every song's lyrics with a trained model")
-    for q in (tr, sc):
-        add_data_dir(q)
-        add_device(q)
-        q.add_argument("--out", default=d.out, help="output root (default: .)")
-        q.add_argument("--max-length", type=int, help=f"tokens per example/chunk (train default: "
-                       f"{defaults('max_length')}; score default: the model's training max length)")
-        q.add_argument("--bf16", default=t.bf16, choices=["auto", "yes", "no"],
-                       help="bf16 autocast (auto: where the device runs it natively; fp16 on other GPUs)")
     tr.add_argument("--dataset", default=d.dataset, choices=["aihub", "goemotions"],
                     help="aihub: Korean 60-label corpus; goemotions: English 28-label multi-label baseline")
     tr.add_argument("--head", choices=HEADS, help="classification head (default: arch2 for aihub, plain for "
@@ -113,6 +110,10 @@ def parse_args(argv: list[str] | None = None) -> EmotionTrainConfig | ScoreConfi
     tr.add_argument("--lora-alpha", type=int, default=d.lora_alpha, help=f"LoRA alpha (default: {d.lora_alpha})")
     tr.add_argument("--lora-dropout", type=float, default=d.lora_dropout, help="LoRA dropout")
     tr.add_argument("--seed", type=int, default=t.seed, help=f"split and training seed (default: {t.seed})")
+
+
+def add_score_options(sc: argparse.ArgumentParser) -> None:
+    s = ScoreConfig()
     sc.add_argument("--lyrics", help="songs CSV with song_id and lyrics (default: <data-dir>/"
                     f"{LYRICS_FILES[0]}, else <data-dir>/{LYRICS_FILES[1]})")
     sc.add_argument("--model", dest="model_dir", default=s.model_dir, help=f"trained model folder "
@@ -121,6 +122,18 @@ def parse_args(argv: list[str] | None = None) -> EmotionTrainConfig | ScoreConfi
                     "half of each song's lyrics)")
     sc.add_argument("--batch-size", type=int, help="chunks per inference batch (default: 64 on a CPU, 256 on a GPU)")
     sc.add_argument("--max-songs", type=int, help="score only the first N songs (quick runs)")
+
+
+def parse_args(argv: list[str] | None = None) -> EmotionTrainConfig | ScoreConfig:
+    p = new_parser(__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    tr = sub.add_parser("train", help="fine-tune the emotion classifier", description=__doc__,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sc = sub.add_parser("score", help="score every song's lyrics with a trained model")
+    for q in (tr, sc):
+        add_common_options(q)
+    add_train_options(tr)
+    add_score_options(sc)
     args = p.parse_args(argv)
     if args.command == "score":
         return config_from_args(ScoreConfig, args)
