@@ -36,7 +36,7 @@ STAGES = ["data", "crawl", "sentiment", "emotion", "goemotions", "score", "recom
 # --quick: every stage on slices small enough for about a minute on 2 CPU cores, each model still beating
 # its majority baseline (the report flags one that does not).
 QUICK_REVIEWS = 1000
-QUICK_DIALOGUES = 300
+QUICK_DIALOGUES = 240
 QUICK_AIHUB = {"epochs": 2, "max_length": 64}
 QUICK_COMMENTS = 400
 QUICK_SONGS = 100
