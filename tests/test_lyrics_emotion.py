@@ -349,3 +349,23 @@ def test_quick_mode_emotion_model_predicts_more_than_one_class(tmp_path, tiny_en
     assert predicted.nunique() > 1 and metrics["frozen"]["trainable_params"] > 0
     # Whether it beats the majority class is measured on real data by every quick run (REPORT.md flags it);
     # a random 2-layer encoder over 18 test dialogues is too noisy to assert it here.
+
+
+SHARED_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "emotion_corpus"
+
+
+@pytest.mark.skipif(not any(SHARED_CORPUS.glob("*.xlsx")), reason="needs the AI-Hub xlsx in ../shared/data")
+def test_the_builtin_codebook_maps_every_label_of_the_validation_xlsx():
+    dialogues, names, report = aihub.load_emotion_corpus(SHARED_CORPUS)
+    assert report["unknown_label"] == 0 and report["unknown_label_examples"] == []
+    assert report["rows_used"] == report["rows_read"] - report["empty_text"]
+    assert dialogues.label_id.nunique() == len(names) == 60  # every code occurs, none is left out
+    assert report["codebooks_checked"]  # the codebook CSV beside it agrees with ours, row by row
+
+
+def test_a_codebook_that_disagrees_is_an_error_naming_the_rows(tmp_path):
+    from moodpipe.codebook import check_codebook_file
+    pd.DataFrame([("E10", "분노", "분노"), ("E51", "상처", "고립된")],
+                 columns=["e_code", "major_label", "sub_label_codebook"]).to_csv(tmp_path / "book.csv", index=False)
+    with pytest.raises(InputError, match=r"1 row\(s\): E51: 상처/고립된 \(ours: 당황/고립된\)"):
+        check_codebook_file(tmp_path / "book.csv")
