@@ -65,6 +65,31 @@ NEGATIVE = ["app keeps crashing", "too many ads", "terrible update", "worst app"
             "i hate the ads", "buggy update", "really annoying ads", "it crashes always"]
 
 
+MAJORS = {"슬픔": ["슬픔", "눈물이나는", "외로운"], "기쁨": ["기쁨", "신이난", "감사하는"],
+          "분노": ["분노", "짜증내는", "가난한/불우한"]}  # a sub label with a '/' in it, as in the real codebook
+COLUMNS = [f"emo:{m}/{s}" for m, subs in MAJORS.items() for s in subs]
+
+
+def write_song_vectors(folder: Path, titles: list[str], artists: list[str], probs=None,
+                       release_dates: list[str] | None = None) -> Path:
+    """<folder>/results/song_emotions.csv like lyrics_emotion.py score writes: metadata, emo: probability
+    columns and their major: sums (random Dirichlet rows unless probs is given)."""
+    import numpy as np
+    n = len(titles)
+    probs = np.random.default_rng(0).dirichlet(np.full(len(COLUMNS), 0.5), size=n) if probs is None else probs
+    df = pd.DataFrame({"song_id": np.arange(1000, 1000 + n), "song_name": titles, "artist": artists,
+                       "album": "앨범", "release_date": release_dates or [f"{2000 + i}.01.01" for i in range(n)],
+                       "genre": "발라드"})
+    for j, c in enumerate(COLUMNS):
+        df[c] = probs[:, j]
+    for m in MAJORS:
+        df[f"major:{m}"] = df[[c for c in COLUMNS if c.startswith(f"emo:{m}/")]].sum(axis=1)
+    path = folder / "results" / "song_emotions.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False)
+    return path
+
+
 def write_reviews(path, n_copies: int = 4, extra: list[dict] | None = None) -> pd.DataFrame:
     """Unique texts (a number appended) with 5/4 or 1/2 stars, plus a few 3-star and duplicate rows."""
     rows = []

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import COLUMNS, MAJORS, write_song_vectors
 
 import generate_graphs
 from moodpipe.explorer import explorer_path, representation_specs, write_explorer
@@ -19,9 +20,6 @@ from moodpipe.recommender import RecommendConfig, recommend
 from moodpipe.retrieval import normalize_rows
 from moodpipe.songs import LOG_FLOOR, fit_representation, load_song_vectors
 
-MAJORS = {"슬픔": ["슬픔", "눈물이나는", "외로운"], "기쁨": ["기쁨", "신이난", "감사하는"],
-          "분노": ["분노", "짜증내는", "가난한/불우한"]}
-COLUMNS = [f"emo:{m}/{s}" for m, subs in MAJORS.items() for s in subs]
 XSS_TITLE = "<img src=x onerror=window.__xss=1>"
 SCRIPT_TITLE = "</script><script>window.__xss=2</script>"
 TITLES = ["눈물", "눈물의 바다", "봄날", "사랑했지만", "비", "밤편지", "좋은 날", "Tell Me", "거짓말", "Gee",
@@ -40,17 +38,8 @@ def write_catalogue(root: Path, n: int | None = None) -> Path:
     """A song_emotions.csv like lyrics_emotion.py writes (metadata, emo: columns, major: sums), one song
     without a year, and the recommend stage's choice of representation beside it."""
     n = len(TITLES) if n is None else n
-    probs = np.random.default_rng(0).dirichlet(np.full(len(COLUMNS), 0.5), size=n)
-    df = pd.DataFrame({"song_id": np.arange(1000, 1000 + n), "song_name": TITLES[:n], "artist": ARTISTS[:n],
-                       "album": "앨범", "release_date": [f"{2000 + i}.01.01" for i in range(n)], "genre": "발라드"})
-    df.loc[df.song_name == "점점", "release_date"] = ""
-    for j, c in enumerate(COLUMNS):
-        df[c] = probs[:, j]
-    for m in MAJORS:
-        df[f"major:{m}"] = df[[c for c in COLUMNS if c.startswith(f"emo:{m}/")]].sum(axis=1)
-    path = root / "results" / "song_emotions.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(path, index=False)
+    dates = ["" if title == "점점" else f"{2000 + i}.01.01" for i, title in enumerate(TITLES[:n])]
+    path = write_song_vectors(root, TITLES[:n], ARTISTS[:n], release_dates=dates)
     (root / "results" / "representation.json").write_text(json.dumps({"representation": SAVED_REPRESENTATION}))
     return path
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import COLUMNS, write_song_vectors
 
 from moodpipe.cli import run_cli
 from moodpipe.files import InputError
@@ -16,28 +17,13 @@ from moodpipe.recommender import RecommendConfig, half_split_recall_at_k, recomm
 from moodpipe.retrieval import topk_cosine, topk_cosine_faiss
 from recommend import main
 
-MAJORS = {"슬픔": ["슬픔", "눈물이나는", "외로운"], "기쁨": ["기쁨", "신이난", "감사하는"],
-          "분노": ["분노", "짜증내는", "가난한/불우한"]}  # a sub label with a '/' in it, as in the real codebook
-COLUMNS = [f"emo:{m}/{s}" for m, subs in MAJORS.items() for s in subs]
 TITLES = ["눈물", "눈물의 바다", "봄날", "사랑했지만", "비", "밤편지", "좋은 날", "Tell Me", "거짓말", "Gee",
           "벚꽃 엔딩", "너의 의미", "첫눈처럼", "이별택시", "소주 한 잔", "여수 밤바다", "점점", "하루", "바람", "꽃"]
 
 
 def write_songs(folder: Path, probs: np.ndarray | None = None, artists: list[str] | None = None) -> Path:
     """A song_emotions.csv like lyrics_emotion.py writes: metadata, emo: columns, major: sums."""
-    n = len(TITLES)
-    probs = np.random.default_rng(0).dirichlet(np.full(len(COLUMNS), 0.5), size=n) if probs is None else probs
-    df = pd.DataFrame({"song_id": np.arange(1000, 1000 + n), "song_name": TITLES,
-                       "artist": artists or [f"가수{i % 7}" for i in range(n)], "album": "앨범",
-                       "release_date": [f"{2000 + i}.01.01" for i in range(n)], "genre": "발라드"})
-    for j, c in enumerate(COLUMNS):
-        df[c] = probs[:, j]
-    for m in MAJORS:
-        df[f"major:{m}"] = df[[c for c in COLUMNS if c.startswith(f"emo:{m}/")]].sum(axis=1)
-    path = folder / "results" / "song_emotions.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(path, index=False)
-    return path
+    return write_song_vectors(folder, TITLES, artists or [f"가수{i % 7}" for i in range(len(TITLES))], probs)
 
 
 def records(result: dict) -> list[dict]:
