@@ -1,10 +1,10 @@
 """Korean emotion classifier (AI-Hub 감성 대화 말뭉치, 60 labels) and per-song emotion vectors.
 
-    python lyrics_emotion.py train --data-dir ../shared/data                       # arch2 head, dialogue level
-    python lyrics_emotion.py train --data-dir ../shared/data --compare             # plain, arch1, arch2 on one split
-    python lyrics_emotion.py train --data-dir ../shared/data --unit sentence --head plain
-    python lyrics_emotion.py train --dataset goemotions --data-dir ../shared/data  # English multi-label baseline
-    python lyrics_emotion.py train --dataset goemotions --data-dir ../shared/data --lora --lora-r 8
+    python lyrics_emotion.py train --data-dir data                       # arch2 head, dialogue level
+    python lyrics_emotion.py train --data-dir data --compare             # plain, arch1, arch2 on one split
+    python lyrics_emotion.py train --data-dir data --unit sentence --head plain
+    python lyrics_emotion.py train --dataset goemotions --data-dir data  # English multi-label baseline
+    python lyrics_emotion.py train --dataset goemotions --data-dir data --lora --lora-r 8
     python lyrics_emotion.py train --dataset goemotions --qlora --device cuda       # 4-bit encoder + LoRA (GPU)
     python lyrics_emotion.py score --lyrics data/lyrics/melon_songs.csv --halves
     torchrun --nproc_per_node=2 lyrics_emotion.py score --halves                  # each process scores a share

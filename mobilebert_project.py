@@ -1,7 +1,7 @@
 """Review sentiment: fine-tune MobileBERT (or the bundled offline encoder) on Spotify app reviews.
 
     python mobilebert_project.py                      # data from --data-dir / $DATA_DIR / data/
-    python mobilebert_project.py --data-dir ../shared/data --model bundled:minilm-l6
+    python mobilebert_project.py --data-dir data --model bundled:minilm-l6
     python mobilebert_project.py --device cuda        # on a GPU (bf16 where it supports it, else fp16)
     torchrun --nproc_per_node=2 mobilebert_project.py # one process per GPU (DDP); one writes the outputs
 

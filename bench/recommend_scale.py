@@ -1,7 +1,7 @@
 """How fast and how lean recommend.py's top-k is at scale, against FAISS, the naive way and the bare products.
 
     python bench/recommend_scale.py                              # (a) and (b), one to two minutes on 2 cores
-    python bench/recommend_scale.py --data-dir ../shared/data    # (a) with the real song count and label names
+    python bench/recommend_scale.py --data-dir data    # (a) with the real song count and label names
     python bench/recommend_scale.py --items 200000               # a shorter (b)
 
 (a) all-vs-all top-10 over the catalogue (8,250 synthetic Dirichlet 60-d vectors, or as many as the crawled

@@ -1,6 +1,6 @@
 """Training throughput: our setup vs the seed's, same model, same reviews, one run.
 
-    python bench/train_speed.py --data-dir ../shared/data [--model bundled:minilm-l6] [--steps 40]
+    python bench/train_speed.py --data-dir data [--model bundled:minilm-l6] [--steps 40]
 
 Ours (moodpipe.training.train_classifier): length-grouped batches, dynamic padding to a multiple of 32,
 bf16 autocast when the CPU supports it. The seed's: random batches padded to 128 tokens, fp32.

@@ -14,7 +14,7 @@ from moodpipe.files import InputError
 
 GITHUB = "https://raw.githubusercontent.com"
 GOEMOTIONS_REPO = f"{GITHUB}/monologg/GoEmotions-pytorch/b75f9d3a8b76bc1060687925b04ca98a1b8ea66b/data"
-# Public sources and the SHA-256 of each file as downloaded (../shared/data/README.md).
+# Public sources (pinned commits) and the SHA-256 of each file as downloaded.
 DOWNLOADS = {
     paths.REVIEWS: (f"{GITHUB}/kieutrinhtran/spotify_sentiment_analysis/3d040893f67800652e5d0043be58b5ad4c99567f/"
               "data-test/spotify_reviews_ggplay_20250514_165549.csv",
