@@ -16,8 +16,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pandas as pd
-
 from moodpipe.files import InputError, read_csv_checked, require_columns
 
 # Sub-emotions per major class, in code order. Spaces are left out of the names (the corpus spells some
@@ -76,8 +74,3 @@ def check_codebook_file(path: Path) -> None:
     if wrong:
         raise InputError(f"{path} disagrees with the built-in E10-E69 codebook in {len(wrong)} row(s): "
                          f"{'; '.join(wrong[:10])}; remove the file or fix those rows")
-
-
-def codebook_frame() -> pd.DataFrame:
-    """The table as a DataFrame (e_code, major, sub, label), for reports and checks."""
-    return pd.DataFrame([(c, m, s, f"{m}/{s}") for c, m, s in CODEBOOK], columns=["e_code", "major", "sub", "label"])

@@ -236,10 +236,11 @@ def recommend(cfg: RecommendConfig) -> dict:
     vectors = Path(cfg.vectors) if cfg.vectors else Layout(out).song_vectors
     cfg = replace(cfg, representation=cfg.representation or saved_representation(vectors) or DEFAULT_REPRESENTATION)
     meta, probs, columns = load_song_vectors(vectors)
-    check_rows(probs, song_labels(meta), vectors)
+    names = song_labels(meta)
+    check_rows(probs, names, vectors)
     transform, features = fit_representation(probs, columns, cfg.representation)
     items = transform(probs)
-    check_rows(items, song_labels(meta), vectors, f"no direction under --representation {cfg.representation} "
+    check_rows(items, names, vectors, f"no direction under --representation {cfg.representation} "
                "(the vector equals the catalogue mean)")
     units = normalize_rows(items).astype(np.float32)  # ranking needs no more; halves the time of --all
     if cfg.emotions:
@@ -300,7 +301,8 @@ def emotion_query(cfg: RecommendConfig, meta: pd.DataFrame, probs: np.ndarray, c
     mass = np.stack([probs[:, cols].sum(axis=1) for cols in groups.values()], axis=1)  # (songs, emotions)
     average = mass.mean(axis=0)
     strength = (mass / np.maximum(average, 1e-12)).sum(axis=1)
-    allowed = np.ones(len(meta), bool) if year_mask(cfg, meta) is None else year_mask(cfg, meta)
+    mask = year_mask(cfg, meta)
+    allowed = np.ones(len(meta), bool) if mask is None else mask
     order = [i for i in np.argsort(-strength, kind="stable") if allowed[i]][:cfg.top]
     label = f"emotions: {', '.join(cfg.emotions)}"
     why = [", ".join(f"{name} {100 * mass[i, j]:.0f}% (average {100 * average[j]:.0f}%)"
