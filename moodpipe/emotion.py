@@ -13,6 +13,7 @@ import pandas as pd
 
 from moodpipe import paths
 from moodpipe.aihub import prepare_aihub
+from moodpipe.blend import choose_weight, save_blend, tfidf_probabilities
 from moodpipe.device import device_facts, is_main_process, precision_for
 from moodpipe.files import write_csv_atomic, write_json_atomic, write_text_atomic
 from moodpipe.finetune import EmotionTrainConfig, check_config, fine_tune_head
@@ -23,11 +24,14 @@ from moodpipe.metrics import (
     comparison_row,
     emotion_baselines,
     emotion_test_metrics,
+    fit_tfidf,
     major_classes,
+    paired_bootstrap_accuracy,
 )
 from moodpipe.models import resolve_model
 from moodpipe.predict import predict_logits, softmax
 from moodpipe.report import comparison_markdown, emotion_model_card
+from moodpipe.scoring import score_texts
 from moodpipe.training import library_versions, save_model_folder, set_seed, tokenize_dataset
 
 log = logging.getLogger("pipeline")
@@ -42,7 +46,8 @@ def tokenized_splits(tokenizer, units: dict[str, pd.DataFrame], max_length: int)
 
 
 def train_aihub(cfg: EmotionTrainConfig, device: str) -> dict:
-    """Split, baselines, one or three heads, the best on validation saved with its metrics."""
+    """Split, baselines, one or three heads, the best on validation blended with TF-IDF when validation says
+    so, saved as one predictor whose test metrics are measured by loading it back."""
     from transformers import AutoTokenizer
     layout = paths.Layout(Path(cfg.out))
     corpus = Path(cfg.corpus) if cfg.corpus else paths.resolve_data_dir(cfg.data_dir) / paths.CORPUS_DIR
@@ -53,26 +58,49 @@ def train_aihub(cfg: EmotionTrainConfig, device: str) -> dict:
     resolved = resolve_model(cfg.model, "ko")
     tokenizer = AutoTokenizer.from_pretrained(resolved.path)
     data = tokenized_splits(tokenizer, units, cfg.train.max_length)
-    heads = list(HEADS) if cfg.compare else [cfg.head or "arch2"]
     precision = precision_for(device, cfg.train.bf16)
     results, models, probs_of = {}, {}, {}
-    parts = ("val", "test") if len(heads) > 1 else ("test",)  # validation probabilities feed only the ensemble
-    for head in heads:
-        trainer, models[head], facts = fine_tune_head(cfg, resolved, head, tokenizer, data, label_names, device)
+    for head in list(HEADS) if cfg.compare else [cfg.head or "arch2"]:
+        trainer, models[head], results[head] = fine_tune_head(cfg, resolved, head, tokenizer, data, label_names,
+                                                              device)
         probs_of[head] = {part: softmax(predict_logits(models[head], tokenizer, units[part].text.tolist(),
                                                        max_length=cfg.train.max_length, precision=precision))
-                          for part in parts}
-        facts["test"] = emotion_test_metrics(units["test"].label_id, probs_of[head]["test"], label_names,
-                                             cfg.similarity_credit)
-        results[head] = facts
+                          for part in ("val", "test")}
+        results[head]["test"] = emotion_test_metrics(units["test"].label_id, probs_of[head]["test"], label_names,
+                                                     cfg.similarity_credit)
     head = max(results, key=lambda h: results[h]["best_val_macro_f1"] or 0)  # the first on a tie
+    add_bootstrap(results, probs_of, units["test"].label_id.to_numpy(), reference="plain")
+    tfidf, weight, val_curve = choose_blend(units, label_names, probs_of[head])
     metrics = emotion_metrics(cfg, resolved, report, baselines, results, head, label_names, device, precision)
-    if len(heads) > 1:
+    metrics["blend"] = {"model_weight": weight, "tfidf_weight": round(1 - weight, 2), "used": weight < 1,
+                        "val_macro_f1": val_curve[weight], "model_alone_val_macro_f1": val_curve[1.0]}
+    if len(results) > 1:
         metrics["comparison"]["ensemble"] = comparison_row(head_ensemble(results, probs_of, units, label_names,
                                                                          cfg.similarity_credit))
-    save_emotion_model(cfg, models[head], tokenizer, metrics, units["test"], probs_of[head]["test"], label_names,
-                       results)
+    model_dir = save_emotion_model(cfg, models[head], tokenizer, metrics, results, (tfidf, weight, val_curve))
+    if is_main_process():  # the saved predictor, loaded back through the one loader songs and queries use
+        test_probs = score_texts(model_dir, units["test"].text.tolist(), max_length=cfg.train.max_length,
+                                 device=device, bf16=cfg.train.bf16)
+        finish_emotion_model(model_dir, cfg, metrics, results, units, test_probs, probs_of)
     return metrics
+
+
+def add_bootstrap(results: dict, probs_of: dict, y_test: np.ndarray, reference: str) -> None:
+    """Each head's 95% test-accuracy interval, and its difference from the reference head (paired)."""
+    ref = probs_of.get(reference, next(iter(probs_of.values())))["test"].argmax(1) == y_test
+    for head, probs in probs_of.items():
+        results[head]["bootstrap"] = paired_bootstrap_accuracy(probs["test"].argmax(1) == y_test, ref)
+
+
+def choose_blend(units: dict, label_names: list[str], head_probs: dict) -> tuple:
+    """TF-IDF fitted on the training rows; the model's share chosen on validation macro-F1.
+    Returns (pipeline, weight, validation macro-F1 by weight)."""
+    tfidf = fit_tfidf(units["train"].text, units["train"].label_id, analyzer="char")
+    val_probs = tfidf_probabilities(tfidf, units["val"].text.tolist(), len(label_names))
+    weight, curve = choose_weight(head_probs["val"], val_probs, units["val"].label_id.to_numpy())
+    log.info("blend: model weight %.2f chosen on validation (macro-F1 %.4f; the model alone %.4f)", weight,
+             curve[weight], curve[1.0])
+    return tfidf, weight, curve
 
 
 def emotion_metrics(cfg, resolved, report, baselines, results, head, label_names, device, precision) -> dict:
@@ -106,27 +134,44 @@ def head_ensemble(results: dict, probs_of: dict, units: dict, label_names: list[
             "frozen": {"trainable_params": sum(r["frozen"]["trainable_params"] for r in runs)}}
 
 
-def save_emotion_model(cfg, model, tokenizer, metrics, test_units, probs, label_names, results) -> Path:
+def save_emotion_model(cfg, model, tokenizer, metrics, results, blend_parts) -> Path:
+    """The predictor's files: weights, tokenizer, blend weight and TF-IDF part, label similarity, logs."""
     model_dir = paths.Layout(Path(cfg.out)).emotion_model
     if not is_main_process():
         return model_dir
     save_model_folder(model_dir, model, tokenizer, metrics, results[metrics["head"]]["trainer_log"])
+    save_blend(model_dir, *blend_parts)
+    label_names = metrics["labels"]
     sim = pd.DataFrame(label_similarity(model).round(4), index=label_names, columns=label_names)
     write_csv_atomic(model_dir / paths.LABEL_SIMILARITY, sim.reset_index(names="label"))
-    majors, major_of = major_classes(label_names)
-    pred = probs.argmax(1)
-    write_csv_atomic(model_dir / paths.TEST_PREDICTIONS, test_units.assign(
-        pred=[label_names[i] for i in pred], prob=probs.max(1).round(5),
-        pred_major=[majors[major_of[i]] for i in pred], correct=pred == test_units.label_id.to_numpy()))
-    if metrics["comparison"]:
-        write_json_atomic(model_dir / paths.HEAD_COMPARISON, {"chosen": metrics["head"], "selection":
-                          metrics["head_selection"], "heads": metrics["comparison"]})
-        write_text_atomic(model_dir / paths.HEAD_COMPARISON_MD, comparison_markdown(metrics["comparison"],
-                                                                                     metrics["head"]))
+    if len(results) > 1:
         for h, r in results.items():
             write_json_atomic(model_dir / f"trainer_log_{h}.json", r["trainer_log"])
-    write_text_atomic(model_dir / paths.MODEL_CARD, emotion_model_card(metrics))
     return model_dir
+
+
+def finish_emotion_model(model_dir: Path, cfg, metrics, results, units, test_probs, probs_of) -> None:
+    """Test metrics of the saved predictor (as loaded back), its predictions, comparison and model card."""
+    y_test, label_names = units["test"].label_id.to_numpy(), metrics["labels"]
+    metrics["test"] = emotion_test_metrics(y_test, test_probs, label_names, cfg.similarity_credit)
+    metrics["model_alone_test"] = results[metrics["head"]]["test"]
+    if metrics["comparison"] and metrics["blend"]["used"]:
+        plain_correct = probs_of["plain"]["test"].argmax(1) == y_test
+        metrics["comparison"]["blend"] = comparison_row({
+            **results[metrics["head"]], "test": metrics["test"], "best_val_macro_f1": metrics["blend"]["val_macro_f1"],
+            "bootstrap": paired_bootstrap_accuracy(test_probs.argmax(1) == y_test, plain_correct)})
+    write_json_atomic(model_dir / paths.METRICS, metrics)
+    majors, major_of = major_classes(label_names)
+    pred = test_probs.argmax(1)
+    write_csv_atomic(model_dir / paths.TEST_PREDICTIONS, units["test"].assign(
+        pred=[label_names[i] for i in pred], prob=test_probs.max(1).round(5),
+        pred_major=[majors[major_of[i]] for i in pred], correct=pred == y_test))
+    if metrics["comparison"]:
+        write_json_atomic(model_dir / paths.HEAD_COMPARISON, {"chosen": metrics["head"], "selection":
+                          metrics["head_selection"], "blend": metrics["blend"], "heads": metrics["comparison"]})
+        write_text_atomic(model_dir / paths.HEAD_COMPARISON_MD, comparison_markdown(metrics["comparison"],
+                                                                                     metrics["head"]))
+    write_text_atomic(model_dir / paths.MODEL_CARD, emotion_model_card(metrics))
 
 
 # ----------------------------------------------------------------------------- the stage

@@ -105,7 +105,7 @@ def add_lora(model, cfg: EmotionTrainConfig):
     if targets is None:  # unknown architecture: every linear layer inside the encoder
         targets = sorted({n.rsplit(".", 1)[-1] for n, m in model.encoder.named_modules()
                           if isinstance(m, torch.nn.Linear)})
-    head_modules = [n for n in ("classifier", "conv", "mix") if hasattr(model, n)]
+    head_modules = [n for n in ("classifier", "conv", "conv_norm", "mix") if hasattr(model, n)]
     head_modules += ["norm"] if model.config.feature_norm else []
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=list(targets), modules_to_save=head_modules)

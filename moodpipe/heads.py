@@ -2,7 +2,8 @@
 
     plain  encoder CLS (or the pooler output when the checkpoint has a trained pooler) -> dropout -> linear
     arch1  the seed's first design: Conv1d over the token states (hidden -> 64 channels, kernel 3),
-           ReLU, mean over real tokens (PAD excluded) -> dropout -> linear
+           batch norm of each channel over the real tokens, ReLU, mean over real tokens (PAD excluded)
+           -> dropout -> linear
     arch2  the seed's improved design: three hidden-size vectors -- last-layer CLS, CLS of
            hidden_states[-4], and the mean of the last layer over real tokens (PAD excluded, divided
            by the number of real tokens) -- mixed by a learned weighted sum (Conv1d 3 -> 1, kernel 1),
@@ -73,6 +74,12 @@ class EmotionClassifier(PreTrainedModel):
         self.norm = nn.BatchNorm1d(feature_size) if config.feature_norm else nn.Identity()
         if config.head == "arch1":
             self.conv = nn.Conv1d(hidden, config.conv_channels, kernel_size=3, padding=1)
+            # Without it arch1 collapsed on AI-Hub: e5's token states share one large component, so each
+            # channel's pre-activation had nearly the same value at every token of every example; 51 of 64
+            # channels were negative everywhere (dead after ReLU, so they never got a gradient again) and the
+            # rest gave one vector for all inputs. Centring each channel over the batch's real tokens puts
+            # about half of every channel's values above zero, and what is left is what differs.
+            self.conv_norm = nn.BatchNorm1d(config.conv_channels)
             self.classifier = nn.Linear(config.conv_channels, config.num_labels)
         else:
             if config.head == "arch2":
@@ -105,12 +112,18 @@ class EmotionClassifier(PreTrainedModel):
         if self.config.head == "plain":
             return out.pooler_output if self.config.use_pooler else last[:, 0]
         if self.config.head == "arch1":
-            mask = attention_mask.unsqueeze(-1).to(last.dtype)
-            conv = torch.relu(self.conv((last * mask).transpose(1, 2))).transpose(1, 2)  # (B, T, 64)
-            return masked_mean(conv, attention_mask)
+            return masked_mean(self.conv_channels(last, attention_mask), attention_mask)
         layer = out.hidden_states[max(-4, -len(out.hidden_states))]  # shallow encoders: the earliest there is
         stacked = torch.stack([last[:, 0], layer[:, 0], masked_mean(last, attention_mask)], dim=1)  # (B, 3, H)
         return torch.relu(self.mix(stacked).squeeze(1))
+
+    def conv_channels(self, last: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """arch1's (B, T, channels) ReLU outputs; the batch norm sees real tokens only, PAD stays 0."""
+        real = attention_mask.bool()
+        conv = self.conv((last * real.unsqueeze(-1).to(last.dtype)).transpose(1, 2)).transpose(1, 2)
+        out = torch.zeros_like(conv)
+        out[real] = torch.relu(self.conv_norm(conv[real]))
+        return out
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.config.problem_type == "multi_label_classification":

@@ -139,9 +139,29 @@ def emotion_baselines(units: dict[str, pd.DataFrame], label_names: list[str]) ->
     return out
 
 
+def paired_bootstrap_accuracy(correct: np.ndarray, reference: np.ndarray, rounds: int = 2000,
+                              seed: int = 0) -> dict:
+    """95% percentile intervals of a model's test accuracy and of its difference from a reference model's,
+    both from the same resampled test sets (paired: what is hard for both cancels out of the difference).
+
+    >>> r = paired_bootstrap_accuracy(np.array([1, 1, 0, 1]), np.array([1, 1, 0, 1]))
+    >>> r["minus_reference"], r["minus_reference_ci95"]
+    (0.0, [0.0, 0.0])
+    """
+    correct, reference = np.asarray(correct, dtype=float), np.asarray(reference, dtype=float)
+    idx = np.random.default_rng(seed).integers(0, len(correct), size=(rounds, len(correct)))
+    acc, diff = correct[idx].mean(1), correct[idx].mean(1) - reference[idx].mean(1)
+    return {"accuracy_ci95": np.percentile(acc, [2.5, 97.5]).round(4).tolist(),
+            "minus_reference": round(float(correct.mean() - reference.mean()), 4),
+            "minus_reference_ci95": np.percentile(diff, [2.5, 97.5]).round(4).tolist(), "rounds": rounds}
+
+
 def comparison_row(r: dict) -> dict:
     t = r["test"]
-    return {"val_macro_f1": r["best_val_macro_f1"], "test_accuracy_60": t["labels60"]["accuracy"],
+    return {"test_accuracy_ci95": r.get("bootstrap", {}).get("accuracy_ci95"),
+            "minus_plain": r.get("bootstrap", {}).get("minus_reference"),
+            "minus_plain_ci95": r.get("bootstrap", {}).get("minus_reference_ci95"),
+            "val_macro_f1": r["best_val_macro_f1"], "test_accuracy_60": t["labels60"]["accuracy"],
             "test_macro_f1_60": t["labels60"]["macro_f1"], "test_accuracy_6": t["major6"]["accuracy"],
             "test_macro_f1_6": t["major6"]["macro_f1"],
             "test_similarity_weighted_f1": t["similarity_weighted_f1"]["hierarchy"],

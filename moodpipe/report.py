@@ -50,15 +50,29 @@ Confusion matrix (rows true, columns predicted; negative, positive): {cm}
 
 
 def comparison_markdown(rows: dict[str, dict], chosen: str) -> str:
-    lines = ["| head | val macro-F1 | test acc (60) | test macro-F1 (60) | test acc (6) | test macro-F1 (6) "
-             "| weighted F1 | epochs | train s | trainable params |", "|---" * 10 + "|"]
+    """The --compare table; the bootstrap columns are 95% intervals over resampled test sets, the last one
+    paired against the plain head on the same resamples."""
+    lines = ["| head | val macro-F1 | test acc (60) [95% CI] | minus plain [95% CI] | test macro-F1 (60) "
+             "| test acc (6) | test macro-F1 (6) | weighted F1 | epochs | train s | trainable params |",
+             "|---" * 11 + "|"]
+    names = {chosen: f"{chosen} (chosen)", "ensemble": "mean of the heads (not saved)",
+             "blend": "chosen head + TF-IDF (saved)"}
     for h, r in rows.items():
-        name = {chosen: f"{h} (saved)", "ensemble": "mean of the heads (not saved)"}.get(h, h)
-        lines.append(f"| {name} | {r['val_macro_f1']:.4f} | "
-                     f"{r['test_accuracy_60']:.4f} | {r['test_macro_f1_60']:.4f} | {r['test_accuracy_6']:.4f} | "
-                     f"{r['test_macro_f1_6']:.4f} | {r['test_similarity_weighted_f1']:.4f} | {r['epochs_run']:.1f} | "
+        lines.append(f"| {names.get(h, h)} | {r['val_macro_f1']:.4f} | {r['test_accuracy_60']:.4f} "
+                     f"{interval(r.get('test_accuracy_ci95'))} | {signed(r.get('minus_plain'))} "
+                     f"{interval(r.get('minus_plain_ci95'))} | {r['test_macro_f1_60']:.4f} | "
+                     f"{r['test_accuracy_6']:.4f} | {r['test_macro_f1_6']:.4f} | "
+                     f"{r['test_similarity_weighted_f1']:.4f} | {r['epochs_run']:.1f} | "
                      f"{r['train_seconds']:.0f} | {r['trainable_params']:,} |")
     return "\n".join(lines) + "\n"
+
+
+def interval(ci: list | None) -> str:
+    return f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+
+
+def signed(x: float | None) -> str:
+    return "-" if x is None else f"{x:+.3f}"
 
 
 def emotion_model_card(m: dict) -> str:
@@ -69,8 +83,9 @@ def emotion_model_card(m: dict) -> str:
     table_rows = "\n".join(
         f"| {name} | {r['labels60']['accuracy']:.3f} | {r['labels60']['macro_f1']:.3f} | "
         f"{r['major6']['accuracy']:.3f} | {r['major6']['macro_f1']:.3f} |"
-        for name, r in (("this model", t), ("TF-IDF char 1-4 grams + LR", b["tfidf_char_logreg"]),
-                        ("majority class", b["majority"])))
+        for name, r in (("this predictor", t), *((("the model alone", m["model_alone_test"]),)
+                                                  if m.get("blend", {}).get("used") else ()),
+                        ("TF-IDF char 1-4 grams + LR", b["tfidf_char_logreg"]), ("majority class", b["majority"])))
     used_rows = (f", except the {m['frozen']['tuned_rows']:,} rows of the tokens in the training data"
                  if "tuned_rows" in m["frozen"] else "")
     compare = "" if not m["comparison"] else ("\n## Heads compared on the same split\n\n"
@@ -79,6 +94,7 @@ def emotion_model_card(m: dict) -> str:
 
 Head **{m['head']}** on **{m['base_model']['name']}** (source: {m['base_model']['source']}; substituted for
 the seed's klue/bert-base: {m['base_model']['substituted']} - {m['base_model']['reason']}).
+{blend_line(m)}
 
 Data: {', '.join(d['files'])}: {d['rows_read']} dialogues read, {d['rows_used']} used ({d['empty_text']}
 without text, {d['unknown_label']} with an unknown label, {d.get('duplicate_dialogues', 0)} duplicates).
@@ -106,6 +122,18 @@ word embeddings frozen: {m['frozen']['word_embeddings_frozen']}{used_rows}
 |---|{'---|' * len(majors)}
 {cm_rows}
 {compare}"""
+
+
+def blend_line(m: dict) -> str:
+    b = m.get("blend")
+    if not b:
+        return ""
+    if not b["used"]:
+        return (f"Blend with TF-IDF: not used (the model alone had the best validation macro-F1, "
+                f"{b['model_alone_val_macro_f1']:.4f}).\n")
+    return (f"Predictor: {b['model_weight']:.2f} x the model's probabilities + {b['tfidf_weight']:.2f} x a TF-IDF "
+            f"char 1-4-gram logistic regression's (`tfidf.joblib`), the weight chosen on validation macro-F1 "
+            f"({b['val_macro_f1']:.4f}, the model alone {b['model_alone_val_macro_f1']:.4f}).\n")
 
 
 def goemotions_model_card(m: dict) -> str:

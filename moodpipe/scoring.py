@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from moodpipe import paths
+from moodpipe.blend import blend, load_blend, tfidf_probabilities
 from moodpipe.device import (
     gather_from_processes,
     is_main_process,
@@ -51,19 +52,44 @@ class ScoreConfig:
     device: str = "auto"
 
 
-@functools.lru_cache(maxsize=2)
-def load_emotion_model(model_dir: str, device: str = "cpu") -> tuple:
-    """(model, tokenizer) from a saved folder, on `device`, loaded once per process."""
-    from transformers import AutoTokenizer
+@dataclass(frozen=True)
+class EmotionPredictor:
+    """A saved emotion folder as one predictor: the fine-tuned model, and the TF-IDF part it is blended with
+    when validation chose a blend (moodpipe.blend). Songs, --text queries and test metrics all use it."""
+    model: object
+    tokenizer: object
+    tfidf: object | None = None
+    model_weight: float = 1.0
 
-    from moodpipe.heads import EmotionClassifier
+    @property
+    def label_names(self) -> list[str]:
+        return [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
+
+    def chunk_probabilities(self, chunks: list[str], max_length: int, batch_size: int | None = None,
+                            precision: str = "fp32") -> np.ndarray:
+        logits = predict_logits(self.model, self.tokenizer, chunks, batch_size=batch_size, max_length=max_length,
+                                precision=precision, progress=len(chunks) > 500)
+        tfidf = None if self.tfidf is None else tfidf_probabilities(self.tfidf, chunks, len(self.label_names))
+        return blend(probabilities(self.model, logits), tfidf, self.model_weight)
+
+
+def load_emotion_predictor(model_dir: str, device: str = "cpu") -> EmotionPredictor:
+    """The predictor saved in a folder, on `device`, loaded once per process (again when it is retrained)."""
     folder = Path(model_dir)
     if not (folder / "config.json").is_file():
         raise InputError(f"no trained emotion model in {folder}: run `python lyrics_emotion.py train` first "
                          "or pass --model PATH")
-    model = EmotionClassifier.from_pretrained(str(folder)).to(device).eval()
-    return model, AutoTokenizer.from_pretrained(str(folder))
+    return _load_predictor(str(folder), device, (folder / "config.json").stat().st_mtime_ns)
 
+
+@functools.lru_cache(maxsize=2)
+def _load_predictor(folder: str, device: str, saved_at: int) -> EmotionPredictor:
+    from transformers import AutoTokenizer
+
+    from moodpipe.heads import EmotionClassifier
+    model = EmotionClassifier.from_pretrained(folder).to(device).eval()
+    tfidf, weight = load_blend(Path(folder))
+    return EmotionPredictor(model, AutoTokenizer.from_pretrained(folder), tfidf, weight)
 
 def pack_lengths(lengths: list[int], budget: int) -> list[list[int]]:
     """Greedy packing of consecutive items (lines) into chunks of at most `budget` tokens; an item longer
@@ -121,24 +147,17 @@ def weighted_part_vectors(probs: np.ndarray, owner: list[int], tokens: list[int]
     return out / np.maximum(weight, 1)[:, None]
 
 
-def chunk_probabilities(model, tokenizer, chunks: list[str], max_length: int, batch_size: int | None = None,
-                        precision: str = "fp32") -> np.ndarray:
-    logits = predict_logits(model, tokenizer, chunks, batch_size=batch_size, max_length=max_length,
-                            precision=precision, progress=len(chunks) > 500)
-    return probabilities(model, logits)
-
-
 def score_texts(model_dir, texts: list[str], max_length: int | None = None, batch_size: int | None = None,
                 device: str = "auto", bf16: str = "auto") -> np.ndarray:
     """Emotion probabilities (n, num_labels) for free texts, chunked by line exactly like the lyrics.
 
     The model is loaded once and cached (recommend.py calls this for --text queries)."""
     device = resolve_device(device)
-    model, tokenizer = load_emotion_model(str(model_dir), process_device(device))
-    max_length = max_length or model.config.train_max_length
+    predictor = load_emotion_predictor(str(model_dir), process_device(device))
+    max_length = max_length or predictor.model.config.train_max_length
     parts = [([x.strip() for x in str(t).splitlines() if x.strip()] or [str(t)], "\n") for t in texts]
-    chunks, owner, tokens = chunk_texts(tokenizer, parts, max_length)
-    probs = chunk_probabilities(model, tokenizer, chunks, max_length, batch_size, precision_for(device, bf16))
+    chunks, owner, tokens = chunk_texts(predictor.tokenizer, parts, max_length)
+    probs = predictor.chunk_probabilities(chunks, max_length, batch_size, precision_for(device, bf16))
     return weighted_part_vectors(probs, owner, tokens, len(texts))
 
 
@@ -172,17 +191,17 @@ def song_emotion_vectors(songs: pd.DataFrame, model_dir: str, max_length: int | 
                          precision: str = "fp32") -> tuple[pd.DataFrame, pd.DataFrame, list]:
     """(one row per song, two rows per song for its halves, skipped song ids). Chunks never cross the
     middle of a song, so the halves cost nothing extra and song vectors do not depend on --halves."""
-    model, tokenizer = load_emotion_model(model_dir, process_device(device))
-    max_length = max_length or model.config.train_max_length
+    predictor = load_emotion_predictor(model_dir, process_device(device))
+    max_length = max_length or predictor.model.config.train_max_length
     lyrics = songs.lyrics.fillna("").astype(str)
     empty = lyrics.str.strip() == ""
     kept = songs[~empty].reset_index(drop=True)
     halves = [lyric_halves(t) for t in lyrics[~empty]]
     parts = [(units, sep) for a, b, sep in halves for units in (a, b)]  # part 2k = song k's first half
-    chunks, owner, tokens = chunk_texts(tokenizer, parts, max_length)
-    probs = chunk_probabilities(model, tokenizer, chunks, max_length, batch_size, precision)
+    chunks, owner, tokens = chunk_texts(predictor.tokenizer, parts, max_length)
+    probs = predictor.chunk_probabilities(chunks, max_length, batch_size, precision)
     owner_song = [k // 2 for k in owner]
-    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    labels = predictor.label_names
     meta = kept[[c for c in METADATA_COLUMNS if c in kept.columns]].reset_index(drop=True)
     song_rows = pd.concat([meta, pd.DataFrame({
         "n_chunks": np.bincount(owner_song, minlength=len(kept)),

@@ -15,7 +15,7 @@ from safetensors import safe_open
 from sklearn.metrics import f1_score
 
 import lyrics_emotion
-from moodpipe import aihub, emotion, metrics, scoring
+from moodpipe import aihub, blend, emotion, metrics, scoring
 from moodpipe.codebook import label_names
 from moodpipe.files import InputError
 from moodpipe.finetune import EmotionTrainConfig
@@ -128,6 +128,38 @@ def test_arch2_starts_as_the_average_of_its_three_vectors(tiny_encoder):
         assert torch.allclose(model.features(out, mask), torch.relu(average), atol=1e-6)
 
 
+@pytest.mark.parametrize("with_norm", [True, False])
+def test_arch1_features_keep_differing_when_token_states_share_one_direction(tiny_encoder, with_norm):
+    """multilingual-e5's token states share one large component; arch1's channels then collapsed (dead
+    after ReLU, one vector for every input). The per-channel batch norm keeps them apart; without it
+    (with_norm=False, the old arch1) this setting collapses, which shows the test can fail."""
+    torch.manual_seed(0)
+    model = build_emotion_model(str(tiny_encoder), "arch1", LABELS)
+    if not with_norm:
+        model.conv_norm = torch.nn.Identity()
+    with torch.no_grad():  # the shared direction, added to every token before the embedding LayerNorm
+        model.encoder.embeddings.word_embeddings.weight += 0.3 * torch.randn(32)
+    ids = torch.arange(5, 21).unsqueeze(1).repeat(1, 6)  # example i: one token, repeated
+    mask = torch.ones_like(ids)
+    labels = torch.zeros(16, dtype=torch.long)  # the label prior is all there is to learn from these
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(30):
+        model(ids, mask, labels=labels).loss.backward()
+        opt.step()
+        opt.zero_grad()
+    with torch.no_grad():  # batch statistics, as in training (30 steps leave the running ones near their init)
+        out = model.encoder(input_ids=ids, attention_mask=mask, return_dict=True)
+        channels = model.conv_channels(out.last_hidden_state, mask) if with_norm else torch.relu(
+            model.conv(out.last_hidden_state.transpose(1, 2))).transpose(1, 2)
+        features = model.features(out, mask) if with_norm else channels.mean(1)
+    alive = int((channels > 0).flatten(0, 1).any(0).sum())
+    spread = float(features.std(0).mean() / features.abs().mean().clamp(min=1e-9))
+    if with_norm:  # measured: all 64 channels alive, spread 0.099
+        assert alive > 48 and spread > 0.05, (alive, spread)
+    else:  # measured: 28 alive, spread 0.003
+        assert alive < 48 and spread < 0.02, (alive, spread)
+
+
 @pytest.mark.parametrize("head", HEADS)
 def test_every_head_saves_and_loads_with_identical_logits(tiny_encoder, tmp_path, head):
     model = build_emotion_model(str(tiny_encoder), head, LABELS, feature_norm=head == "arch2").eval()
@@ -231,9 +263,15 @@ def test_train_compare_then_score_lyrics(data_dir, tiny_encoder, tmp_path):
                                    "--max-steps", "2", "--bf16", "no"])
     model_dir = out / "saved_model" / "emotion"
     for name in ("metrics.json", "README.md", "trainer_log.json", "test_predictions.csv", "label_similarity.csv",
-                 "head_comparison.json", "head_comparison.md", "config.json", "base_model.json"):
+                 "head_comparison.json", "head_comparison.md", "config.json", "base_model.json", "blend.json"):
         assert (model_dir / name).is_file(), name
-    assert set(metrics["comparison"]) == {*HEADS, "ensemble"} and metrics["data"]["rows_used"] == 50
+    blended = metrics["blend"]["used"]
+    assert set(metrics["comparison"]) == {*HEADS, "ensemble", *(["blend"] if blended else [])}
+    assert metrics["data"]["rows_used"] == 50 and (model_dir / "tfidf.joblib").is_file() == blended
+    for head in HEADS:  # paired bootstrap against plain: plain's difference from itself is exactly 0
+        row = metrics["comparison"][head]
+        assert row["test_accuracy_ci95"][0] <= row["test_accuracy_60"] <= row["test_accuracy_ci95"][1]
+    assert metrics["comparison"]["plain"]["minus_plain_ci95"] == [0.0, 0.0]
     assert len(metrics["test"]["labels60"]["confusion_matrix"]) == len(ALL_LABELS)
     assert len(metrics["test"]["major6"]["confusion_matrix"]) == 6
     assert "tfidf_char_logreg" in metrics["baselines"]
@@ -259,6 +297,21 @@ def test_train_compare_then_score_lyrics(data_dir, tiny_encoder, tmp_path):
     assert list(halves.columns[2:]) == list(vectors.columns[8:])
     text_vectors = scoring.score_texts(model_dir, ["혼자 남았다", "화가 난다\n오늘"])
     assert text_vectors.shape == (2, len(ALL_LABELS)) and np.allclose(text_vectors.sum(1), 1, atol=1e-4)
+    # the saved test metrics are the loaded predictor's: its predictions on the test texts reproduce them
+    test = pd.read_csv(model_dir / "test_predictions.csv")
+    probs = scoring.score_texts(model_dir, test.text.tolist(), bf16="no")
+    assert (probs.argmax(1) == test.label_id).mean() == pytest.approx(metrics["test"]["labels60"]["accuracy"])
+
+
+def test_blend_weight_is_chosen_on_validation_and_saved_predictor_uses_it(tmp_path):
+    y = np.array([0, 1, 0, 1])
+    model = np.array([[0.6, 0.4], [0.6, 0.4], [0.6, 0.4], [0.6, 0.4]])  # always class 0
+    tfidf = np.array([[0.9, 0.1], [0.1, 0.9], [0.9, 0.1], [0.1, 0.9]])  # always right
+    weight, curve = blend.choose_weight(model, tfidf, y)
+    assert curve[1.0] < curve[weight] == 1.0 and weight == max(w for w, s in curve.items() if s == 1.0)
+    assert blend.choose_weight(tfidf, model, y)[0] == 1.0  # the model alone wins: no TF-IDF part
+    blend.save_blend(tmp_path, None, 1.0, curve)
+    assert blend.load_blend(tmp_path) == (None, 1.0) and not (tmp_path / "tfidf.joblib").exists()
 
 
 def test_training_with_used_rows_saves_an_ordinary_encoder(data_dir, tiny_encoder, tmp_path):

@@ -1,0 +1,79 @@
+"""The emotion predictor's second voice: a TF-IDF char 1-4-gram logistic regression whose probabilities are
+mixed with the fine-tuned model's, `weight * model + (1 - weight) * tfidf`, the weight chosen on validation.
+
+The two make different mistakes (the encoder reads meaning, the n-grams read the corpus's recurring words),
+so their mix beats either on the AI-Hub dialogues. The TF-IDF model is saved in the same folder as the
+encoder (`tfidf.joblib`, `blend.json`), and scoring.load_emotion_predictor loads both, so song scoring,
+recommend.py --text and the test metrics all see the same predictor. A weight of 1 means the model alone:
+then no TF-IDF file is written.
+
+    >>> blend(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]), 0.25).tolist()
+    [[0.25, 0.75]]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from moodpipe import paths
+from moodpipe.files import write_json_atomic
+
+WEIGHT_GRID = tuple(round(w, 2) for w in np.linspace(0, 1, 21))  # the model's share, 0.05 apart
+
+
+def blend(model_probs: np.ndarray, tfidf_probs: np.ndarray | None, weight: float) -> np.ndarray:
+    """The mixed probabilities; the model's own when there is no TF-IDF part."""
+    if tfidf_probs is None or weight >= 1:
+        return model_probs
+    return weight * model_probs + (1 - weight) * tfidf_probs
+
+
+def tfidf_probabilities(pipeline, texts: list[str], num_labels: int) -> np.ndarray:
+    """(n, num_labels) probabilities; labels the classifier never saw in training get 0."""
+    out = np.zeros((len(texts), num_labels))
+    if texts:
+        out[:, pipeline.classes_] = pipeline.predict_proba(list(texts))
+    return out
+
+
+def choose_weight(model_probs: np.ndarray, tfidf_probs: np.ndarray, y: np.ndarray) -> tuple[float, dict]:
+    """The model's share with the best validation macro-F1 (ties: the larger share, the simpler product),
+    and the validation macro-F1 of every share tried."""
+    from sklearn.metrics import f1_score
+    scores = {w: float(f1_score(y, blend(model_probs, tfidf_probs, w).argmax(1), average="macro"))
+              for w in WEIGHT_GRID}
+    best = max(scores.values())
+    return max(w for w, s in scores.items() if s == best), scores
+
+
+def save_blend(folder: Path, pipeline, weight: float, val_scores: dict) -> None:
+    """blend.json always (the chosen weight and the validation curve); tfidf.joblib when it is used."""
+    import joblib
+    folder = Path(folder)
+    used = weight < 1
+    if used:
+        tmp = folder / f".{paths.TFIDF_MODEL}.tmp"
+        joblib.dump(pipeline, tmp, compress=3)
+        tmp.replace(folder / paths.TFIDF_MODEL)
+    else:
+        (folder / paths.TFIDF_MODEL).unlink(missing_ok=True)
+    write_json_atomic(folder / paths.BLEND, {
+        "model_weight": weight, "tfidf_weight": round(1 - weight, 2), "used": used,
+        "tfidf": "char 1-4-gram TF-IDF + logistic regression, fitted on the training rows",
+        "chosen_by": "validation macro-F1", "val_macro_f1_by_model_weight": {str(w): s for w, s in val_scores.items()}})
+
+
+def load_blend(folder: Path) -> tuple[object | None, float]:
+    """(TF-IDF pipeline or None, the model's weight) of a saved predictor; a folder without blend.json
+    (older runs, GoEmotions) is the model alone."""
+    import json
+    folder = Path(folder)
+    if not (folder / paths.BLEND).is_file():
+        return None, 1.0
+    weight = float(json.loads((folder / paths.BLEND).read_text())["model_weight"])
+    if weight >= 1:
+        return None, 1.0
+    import joblib
+    return joblib.load(folder / paths.TFIDF_MODEL), weight
