@@ -21,6 +21,7 @@ Outputs (under --out, default the repository root):
     saved_model/goemotions/                       the same for --dataset goemotions (+ thresholds.json)
     results/song_emotions.csv                     score: one 60+6 column vector per song
     results/song_halves.csv                       score --halves: first/second half of each song
+    results/song_emotions.embeddings.npz          score: `features` and `generic` vectors of songs and halves
 """
 
 from __future__ import annotations
@@ -122,6 +123,11 @@ def add_score_options(sc: argparse.ArgumentParser) -> None:
                     "half of each song's lyrics)")
     sc.add_argument("--batch-size", type=int, help="chunks per inference batch (default: 64 on a CPU, 256 on a GPU)")
     sc.add_argument("--max-songs", type=int, help="score only the first N songs (quick runs)")
+    sc.add_argument("--embeddings", action=argparse.BooleanOptionalAction, default=s.embeddings,
+                    help="also save each song's `features` (the fine-tuned model's vector before its classifier) "
+                    "and `generic` (the untuned base encoder's mean-pooled embedding) in "
+                    "results/song_emotions.embeddings.npz, for recommend.py --representation features|generic|"
+                    "hybrid; the base encoder runs once more per chunk (default: on)")
 
 
 def parse_args(argv: list[str] | None = None) -> EmotionTrainConfig | ScoreConfig:

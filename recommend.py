@@ -4,7 +4,8 @@
     python recommend.py --text "비 오는 날 헤어진 연인이 그리워"  # a text scored by saved_model/emotion
     python recommend.py --emotion 슬픔 --emotion 외로운 --top 20   # songs closest to an emotion profile
     python recommend.py --all --format csv                         # top-k for every song (the seed's tables)
-    python recommend.py --evaluate-halves results/song_halves.csv  # measure which --representation separates best
+    python recommend.py --evaluate --data-dir data                 # labelled retrieval of every --representation
+    python recommend.py --evaluate-halves results/song_halves.csv  # half-split recall@10 alone
 
 Input: <out>/results/song_emotions.csv (one row per song: metadata, 60 `emo:<major>/<sub>` probabilities,
 6 `major:<major>` sums) or any CSV given by --vectors. Outputs in <out>/results/: recommendations.{csv,json,md},
@@ -21,9 +22,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from moodpipe.cli import add_device, config_from_args, new_parser, run_cli
+from moodpipe.cli import add_data_dir, add_device, config_from_args, new_parser, run_cli
 from moodpipe.files import InputError
+from moodpipe.paths import resolve_data_dir
 from moodpipe.recommender import EXPLANATIONS, RecommendConfig, evaluate_halves, print_recommendations, recommend
+from moodpipe.retrieval_eval import run_evaluations
 from moodpipe.songs import DEFAULT_REPRESENTATION, REPRESENTATIONS
 
 
@@ -39,6 +42,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="target emotion (a major class such as 슬픔, or a sub-emotion); repeatable. Songs are "
                        "ranked by how strongly they carry it. " + EXPLANATIONS["strength"])
     query.add_argument("--all", dest="all_songs", action="store_true", help="top-k for every song (writes CSV)")
+    query.add_argument("--evaluate", action="store_true", help="labelled retrieval of every representation: "
+                       "AI-Hub test dialogues (precision@10 of the same major class / label), GoEmotions test "
+                       "comments (sharing a label) and Melon half-split recall@10, beside generic, TF-IDF and "
+                       "chance; writes results/retrieval_eval.{json,md} (each part runs when its inputs exist)")
     query.add_argument("--evaluate-halves", metavar="HALVES_CSV",
                        help="CSV of song_id, half (a/b) + emotion columns (results/song_halves.csv from "
                        "`lyrics_emotion.py score --halves`): print recall@TOP per representation")
@@ -60,12 +67,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="blocked exact numpy top-k (default) or FAISS IndexFlatIP (pip install faiss-cpu)")
     p.add_argument("--memory-mb", type=int, default=256, help="memory budget of one block of similarities")
     p.add_argument("--model-dir", help="emotion model for --text (default: OUT/saved_model/emotion)")
+    p.add_argument("--max-comments", type=int, help="--evaluate: only the first N GoEmotions test comments")
+    add_data_dir(p)
     add_device(p)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    if args.evaluate:
+        return run_evaluations(Path(args.out), resolve_data_dir(args.data_dir), args.device, args.max_comments)
     if args.evaluate_halves:
         return evaluate_halves(Path(args.evaluate_halves), Path(args.out), k=args.top)
     if args.artist and not args.song:

@@ -28,7 +28,17 @@ from moodpipe.files import InputError, read_json, write_text_atomic
 from moodpipe.paths import Layout
 from moodpipe.recommender import RecommendConfig, recommend
 from moodpipe.retrieval import normalize_rows
-from moodpipe.songs import LOG_FLOOR, REPRESENTATIONS, fit_representation, load_song_vectors, major_of, readable
+from moodpipe.songs import (
+    LOG_FLOOR,
+    PROBABILITY_REPRESENTATIONS,
+    REPRESENTATIONS,
+    fit_representation,
+    load_song_embeddings,
+    load_song_vectors,
+    major_of,
+    readable,
+)
+from moodpipe.spaces import DEFAULT_HYBRID, fit_space
 
 log = logging.getLogger("pipeline")
 
@@ -65,8 +75,8 @@ def catalogue_data(vectors: Path) -> dict:
     meta, probs, columns = load_song_vectors(vectors)
     cli = cli_neighbours(vectors)  # also rejects NaN rows and vectors without a direction, as the CLI does
     default = cli["representation"]
-    transform, _ = fit_representation(probs, columns, default)
-    units = normalize_rows(transform(probs))
+    catalogue = {"probs": probs, **load_song_embeddings(vectors, meta.song_id)}
+    units = normalize_rows(fit_space(catalogue, columns, default, DEFAULT_HYBRID)(catalogue))
     majors = major_names(columns)
     groups = probs @ group_matrix(columns, majors) if majors else probs
     years = meta.year.to_numpy(float)
@@ -82,7 +92,7 @@ def catalogue_data(vectors: Path) -> dict:
         "dominant": groups.argmax(axis=1).tolist(),
         "dominant_names": majors or [readable(c) for c in columns],
         "default_representation": default,
-        "representations": representation_specs(probs, columns),
+        "representations": {**representation_specs(probs, columns), **precomputed_only(default)},
         "log_floor": LOG_FLOOR,
         "top": TOP,
         "neighbours": encode_neighbours(cli["table"], meta),
@@ -174,6 +184,15 @@ def representation_specs(probs: np.ndarray, columns: list[str]) -> dict:
         specs[name] = {"base": kind, "offset": offset.tolist(), "scale": scale.tolist(), "features": features,
                        "about": REPRESENTATIONS[name]}
     return specs
+
+
+def precomputed_only(default: str) -> dict:
+    """An embedding space (features, generic, hybrid) cannot be rebuilt from the inlined probabilities: when it
+    is the default, the page offers it with the CLI's precomputed neighbours and no filters."""
+    if default in PROBABILITY_REPRESENTATIONS:
+        return {}
+    return {default: {"about": REPRESENTATIONS[default] + " (precomputed neighbours; filters need a probability "
+                      "representation or the command below)", "precomputed_only": True}}
 
 
 def probe_rows(kind: str, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -134,7 +134,8 @@ def head_comparison(root: Path, ax) -> None:
 def song_heatmap(root: Path, ax) -> None:
     df = pd.read_csv(Layout(root).heatmap)
     matrix = df.drop(columns=["song_id", "song"]).to_numpy(float)
-    representation = read_json(Layout(root).representation_eval).get("best", "?")
+    chosen = Layout(root).chosen_representation
+    representation = read_json(chosen).get("representation", "?") if chosen.is_file() else "?"
     draw_matrix(ax, matrix, df.song.tolist(), f"Cosine similarity of 10 random songs ({representation} vectors)",
                 fmt=".2f", cmap="RdBu_r", vmin=-1, vmax=1)
 

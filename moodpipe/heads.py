@@ -97,14 +97,19 @@ class EmotionClassifier(PreTrainedModel):
             nn.init.zeros_(module.bias)
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None):
+        logits, _ = self.logits_and_features(input_ids, attention_mask, token_type_ids)
+        loss = None if labels is None else self.loss(logits, labels)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    def logits_and_features(self, input_ids, attention_mask=None, token_type_ids=None) -> tuple:
+        """(logits, the vector the classifier sees): song scoring keeps both from one encoder pass."""
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
                            output_hidden_states=self.config.head == "arch2", return_dict=True, **kwargs)
-        logits = self.classifier(self.dropout(self.norm(self.features(out, attention_mask))))
-        loss = None if labels is None else self.loss(logits, labels)
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        features = self.norm(self.features(out, attention_mask))
+        return self.classifier(self.dropout(features)), features
 
     def features(self, out, attention_mask: torch.Tensor) -> torch.Tensor:
         """The vector the final linear layer sees, one per example."""

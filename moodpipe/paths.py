@@ -70,6 +70,13 @@ HEAD_COMPARISON_MD = "head_comparison.md"
 THRESHOLDS = "thresholds.json"
 ONNX_MODEL = "model.onnx"  # the sentiment model for ONNX Runtime (predict_sample.py's fast start)
 REPRESENTATION_FILE = "representation.json"
+SONG_VECTORS = "song_emotions.csv"  # results/: one emotion vector per song
+EMBEDDINGS_SUFFIX = ".embeddings.npz"  # beside a song-vector CSV: its songs' `features` and `generic` vectors
+
+
+def embeddings_path(vectors_csv: Path) -> Path:
+    """results/song_emotions.csv -> results/song_emotions.embeddings.npz"""
+    return Path(vectors_csv).with_suffix(EMBEDDINGS_SUFFIX)
 SCORING_SUMMARY = "song_emotions.json"  # beside the vectors: which lyrics file, how many songs, which skipped
 
 
@@ -106,7 +113,7 @@ class Layout:
 
     @property
     def song_vectors(self) -> Path:
-        return self.results / "song_emotions.csv"
+        return self.results / SONG_VECTORS
 
     @property
     def song_halves(self) -> Path:
@@ -124,6 +131,10 @@ class Layout:
     def query_recommendations(self, fmt: str) -> Path:
         """A single query's table (--song/--text/--emotion with --format): never a catalogue output."""
         return self.results / f"query.{fmt}"
+
+    def retrieval_eval(self, fmt: str) -> Path:
+        """recommend.py --evaluate: labelled retrieval scores of every representation (json, md)."""
+        return self.results / f"retrieval_eval.{fmt}"
 
     @property
     def representation_eval(self) -> Path:

@@ -35,6 +35,34 @@ def predict_logits(model, tokenizer, texts: list[str], batch_size: int | None = 
     """Logits for texts, in their order, as CPU float32. Each batch goes to the model's device under that
     device's autocast. Sorting by length first makes batches nearly pad-free (2.5-3x faster than random
     order on 2 CPU cores)."""
+    return predict_batches(lambda batch: model(**batch).logits, model, tokenizer, texts, batch_size, max_length,
+                           precision, progress)[0]
+
+
+def predict_logits_and_features(model, tokenizer, texts: list[str], batch_size: int | None = None,
+                                max_length: int = 128, precision: str = "fp32", progress: bool = False) -> tuple:
+    """(logits, features) of an EmotionClassifier: the features are the vector its classifier sees."""
+    if not texts:
+        return np.zeros((0, model.config.num_labels), np.float32), np.zeros((0, model.classifier.in_features),
+                                                                             np.float32)
+    return predict_batches(lambda batch: model.logits_and_features(**batch), model, tokenizer, texts, batch_size,
+                           max_length, precision, progress)
+
+
+def mean_pooled_embeddings(encoder, tokenizer, texts: list[str], batch_size: int | None = None,
+                           max_length: int = 128, precision: str = "fp32", progress: bool = False) -> np.ndarray:
+    """A plain encoder's sentence vectors: the mean of its last layer over real tokens (PAD excluded)."""
+    def pooled(batch):
+        states = encoder(**batch, return_dict=True).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
+        return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+    return predict_batches(pooled, encoder, tokenizer, texts, batch_size, max_length, precision, progress)[0]
+
+
+def predict_batches(step, model, tokenizer, texts: list[str], batch_size: int | None, max_length: int,
+                    precision: str, progress: bool) -> tuple[np.ndarray, ...]:
+    """Run `step` (a batch -> one tensor or a tuple of tensors) over texts sorted by length; the outputs come
+    back in the texts' order as CPU float32 arrays."""
     import torch
     from tqdm.auto import tqdm
 
@@ -43,11 +71,17 @@ def predict_logits(model, tokenizer, texts: list[str], batch_size: int | None = 
     enc = tokenizer(list(texts), truncation=True, max_length=max_length)
     order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
     model.eval()
-    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    outputs: list[np.ndarray] = []
     for start in tqdm(range(0, len(order), batch_size), desc="predicting", disable=not progress, unit="batch"):
         idx = order[start:start + batch_size]
         batch = tokenizer.pad({k: [enc[k][i] for i in idx] for k in ("input_ids", "attention_mask")},
                               return_tensors="pt")
         with torch.inference_mode(), autocast(device, precision):
-            out[idx] = model(**to_model_device(batch, model)).logits.float().cpu().numpy()
-    return out
+            result = step(to_model_device(batch, model))
+        for j, tensor in enumerate(result if isinstance(result, tuple) else (result,)):
+            if j == len(outputs):
+                outputs.append(np.zeros((len(texts), tensor.shape[-1]), dtype=np.float32))
+            outputs[j][idx] = tensor.float().cpu().numpy()
+    if not outputs:  # no texts: the caller still gets (0, width) arrays where the width is known
+        outputs = [np.zeros((0, getattr(model.config, "num_labels", 0)), dtype=np.float32)]
+    return tuple(outputs)

@@ -24,10 +24,11 @@ from moodpipe.files import (
     write_json_atomic,
     write_text_atomic,
 )
-from moodpipe.paths import REPRESENTATION_FILE, SCORING_SUMMARY, Layout
+from moodpipe.paths import REPRESENTATION_FILE, SCORING_SUMMARY, SONG_VECTORS, Layout, embeddings_path
 from moodpipe.retrieval import normalize_rows, topk_cosine, topk_cosine_faiss
 from moodpipe.songs import (
     DEFAULT_REPRESENTATION,
+    PROBABILITY_REPRESENTATIONS,
     REPRESENTATIONS,
     SongNotFound,
     check_rows,
@@ -35,11 +36,13 @@ from moodpipe.songs import (
     emotion_groups,
     find_song,
     fit_representation,
+    load_song_embeddings,
     load_song_vectors,
     major_of,
     normalize_title,
     song_labels,
 )
+from moodpipe.spaces import DEFAULT_HYBRID, EMBEDDINGS, available, check_available, fit_space
 
 log = logging.getLogger("pipeline")
 
@@ -76,13 +79,17 @@ class RecommendConfig:
     device: str = "auto"  # --text only
 
 
-def score_text(text: str, model_dir: Path, columns: Sequence[str], device: str = "auto") -> np.ndarray:
-    """Score a free text with the saved emotion model into the catalogue's probability columns."""
+def score_text(text: str, model_dir: Path, columns: Sequence[str], device: str = "auto",
+               embeddings: bool = False) -> dict[str, np.ndarray]:
+    """Score a free text with the saved emotion model: `probs` in the catalogue's column order, and with
+    embeddings its `features` and `generic` vectors too."""
     if not model_dir.is_dir():
         raise InputError(f"--text needs the saved emotion model in {model_dir}: train it with "
                          "`python lyrics_emotion.py train`, or pass --model-dir")
     from moodpipe.scoring import score_texts  # lazy: torch and transformers load only for --text
-    probs = np.asarray(score_texts(str(model_dir), [text], device=device), dtype=float)
+    scored = score_texts(str(model_dir), [text], device=device, embeddings=embeddings)
+    scored = scored if embeddings else {"probs": scored}
+    probs = np.asarray(scored["probs"], dtype=float)
     if probs.shape != (1, len(columns)):
         raise InputError(f"the model in {model_dir} gives {probs.shape[-1]} scores but the song vectors have "
                          f"{len(columns)} emotion columns: re-run lyrics_emotion.py so both come from one model")
@@ -93,12 +100,12 @@ def score_text(text: str, model_dir: Path, columns: Sequence[str], device: str =
         labels = [lab if lab.startswith("emo:") else f"emo:{lab}" for lab in labels]
         if sorted(labels) == sorted(columns):
             probs = probs[:, [labels.index(c) for c in columns]]
-    return probs
+    return {**scored, "probs": probs}
 
 
-def build_queries(cfg: RecommendConfig, meta: pd.DataFrame, probs: np.ndarray, columns: list[str],
-                  vectors: Path) -> tuple[list[str], np.ndarray, np.ndarray, str]:
-    """(labels, probability rows, catalogue rows or -1, a note for the user) of what to recommend for."""
+def build_queries(cfg: RecommendConfig, meta: pd.DataFrame, catalogue: dict, columns: list[str],
+                  vectors: Path) -> tuple[list[str], dict, np.ndarray, str]:
+    """(labels, query rows of every catalogue array, catalogue rows or -1, a note) of what to recommend for."""
     note = ""
     if cfg.all_songs:
         rows = np.arange(len(meta))
@@ -111,10 +118,12 @@ def build_queries(cfg: RecommendConfig, meta: pd.DataFrame, probs: np.ndarray, c
         rows = np.array([row])
     elif cfg.text is not None:
         model_dir = Path(cfg.model_dir) if cfg.model_dir else Layout(Path(cfg.out)).emotion_model
-        return [f"text: {cfg.text}"], score_text(cfg.text, model_dir, columns, cfg.device), np.array([-1]), note
+        embeddings = cfg.representation not in PROBABILITY_REPRESENTATIONS
+        query = score_text(cfg.text, model_dir, columns, cfg.device, embeddings)
+        return [f"text: {cfg.text}"], query, np.array([-1]), note
     else:
         raise InputError("nothing to recommend for: give --song, --song-id, --text, --emotion or --all")
-    return list(song_labels(meta)[rows]), probs[rows], rows, note
+    return list(song_labels(meta)[rows]), {k: v[rows] for k, v in catalogue.items()}, rows, note
 
 
 def find_scored_song(meta: pd.DataFrame, title: str, artist: str | None, vectors: Path) -> tuple[int, str]:
@@ -170,38 +179,60 @@ def shared_emotions(q_units: np.ndarray, units: np.ndarray, idx: np.ndarray, nam
     return out
 
 
-def half_split_recall_at_k(vectors_a: np.ndarray, vectors_b: np.ndarray, k: int = 10,
-                           representation: str = DEFAULT_REPRESENTATION, columns: Sequence[str] | None = None) -> float:
+def half_split_recall_at_k(vectors_a, vectors_b, k: int = 10, representation: str = DEFAULT_REPRESENTATION,
+                           columns: Sequence[str] | None = None, hybrid=DEFAULT_HYBRID) -> float:
     """How often one half of a song's lyrics finds its own other half in its top k (a->b and b->a averaged).
+    The halves are probability rows, or dicts of aligned arrays (`probs` and embeddings).
 
     A labels-free test of a representation; chance is k / n.
     >>> a, b = np.eye(3), np.eye(3)[[0, 2, 1]]  # songs 1 and 2 swapped their second halves
     >>> half_split_recall_at_k(a, b, k=1, representation="raw")
     0.3333333333333333
     """
-    a, b = np.asarray(vectors_a, float), np.asarray(vectors_b, float)
-    columns = list(columns) if columns is not None else [f"c{j}" for j in range(a.shape[1])]
-    transform, _ = fit_representation(np.vstack([a, b]), columns, representation)
-    ra, rb = transform(a), transform(b)
-    own = np.arange(len(a))[:, None]
+    a, b = (v if isinstance(v, dict) else {"probs": np.asarray(v, float)} for v in (vectors_a, vectors_b))
+    columns = list(columns) if columns is not None else [f"c{j}" for j in range(a["probs"].shape[1])]
+    to_space = fit_space({key: np.vstack([a[key], b[key]]) for key in a}, columns, representation, hybrid)
+    ra, rb = to_space(a), to_space(b)
+    own = np.arange(len(ra))[:, None]
     hits = sum(int((topk_cosine(q, x, k)[0] == own).any(axis=1).sum()) for q, x in ((ra, rb), (rb, ra)))
-    return hits / (2 * len(a))
+    return hits / (2 * len(ra))
 
 
-def evaluate_halves(path: Path, out: Path, k: int = 10) -> dict:
-    """recall@k of every representation on a CSV of half-song vectors (song_id, half a/b, emotions)."""
+def read_halves(path: Path, k: int) -> tuple[dict, dict, list[str], pd.Index]:
+    """The a and b halves of every song that has both, as dicts of `probs` and the embeddings saved beside
+    the song vectors (halves_features, halves_generic), with the emotion columns and the song ids."""
     df = read_csv_checked(path, "write it with `python lyrics_emotion.py score --halves`")
     require_columns(df, ["song_id", "half"], path)
     columns = emotion_columns(df.drop(columns=["song_id"]))
-    halves = {h: df[df.half.astype(str).str.lower() == h].drop_duplicates("song_id").set_index("song_id")
-              for h in ("a", "b")}
-    ids = halves["a"].index.intersection(halves["b"].index)
+    df = df.assign(song_id=df.song_id.astype(str), half=df.half.astype(str).str.lower())
+    embeddings = halves_embeddings(path, df)
+    halves = {h: df[df.half == h].drop_duplicates("song_id") for h in ("a", "b")}
+    ids = pd.Index(halves["a"].song_id).intersection(pd.Index(halves["b"].song_id))
     if len(ids) <= k:
         raise InputError(f"{path}: only {len(ids)} songs have both halves a and b; need more than k={k}")
-    a, b = (halves[h].loc[ids, columns].to_numpy(float) for h in ("a", "b"))
-    for x in (a, b):
-        check_rows(x, [f"song_id {i}" for i in ids], path)
-    usable = [r for r in REPRESENTATIONS if r != "major6" or all(major_of(c) for c in columns)]
+    sides = []
+    for h in ("a", "b"):
+        rows = halves[h].reset_index().set_index("song_id").loc[ids, "index"].to_numpy()
+        sides.append({"probs": df.loc[rows, columns].to_numpy(float), **{n: e[rows] for n, e in embeddings.items()}})
+        check_rows(sides[-1]["probs"], [f"song_id {i}" for i in ids], path)
+    return sides[0], sides[1], columns, ids
+
+
+def halves_embeddings(path: Path, df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """halves_features/halves_generic from the .npz beside song_emotions.csv, when it matches these rows."""
+    npz = embeddings_path(Path(path).with_name(SONG_VECTORS))
+    if not npz.is_file():
+        return {}
+    with np.load(npz, allow_pickle=False) as saved:
+        same = (len(saved["halves_song_id"]) == len(df) and (saved["halves_song_id"] == df.song_id.to_numpy()).all()
+                and (saved["halves_half"] == df.half.to_numpy()).all())
+        return {n: saved[f"halves_{n}"] for n in EMBEDDINGS if same and f"halves_{n}" in saved.files}
+
+
+def evaluate_halves(path: Path, out: Path, k: int = 10) -> dict:
+    """recall@k of every available representation on a CSV of half-song vectors (song_id, half a/b, emotions)."""
+    a, b, columns, ids = read_halves(path, k)
+    usable = [r for r in available(a, DEFAULT_HYBRID) if r != "major6" or all(major_of(c) for c in columns)]
     recall = {r: half_split_recall_at_k(a, b, k, r, columns) for r in usable}
     result = {"k": k, "n_songs": len(ids), "chance": k / len(ids), f"recall_at_{k}": recall,
               "best": max(recall, key=recall.get), "source": str(path)}
@@ -221,11 +252,17 @@ def saved_representation(vectors: Path) -> str | None:
     return name if name in REPRESENTATIONS else None
 
 
-def save_representation(vectors: Path, evaluation: dict) -> Path:
-    """Record the chosen representation beside the vectors, with how it was chosen."""
-    return write_json_atomic(Path(vectors).parent / REPRESENTATION_FILE, {
-        "representation": evaluation["best"], "chosen_by": f"half-split recall@{evaluation['k']}",
-        f"recall_at_{evaluation['k']}": evaluation[f"recall_at_{evaluation['k']}"], "n_songs": evaluation["n_songs"]})
+def save_representation(vectors: Path, evaluation: dict) -> str:
+    """Record the representation every ranking of these vectors uses, beside them, with why: the default (the
+    winner of the labelled retrieval evaluation) when the vectors support it, else the best half-split recall."""
+    k = evaluation["k"]
+    recall = evaluation[f"recall_at_{k}"]
+    chosen = DEFAULT_REPRESENTATION if DEFAULT_REPRESENTATION in recall else evaluation["best"]
+    why = ("the default: best in labelled retrieval (recommend.py --evaluate)" if chosen == DEFAULT_REPRESENTATION
+           else f"best half-split recall@{k} ({DEFAULT_REPRESENTATION} needs vectors these files lack)")
+    write_json_atomic(Path(vectors).parent / REPRESENTATION_FILE, {
+        "representation": chosen, "chosen_by": why, f"recall_at_{k}": recall, "n_songs": evaluation["n_songs"]})
+    return chosen
 
 
 def recommend(cfg: RecommendConfig) -> dict:
@@ -238,15 +275,18 @@ def recommend(cfg: RecommendConfig) -> dict:
     meta, probs, columns = load_song_vectors(vectors)
     names = song_labels(meta)
     check_rows(probs, names, vectors)
-    transform, features = fit_representation(probs, columns, cfg.representation)
-    items = transform(probs)
-    check_rows(items, names, vectors, f"no direction under --representation {cfg.representation} "
-               "(the vector equals the catalogue mean)")
-    units = normalize_rows(items).astype(np.float32)  # ranking needs no more; halves the time of --all
-    if cfg.emotions:
+    catalogue = {"probs": probs, **load_song_embeddings(vectors, meta.song_id)}
+    if cfg.emotions:  # ranked by emotion strength: no similarity space involved
         labels, table, note = emotion_query(cfg, meta, probs, columns)
+        units = normalize_rows(fit_space(catalogue, columns, "log")(catalogue)).astype(np.float32)
     else:
-        labels, table, note = similarity_query(cfg, meta, probs, columns, vectors, transform, units, features)
+        check_available(cfg.representation, catalogue, vectors, DEFAULT_HYBRID)
+        to_space = fit_space(catalogue, columns, cfg.representation, DEFAULT_HYBRID)
+        items = to_space(catalogue)
+        check_rows(items, names, vectors, f"no direction under --representation {cfg.representation} "
+                   "(the vector equals the catalogue mean)")
+        units = normalize_rows(items).astype(np.float32)  # ranking needs no more; halves the time of --all
+        labels, table, note = similarity_query(cfg, meta, catalogue, columns, vectors, to_space, units)
     result = {"representation": cfg.representation, "n_songs": len(meta), "vectors": str(vectors),
               "queries": labels, "table": table, "note": note, "config": asdict(cfg),
               "score": "strength" if cfg.emotions else "similarity"}
@@ -254,11 +294,11 @@ def recommend(cfg: RecommendConfig) -> dict:
     return result
 
 
-def similarity_query(cfg: RecommendConfig, meta: pd.DataFrame, probs: np.ndarray, columns: list[str],
-                     vectors: Path, transform, units: np.ndarray, features: list[str]):
+def similarity_query(cfg: RecommendConfig, meta: pd.DataFrame, catalogue: dict, columns: list[str],
+                     vectors: Path, to_space, units: np.ndarray):
     """The top songs by cosine to each query in the representation, and the emotions each pair shares."""
-    labels, query_probs, rows, note = build_queries(cfg, meta, probs, columns, vectors)
-    query_items = transform(query_probs)
+    labels, query, rows, note = build_queries(cfg, meta, catalogue, columns, vectors)
+    query_items = to_space(query)
     check_rows(query_items, labels, "the query", f"no direction under {cfg.representation}")
     q_units = normalize_rows(query_items).astype(np.float32)
     log.info("%d songs x %d emotions from %s; %d queries; representation %s", len(meta), len(columns), vectors,
@@ -269,7 +309,7 @@ def similarity_query(cfg: RecommendConfig, meta: pd.DataFrame, probs: np.ndarray
         exclude.append((np.where(rows >= 0, codes[rows], -1), codes))
     search = topk_cosine_faiss if cfg.index == "faiss" else partial(topk_cosine, memory_mb=cfg.memory_mb)
     idx, sims = search(q_units, units, cfg.top, item_mask=year_mask(cfg, meta), exclude_same=exclude)
-    why = shared_emotions(q_units, units, idx, features)
+    why = explain_matches(cfg.representation, catalogue, query, columns, idx, q_units, units)
     qi, rank = np.nonzero(idx >= 0)  # one row per recommendation, built column-wise (fast for --all)
     found = meta.iloc[idx[qi, rank]].reset_index(drop=True)
     table = pd.DataFrame({"query": np.asarray(labels, dtype=object)[qi],
@@ -278,6 +318,19 @@ def similarity_query(cfg: RecommendConfig, meta: pd.DataFrame, probs: np.ndarray
                           "year": found.year.astype("Int64"), "similarity": sims[qi, rank].astype(float).round(4),
                           "shared_emotions": why[qi, rank]})
     return labels, table, note
+
+
+def explain_matches(representation: str, catalogue: dict, query: dict, columns: list[str], idx: np.ndarray,
+                    q_units: np.ndarray, units: np.ndarray) -> np.ndarray:
+    """Shared emotions of each pair. They always come from the probabilities: in a probability space from
+    the space itself, in an embedding space (features, generic, hybrid) from `log`, whose dimensions are
+    emotions while an embedding's are not."""
+    if representation in PROBABILITY_REPRESENTATIONS:
+        return shared_emotions(q_units, units, idx, fit_representation(catalogue["probs"], columns,
+                                                                       representation)[1])
+    transform, names = fit_representation(catalogue["probs"], columns, "log")
+    return shared_emotions(normalize_rows(transform(query["probs"])), normalize_rows(transform(catalogue["probs"])),
+                           idx, names)
 
 
 def year_mask(cfg: RecommendConfig, meta: pd.DataFrame) -> np.ndarray | None:

@@ -251,8 +251,10 @@ def recommend_section(root: Path, n_examples: int = 3) -> list[str]:
     if not evaluation or not layout.recommendations("csv").is_file():
         return []
     recall = evaluation[f"recall_at_{evaluation['k']}"]
-    lines = ["## Recommendations", "", f"Representation chosen by half-split recall@{evaluation['k']} over "
-             f"{evaluation['n_songs']} songs (chance {evaluation['chance']:.4f}): **{evaluation['best']}**.", "",
+    chosen = optional_json(layout.chosen_representation) or {"representation": evaluation["best"], "chosen_by": "?"}
+    lines = ["## Recommendations", "", f"Representation: **{chosen['representation']}** ({chosen['chosen_by']}). "
+             f"Half-split recall@{evaluation['k']} over {evaluation['n_songs']} songs (chance "
+             f"{evaluation['chance']:.4f}):", "",
              "| representation | recall@10 |", "|---|---|", *[f"| {r} | {v:.4f} |" for r, v in recall.items()], ""]
     emotion = optional_json(layout.emotion_model / paths.METRICS)
     if emotion and emotion_learned_nothing(emotion):

@@ -25,7 +25,11 @@ REPRESENTATIONS = {
     "zscore": "centred, then divided by each emotion's spread across the catalogue",
     "log": "log-probabilities minus the catalogue mean log-probability (rare emotions count more)",
     "major6": "the 6 major-class sums, centred (coarse but robust)",
+    "features": "the fine-tuned model's vector before its classifier, averaged over the song's chunks, centred",
+    "generic": "the untuned base encoder's mean-pooled embedding, centred (what anyone gets without us)",
+    "hybrid": "a weighted concatenation of the unit-length centred `generic` (or `features`) and `log` vectors",
 }
+PROBABILITY_REPRESENTATIONS = ("raw", "centered", "zscore", "log", "major6")
 # Measured (README): half-split recall@10 over 1,914 Melon songs: log 0.207, zscore 0.151, raw 0.134,
 # centered 0.131, major6 0.047 (chance 0.005). main.py re-measures on every run and uses the winner.
 DEFAULT_REPRESENTATION = "log"
@@ -63,8 +67,9 @@ def fit_representation(catalogue: np.ndarray, columns: Sequence[str],
     >>> f(np.array([[0.8, 0.2]])).round(2).tolist(), names
     ([[0.1, -0.1]], ['a/x', 'b/y'])
     """
-    if name not in REPRESENTATIONS:
-        raise InputError(f"unknown --representation {name!r}; choose from {', '.join(REPRESENTATIONS)}")
+    if name not in PROBABILITY_REPRESENTATIONS:
+        raise InputError(f"--representation {name!r} is not one of the probability family "
+                         f"({', '.join(PROBABILITY_REPRESENTATIONS)}); moodpipe.spaces.fit_space handles the rest")
     names = [readable(c) for c in columns]
     base: Callable[[np.ndarray], np.ndarray] = lambda p: p  # noqa: E731
     if name == "major6":
@@ -127,6 +132,21 @@ def load_song_vectors(path: Path) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
                          "year": year})
     probs = df[columns].apply(pd.to_numeric, errors="coerce").to_numpy(float)  # text -> NaN -> named below
     return meta, probs, columns
+
+
+def load_song_embeddings(path: Path, song_ids: pd.Series) -> dict[str, np.ndarray]:
+    """The `features`/`generic` rows saved beside a vector CSV (results/song_emotions.embeddings.npz), in the
+    CSV's row order; {} when there is no such file or it belongs to other songs (then it is ignored, said)."""
+    from moodpipe.paths import embeddings_path
+    npz = embeddings_path(path)
+    if not npz.is_file():
+        return {}
+    with np.load(npz, allow_pickle=False) as saved:
+        ids = saved["song_id"].astype(str)
+        if len(ids) != len(song_ids) or not (ids == song_ids.astype(str).to_numpy()).all():
+            log.warning("%s does not hold the songs of %s (re-scored since?); ignoring it", npz, path)
+            return {}
+        return {k: saved[k] for k in saved.files if k in ("features", "generic")}
 
 
 def song_labels(meta: pd.DataFrame) -> np.ndarray:

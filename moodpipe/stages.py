@@ -142,11 +142,11 @@ def run_score(cfg: RunConfig) -> dict:
 
 
 def run_recommend(cfg: RunConfig) -> dict:
-    """Pick the representation by the half-split recall@10, then the seed's tables for every song."""
+    """Measure the half-split recall@10, keep the default representation (the labelled-retrieval winner) when
+    the vectors support it, else the best by that recall; then the seed's tables for every song."""
     out = layout(cfg)
     evaluation = evaluate_halves(out.song_halves, Path(cfg.out))
-    best = evaluation["best"]
-    save_representation(out.song_vectors, evaluation)  # recommend.py, REPORT.md and the page rank with it too
+    best = save_representation(out.song_vectors, evaluation)  # recommend.py, REPORT.md and the page use it too
     result = recommend(RecommendConfig(out=cfg.out, all_songs=True, format="csv", seed=cfg.seed))
     # The report shows the seed's tables; markdown of the same result, without recomputing it.
     write_text_atomic(out.recommendations("md"), "\n".join(markdown_tables(result)) + "\n")

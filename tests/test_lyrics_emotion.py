@@ -15,6 +15,7 @@ from safetensors import safe_open
 from sklearn.metrics import f1_score
 
 import lyrics_emotion
+import recommend
 from moodpipe import aihub, blend, emotion, metrics, scoring
 from moodpipe.codebook import label_names
 from moodpipe.files import InputError
@@ -282,7 +283,7 @@ def test_train_compare_then_score_lyrics(data_dir, tiny_encoder, tmp_path):
                           "release_date": "2001.01.01", "genre": "발라드", "lyrics": LYRICS})
     songs.to_csv(tmp_path / "songs.csv", index=False)
     lyrics_emotion.main(["score", "--lyrics", str(tmp_path / "songs.csv"), "--model", str(model_dir), "--out", str(out),
-             "--halves", "--max-length", "8"])
+             "--halves", "--max-length", "8", "--bf16", "no"])
     vectors = pd.read_csv(out / "results" / "song_emotions.csv")
     metadata = ["song_id", "song_name", "artist", "album", "release_date", "genre", "n_chunks", "n_tokens"]
     majors = ["major:분노", "major:슬픔", "major:불안", "major:상처", "major:당황", "major:기쁨"]
@@ -297,10 +298,28 @@ def test_train_compare_then_score_lyrics(data_dir, tiny_encoder, tmp_path):
     assert list(halves.columns[2:]) == list(vectors.columns[8:])
     text_vectors = scoring.score_texts(model_dir, ["혼자 남았다", "화가 난다\n오늘"])
     assert text_vectors.shape == (2, len(ALL_LABELS)) and np.allclose(text_vectors.sum(1), 1, atol=1e-4)
+    check_song_embeddings(out, model_dir, vectors, halves)
     # the saved test metrics are the loaded predictor's: its predictions on the test texts reproduce them
     test = pd.read_csv(model_dir / "test_predictions.csv")
     probs = scoring.score_texts(model_dir, test.text.tolist(), bf16="no")
     assert (probs.argmax(1) == test.label_id).mean() == pytest.approx(metrics["test"]["labels60"]["accuracy"])
+
+
+def check_song_embeddings(out: Path, model_dir: Path, vectors: pd.DataFrame, halves: pd.DataFrame) -> None:
+    """The .npz beside the vectors: documented shapes, rows in the CSVs' order, and a song's `features` equal
+    to the token-weighted mean of its chunks' features (the vector the classifier sees)."""
+    saved = np.load(out / "results" / "song_emotions.embeddings.npz")
+    predictor = scoring.load_emotion_predictor(str(model_dir))
+    assert saved["song_id"].tolist() == vectors.song_id.astype(str).tolist()
+    assert saved["halves_song_id"].tolist() == halves.song_id.astype(str).tolist()
+    # features: the classifier's input (hidden 32 for plain/arch2, 64 conv channels for arch1); generic: hidden
+    for name, width in (("features", predictor.model.classifier.in_features), ("generic", 32)):
+        assert saved[name].shape == (len(vectors), width) and saved[f"halves_{name}"].shape == (len(halves), width)
+    a, b, sep = scoring.lyric_halves(LYRICS[0])
+    chunks, _, tokens = scoring.chunk_texts(predictor.tokenizer, [(a, sep), (b, sep)], 8)
+    chunk_features = predictor.chunk_outputs(chunks, 8, embeddings=True)["features"]
+    expected = (chunk_features * np.array(tokens)[:, None]).sum(0) / sum(tokens)
+    assert np.allclose(saved["features"][0], expected, atol=1e-4)
 
 
 def test_blend_weight_is_chosen_on_validation_and_saved_predictor_uses_it(tmp_path):
@@ -386,6 +405,13 @@ def test_goemotions_multilabel_training_writes_thresholds(tiny_encoder, tmp_path
     assert metrics["test"]["ekman7_tuned"]["per_class"].keys() == {"anger", "joy", "neutral"}
     loaded = EmotionClassifier.from_pretrained(model_dir)
     assert loaded.config.problem_type == "multi_label_classification"
+    # labelled retrieval with the English model: the parts without inputs are skipped and say why
+    result = recommend.main(["--evaluate", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")])
+    scores = result["goemotions"]["precision_at_k"]
+    assert {"raw", "log", "features", "generic", "hybrid", "tfidf", "chance"} <= set(scores)
+    assert "major6" not in scores and set(result["skipped"]) == {"aihub", "halves"}
+    assert all(0 <= s["any_label"] <= 1 for s in scores.values())
+    assert (tmp_path / "out" / "results" / "retrieval_eval.md").is_file()
 
 
 def test_quick_mode_emotion_model_predicts_more_than_one_class(tmp_path, tiny_encoder):

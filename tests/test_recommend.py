@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from conftest import COLUMNS, write_song_vectors
 
+from moodpipe import retrieval_eval, songs, spaces
 from moodpipe.cli import run_cli
 from moodpipe.files import InputError
 from moodpipe.recommender import RecommendConfig, half_split_recall_at_k, recommend
@@ -206,7 +207,8 @@ def test_emotion_profile_query(out):
 
 def test_text_query_uses_the_emotion_model(out, monkeypatch):
     fake = types.ModuleType("moodpipe.scoring")
-    fake.score_texts = lambda model_dir, texts, device: np.tile(np.eye(len(COLUMNS))[1], (len(texts), 1))  # 눈물이나는
+    fake.score_texts = lambda model_dir, texts, device, embeddings: np.tile(np.eye(len(COLUMNS))[1],
+                                                                            (len(texts), 1))  # 눈물이나는
     monkeypatch.setitem(sys.modules, "moodpipe.scoring", fake)
     (out / "saved_model" / "emotion").mkdir(parents=True)
     rows = records(recommend(RecommendConfig(out=str(out), text="비 오는 날 헤어진 연인이 그리워",
@@ -256,3 +258,58 @@ def test_a_title_in_the_lyrics_file_but_not_scored_says_how_to_score_it(out, tmp
         recommend(RecommendConfig(out=str(out), song="빈 노래"))
     with pytest.raises(InputError, match="no song titled 'nothing like it'"):
         recommend(RecommendConfig(out=str(out), song="nothing like it"))
+
+
+# ----------------------------------------------------------------------------- embedding spaces and evaluation
+
+def write_embeddings(out: Path, generic: np.ndarray) -> None:
+    ids = np.array(pd.read_csv(out / "results" / "song_emotions.csv").song_id.astype(str).tolist())
+    np.savez(out / "results" / "song_emotions.embeddings.npz", song_id=ids, generic=generic,
+             features=generic[:, ::-1].copy(), halves_song_id=np.array([], str), halves_half=np.array([], str))
+
+
+def test_generic_space_ranks_by_the_saved_embeddings_and_explains_with_emotions(out):
+    n = len(pd.read_csv(out / "results" / "song_emotions.csv"))
+    generic = np.random.default_rng(1).normal(size=(n, 8))
+    generic[3] = generic[0] + 0.01  # song 3 is song 0's twin in the embedding, whatever its emotions
+    write_embeddings(out, generic)
+    result = recommend(RecommendConfig(out=str(out), song_id="1000", representation="generic"))
+    rows = records(result)
+    centred = spaces.unit_rows(generic - generic.mean(0))
+    assert rows[0]["song_id"] == "1003" and rows[0]["similarity"] == pytest.approx(centred[0] @ centred[3], abs=1e-4)
+    emotion_names = {songs.readable(c) for c in COLUMNS}
+    assert all(r["shared_emotions"].removeprefix("low ").split(" ")[0] in emotion_names
+               for r in rows if r["shared_emotions"])
+
+
+def test_a_representation_the_vectors_lack_names_the_ones_they_have(out):
+    with pytest.raises(InputError, match=r"needs `features` vectors.*it has: raw, centered, zscore, log, major6\b"):
+        recommend(RecommendConfig(out=str(out), song="봄날", representation="features"))
+
+
+def test_hybrid_with_all_weight_on_one_part_ranks_like_that_part(out):
+    n = len(pd.read_csv(out / "results" / "song_emotions.csv"))
+    catalogue = {"probs": np.random.default_rng(2).dirichlet(np.ones(4), size=n),
+                 "generic": np.random.default_rng(3).normal(size=(n, 6))}
+    columns = ["emo:a/x", "emo:a/y", "emo:b/z", "emo:b/w"]
+    for weight, part in ((1.0, "generic"), (0.0, "log")):
+        hybrid = spaces.fit_space(catalogue, columns, "hybrid", spaces.Hybrid("generic", weight))(catalogue)
+        alone = spaces.unit_rows(spaces.fit_space(catalogue, columns, part)(catalogue))
+        h = spaces.unit_rows(hybrid)
+        assert np.allclose(h @ h.T, alone @ alone.T, atol=1e-9)  # same cosines, so the same ranking
+
+
+def test_precision_at_k_is_right_on_a_toy_set_with_a_known_answer():
+    rng = np.random.default_rng(0)
+    centres = np.eye(3) * 10
+    x = np.vstack([centres[c] + rng.normal(size=(20, 3)) for c in range(3)])  # three tight, far-apart clusters
+    y = np.repeat([0, 1, 2], 20)
+    assert retrieval_eval.precision_at_k(x, y, k=10) == 1.0
+    assert retrieval_eval.precision_at_k(x, np.tile([0, 1], 30), k=10) < 0.7  # labels unrelated to the clusters
+    assert retrieval_eval.chance_precision(y) == pytest.approx(19 / 59)  # 19 same-label others out of 59
+    multi = np.zeros((60, 3))
+    multi[np.arange(60), y] = 1
+    multi[:20, 2] = 1  # the first cluster also carries label 2: it shares a label with the third cluster too
+    idx = retrieval_eval.neighbours(x, 10)
+    assert idx.shape == (60, 10) and not (idx == np.arange(60)[:, None]).any()  # never itself
+    assert retrieval_eval.precision_at_k(x, multi, k=10) == 1.0

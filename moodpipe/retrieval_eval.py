@@ -1,0 +1,221 @@
+"""Labelled retrieval: which song-vector representation puts items that feel the same next to each other.
+
+A song vector is good when its nearest neighbours share its emotion. Lyrics carry no emotion labels, so the
+representations are measured where labels exist, through the same scoring code the songs go through:
+- AI-Hub test dialogues (Korean model): precision@k of the same major class and of the same label;
+- GoEmotions test comments (English model): precision@k of sharing at least one label;
+- Melon songs, unlabelled: half-split recall@k (one half of a song finds its other half).
+Beside them: `generic` (the untuned encoder, what anyone gets without us), TF-IDF and chance.
+The `hybrid` part and weight are chosen on the AI-Hub validation dialogues, never on test.
+
+    recommend.py --evaluate [--data-dir data] [--out .]   ->  results/retrieval_eval.{json,md}
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from moodpipe import paths
+from moodpipe.files import InputError, read_csv_checked, write_json_atomic, write_text_atomic
+from moodpipe.retrieval import normalize_rows, topk_cosine
+from moodpipe.songs import REPRESENTATIONS, major_of
+from moodpipe.spaces import DEFAULT_HYBRID, EMBEDDINGS, Hybrid, available, fit_space
+
+log = logging.getLogger("pipeline")
+
+K = 10
+HYBRID_WEIGHTS = tuple(round(w, 1) for w in np.linspace(0.1, 0.9, 9))
+
+
+def neighbours(vectors: np.ndarray, k: int = K) -> np.ndarray:
+    """Each row's k nearest other rows by cosine (itself excluded), as indices (n, k). A row without a
+    direction (a TF-IDF row of unseen words only) gets a random one: its neighbours are then random, which is
+    all such a vector can give."""
+    x = np.asarray(vectors, np.float32).copy()
+    zero = ~np.any(x != 0, axis=1)
+    x[zero] = np.random.default_rng(0).normal(size=(int(zero.sum()), x.shape[1]))
+    own = np.arange(len(x))
+    units = normalize_rows(x)
+    return topk_cosine(units, units, min(k, len(x) - 1), exclude_same=[(own, own)])[0]
+
+
+def precision_at_k(vectors: np.ndarray, labels, k: int = K) -> float:
+    """Mean share of each item's k nearest others that share its label: `labels` is one label per item, or a
+    0/1 matrix (multi-label: sharing at least one counts).
+
+    >>> x = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]])
+    >>> precision_at_k(x, np.array([0, 0, 1, 1]), k=1), precision_at_k(x, np.array([0, 1, 0, 1]), k=1)
+    (1.0, 0.0)
+    """
+    return float(matches(neighbours(vectors, k), labels).mean())
+
+
+def matches(idx: np.ndarray, labels) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim == 2:  # multi-label: any shared label
+        return (labels[idx].astype(bool) & labels[:, None, :].astype(bool)).any(axis=2)
+    return labels[idx] == labels[:, None]
+
+
+def chance_precision(labels) -> float:
+    """Expected precision@k when the k neighbours are drawn at random from the other items."""
+    labels = np.asarray(labels)
+    n = len(labels)
+    if labels.ndim == 2:
+        y = labels.astype(bool)
+        share = (y.astype(int) @ y.T.astype(int)) > 0
+        return float((share.sum(axis=1) - 1).mean() / (n - 1))
+    counts = pd.Series(labels).value_counts().to_numpy()
+    return float((counts * (counts - 1)).sum() / (n * (n - 1)))
+
+
+def representation_scores(catalogue: dict, columns: list[str], labels: dict[str, np.ndarray], hybrid: Hybrid,
+                          k: int = K) -> dict[str, dict[str, float]]:
+    """{representation: {label set: precision@k}} for every representation the catalogue supports."""
+    out = {}
+    has_majors = all(major_of(c) for c in columns)
+    for name in (r for r in available(catalogue, hybrid) if r != "major6" or has_majors):
+        space = fit_space(catalogue, columns, name, hybrid)(catalogue)
+        out[name] = {which: precision_at_k(space, y, k) for which, y in labels.items()}
+    return out
+
+
+def choose_hybrid(catalogue: dict, columns: list[str], y: np.ndarray, k: int = K) -> tuple[Hybrid, dict]:
+    """The embedding part and weight of `hybrid` with the best precision@k on this (validation) set."""
+    scores = {}
+    for part in (p for p in EMBEDDINGS if p in catalogue):
+        for w in HYBRID_WEIGHTS:
+            space = fit_space(catalogue, columns, "hybrid", Hybrid(part, w))(catalogue)
+            scores[f"{part} {w}"] = precision_at_k(space, y, k)
+    if not scores:
+        raise InputError("hybrid needs `features` or `generic` vectors")
+    part, w = max(scores, key=scores.get).split()
+    return Hybrid(part, float(w)), scores
+
+
+def tfidf_space(train_texts: list[str], texts: list[str], analyzer: str = "char") -> np.ndarray:
+    """Centred TF-IDF vectors (char 1-4 grams for Korean, word 1-2 for English), fitted on the training rows."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    ngrams = (1, 4) if analyzer == "char" else (1, 2)
+    vectorizer = TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams, min_df=2, sublinear_tf=True)
+    x = vectorizer.fit(train_texts).transform(texts).toarray().astype(np.float32)
+    return x - x.mean(axis=0)
+
+
+# ----------------------------------------------------------------------------- the three evaluations
+
+def evaluate_aihub(layout: paths.Layout, model_dir: Path, device: str = "auto") -> dict:
+    """Precision@10 on the AI-Hub test dialogues of the split the emotion model was trained on."""
+    from moodpipe.scoring import score_texts
+    split = {name: read_csv_checked(layout.emotion_split(name), "train the model with `python lyrics_emotion.py "
+                                    "train` (it writes the split it used)") for name in ("train", "val", "test")}
+    scored = {part: score_texts(str(model_dir), split[part].text.tolist(), device=device, embeddings=True)
+              for part in ("val", "test")}
+    columns = [f"emo:{n}" for n in label_names(model_dir)]
+    labels = {part: {"major": split[part].label.str.split("/").str[0].to_numpy(),
+                     "label": split[part].label.to_numpy()} for part in ("val", "test")}
+    chosen, search = choose_hybrid(scored["val"], columns, labels["val"]["major"])
+    if chosen != DEFAULT_HYBRID:
+        log.warning("validation would choose hybrid = %s %.1f, the product uses %s %.1f (moodpipe.spaces)",
+                    chosen.part, chosen.weight, DEFAULT_HYBRID.part, DEFAULT_HYBRID.weight)
+    rows = representation_scores(scored["test"], columns, labels["test"], DEFAULT_HYBRID)
+    tfidf = tfidf_space(split["train"].text.tolist(), split["test"].text.tolist(), "char")
+    rows["tfidf"] = {which: precision_at_k(tfidf, y) for which, y in labels["test"].items()}
+    rows["chance"] = {which: chance_precision(y) for which, y in labels["test"].items()}
+    return {"n_test": len(split["test"]), "n_val": len(split["val"]), "k": K, "precision_at_k": rows,
+            "hybrid": {"used": [DEFAULT_HYBRID.part, DEFAULT_HYBRID.weight],
+                       "validation_choice": [chosen.part, chosen.weight],
+                       "chosen_by": "validation precision@10 of the major class", "validation_search": search}}
+
+
+def evaluate_goemotions(data_dir: Path, model_dir: Path, device: str = "auto",
+                        max_comments: int | None = None) -> dict:
+    """Precision@10 of sharing at least one label, on the GoEmotions test comments (English model)."""
+    from moodpipe.goemotions import read_goemotions
+    from moodpipe.scoring import score_texts
+    parts, names, _ = read_goemotions(data_dir)
+    test = parts["test"].head(max_comments) if max_comments else parts["test"]
+    scored = score_texts(str(model_dir), test.text.tolist(), device=device, embeddings=True)
+    y = np.stack(test.y.to_numpy())
+    columns = [f"emo:{n}" for n in label_names(model_dir)]
+    rows = representation_scores(scored, columns, {"any_label": y}, DEFAULT_HYBRID)
+    tfidf = tfidf_space(parts["train"].text.tolist(), test.text.tolist(), "word")
+    rows["tfidf"] = {"any_label": precision_at_k(tfidf, y)}
+    rows["chance"] = {"any_label": chance_precision(y)}
+    grid = {f"{part} {w}": precision_at_k(fit_space(scored, columns, "hybrid", Hybrid(part, w))(scored), y)
+            for part in EMBEDDINGS for w in HYBRID_WEIGHTS}  # reported only: the product's hybrid is AI-Hub's
+    return {"n_test": len(test), "k": K, "precision_at_k": rows, "hybrid_grid_reported_not_chosen": grid}
+
+
+def label_names(model_dir: Path) -> list[str]:
+    import json
+    id2label = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))["id2label"]
+    return [id2label[k] for k in sorted(id2label, key=int)]
+
+
+# ----------------------------------------------------------------------------- the table
+
+def summary_table(result: dict) -> tuple[list[str], str]:
+    """(representations ordered by their mean rank over the evaluations run, a markdown table)."""
+    columns = []
+    if "aihub" in result:
+        columns += [("AI-Hub P@10 major", result["aihub"]["precision_at_k"], "major"),
+                    ("AI-Hub P@10 label", result["aihub"]["precision_at_k"], "label")]
+    if "goemotions" in result:
+        columns.append(("GoEmotions P@10 any label", result["goemotions"]["precision_at_k"], "any_label"))
+    if "halves" in result:
+        recall = {r: {"recall": v} for r, v in result["halves"]["recall_at_10"].items()}
+        recall["chance"] = {"recall": result["halves"]["chance"]}
+        columns.append(("Melon half-split recall@10", recall, "recall"))
+    names = [r for r in [*REPRESENTATIONS, "tfidf", "chance"] if any(r in c[1] for c in columns)]
+    ours = [r for r in names if r in REPRESENTATIONS and all(r in c[1] for c in columns)]
+    ranks = {r: np.mean([sorted(-c[1][x][c[2]] for x in ours).index(-c[1][r][c[2]]) for c in columns])
+             for r in ours}
+    order = sorted(ours, key=lambda r: ranks[r])
+    lines = ["| representation | " + " | ".join(c[0] for c in columns) + " | mean rank |",
+             "|---" * (len(columns) + 2) + "|"]
+    for r in [*order, *[x for x in names if x not in ours]]:
+        cells = [f"{c[1][r][c[2]]:.4f}" if r in c[1] else "-" for c in columns]
+        rank = f"{ranks[r] + 1:.1f}" if r in ranks else "-"
+        lines.append(f"| {r} | " + " | ".join(cells) + f" | {rank} |")
+    return order, "\n".join(lines) + "\n"
+
+
+def run_evaluations(out: Path, data_dir: Path, device: str = "auto", max_comments: int | None = None) -> dict:
+    """Every evaluation whose inputs exist under `out` (models, split, halves) and `data_dir` (GoEmotions);
+    the ones that cannot run are named with what they need."""
+    from moodpipe.recommender import evaluate_halves
+    layout, result, skipped = paths.Layout(out), {}, {}
+    if (layout.emotion_model / "config.json").is_file() and layout.emotion_split("test").is_file():
+        result["aihub"] = evaluate_aihub(layout, layout.emotion_model, device)
+    else:
+        skipped["aihub"] = f"needs {layout.emotion_model} and {layout.emotion_split('test')} (lyrics_emotion.py train)"
+    goemotions = Path(data_dir) / paths.GOEMOTIONS_DIR
+    if (layout.goemotions_model / "config.json").is_file() and goemotions.is_dir():
+        result["goemotions"] = evaluate_goemotions(Path(data_dir), layout.goemotions_model, device, max_comments)
+    else:
+        skipped["goemotions"] = f"needs {layout.goemotions_model} (train --dataset goemotions) and {goemotions}"
+    if layout.song_halves.is_file():
+        result["halves"] = evaluate_halves(layout.song_halves, out)
+    else:
+        skipped["halves"] = f"needs {layout.song_halves} (lyrics_emotion.py score --halves)"
+    for name, why in skipped.items():
+        print(f"{name}: skipped, {why}")
+    if not result:
+        raise InputError("nothing to evaluate: " + "; ".join(skipped.values()))
+    return write_evaluation(layout, {**result, "skipped": skipped})
+
+
+def write_evaluation(layout: paths.Layout, result: dict) -> dict:
+    order, table = summary_table(result)
+    result["best_overall"] = order[0] if order else None
+    write_json_atomic(layout.retrieval_eval("json"), result)
+    write_text_atomic(layout.retrieval_eval("md"), table)
+    print(table)
+    if order:
+        print(f"best over these evaluations (mean rank): {order[0]}")
+    return result
