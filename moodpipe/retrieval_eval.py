@@ -98,12 +98,19 @@ def choose_hybrid(catalogue: dict, columns: list[str], y: np.ndarray, k: int = K
 
 
 def tfidf_space(train_texts: list[str], texts: list[str], analyzer: str = "char") -> np.ndarray:
-    """Centred TF-IDF vectors (char 1-4 grams for Korean, word 1-2 for English), fitted on the training rows."""
+    """Rows whose dot products are those of the centred TF-IDF vectors (char 1-4 grams for Korean, word 1-2
+    for English, fitted on the training rows). Centring a sparse matrix of ~10^5-10^6 n-grams would make it
+    dense (gigabytes), so the centred Gram matrix is built from sparse products and factored instead: n rows of
+    n numbers with exactly the same cosines."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     ngrams = (1, 4) if analyzer == "char" else (1, 2)
     vectorizer = TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams, min_df=2, sublinear_tf=True)
-    x = vectorizer.fit(train_texts).transform(texts).toarray().astype(np.float32)
-    return x - x.mean(axis=0)
+    x = vectorizer.fit(train_texts).transform(texts).astype(np.float64)
+    mean = np.asarray(x.mean(axis=0)).ravel()
+    xm = x @ mean
+    gram = (x @ x.T).toarray() - xm[:, None] - xm[None, :] + mean @ mean  # (X - 1m')(X - 1m')'
+    values, vectors = np.linalg.eigh(gram)
+    return (vectors * np.sqrt(np.clip(values, 0, None))).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- the three evaluations

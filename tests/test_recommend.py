@@ -313,3 +313,14 @@ def test_precision_at_k_is_right_on_a_toy_set_with_a_known_answer():
     idx = retrieval_eval.neighbours(x, 10)
     assert idx.shape == (60, 10) and not (idx == np.arange(60)[:, None]).any()  # never itself
     assert retrieval_eval.precision_at_k(x, multi, k=10) == 1.0
+
+
+def test_tfidf_space_keeps_the_cosines_of_the_centred_dense_vectors():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    train = ["aa bb cc", "bb cc dd", "cc dd ee", "aa aa bb", "ee ff gg", "ff gg aa"] * 3
+    texts = ["aa bb", "cc dd ee", "ff gg", "aa bb cc dd", "gg ee", "zz"]  # the last: no known word
+    dense = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit(train).transform(texts).toarray()
+    centred = dense - dense.mean(axis=0)
+    factored = retrieval_eval.tfidf_space(train, texts, "word")
+    assert factored.shape == (len(texts), len(texts))
+    assert np.allclose(factored @ factored.T, centred @ centred.T, atol=1e-5)
