@@ -27,7 +27,7 @@ from moodpipe.files import InputError
 from moodpipe.paths import resolve_data_dir
 from moodpipe.recommender import EXPLANATIONS, RecommendConfig, evaluate_halves, print_recommendations, recommend
 from moodpipe.retrieval_eval import run_evaluations
-from moodpipe.songs import DEFAULT_REPRESENTATION, REPRESENTATIONS
+from moodpipe.songs import DEFAULT_REPRESENTATION, FALLBACK_REPRESENTATION, REPRESENTATIONS
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,7 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--representation", choices=list(REPRESENTATIONS),
                    help="space where cosine is taken: " + "; ".join(f"{k}: {v}" for k, v in REPRESENTATIONS.items())
                    + ". Default: the one main.py chose for these vectors (results/representation.json beside "
-                     f"them), else {DEFAULT_REPRESENTATION}, the best half-split recall@10 on 1,914 real songs")
+                     f"them), else {DEFAULT_REPRESENTATION}, the labelled-retrieval winner (README; `--evaluate` "
+                     f"re-measures), or {FALLBACK_REPRESENTATION} for vectors without embeddings")
     p.add_argument("--exclude-same-artist", action="store_true", help="never recommend the query's own artist")
     p.add_argument("--include-self", action="store_true", help="let a query song appear in its own list")
     p.add_argument("--year-from", type=int, help="only songs released in or after this year")

@@ -28,6 +28,7 @@ from moodpipe.paths import REPRESENTATION_FILE, SCORING_SUMMARY, SONG_VECTORS, L
 from moodpipe.retrieval import normalize_rows, topk_cosine, topk_cosine_faiss
 from moodpipe.songs import (
     DEFAULT_REPRESENTATION,
+    FALLBACK_REPRESENTATION,
     PROBABILITY_REPRESENTATIONS,
     REPRESENTATIONS,
     SongNotFound,
@@ -179,7 +180,7 @@ def shared_emotions(q_units: np.ndarray, units: np.ndarray, idx: np.ndarray, nam
     return out
 
 
-def half_split_recall_at_k(vectors_a, vectors_b, k: int = 10, representation: str = DEFAULT_REPRESENTATION,
+def half_split_recall_at_k(vectors_a, vectors_b, k: int = 10, representation: str = "log",
                            columns: Sequence[str] | None = None, hybrid=DEFAULT_HYBRID) -> float:
     """How often one half of a song's lyrics finds its own other half in its top k (a->b and b->a averaged).
     The halves are probability rows, or dicts of aligned arrays (`probs` and embeddings).
@@ -265,17 +266,28 @@ def save_representation(vectors: Path, evaluation: dict) -> str:
     return chosen
 
 
+def default_representation(catalogue: dict) -> str:
+    """DEFAULT_REPRESENTATION when the vectors carry what it needs, else the best probability representation
+    by half-split recall (vectors scored without embeddings, or a CSV from elsewhere)."""
+    if DEFAULT_REPRESENTATION in available(catalogue, DEFAULT_HYBRID):
+        return DEFAULT_REPRESENTATION
+    log.info("representation: %s needs embeddings these vectors lack; using %s", DEFAULT_REPRESENTATION,
+             FALLBACK_REPRESENTATION)
+    return FALLBACK_REPRESENTATION
+
+
 def recommend(cfg: RecommendConfig) -> dict:
     """Load song vectors, answer the query, write results/; returns rows, outputs and the effective config."""
     if cfg.top < 1:
         raise InputError("--top must be at least 1")
     out = Path(cfg.out)
     vectors = Path(cfg.vectors) if cfg.vectors else Layout(out).song_vectors
-    cfg = replace(cfg, representation=cfg.representation or saved_representation(vectors) or DEFAULT_REPRESENTATION)
     meta, probs, columns = load_song_vectors(vectors)
     names = song_labels(meta)
     check_rows(probs, names, vectors)
     catalogue = {"probs": probs, **load_song_embeddings(vectors, meta.song_id)}
+    cfg = replace(cfg, representation=cfg.representation or saved_representation(vectors)
+                  or default_representation(catalogue))
     if cfg.emotions:  # ranked by emotion strength: no similarity space involved
         labels, table, note = emotion_query(cfg, meta, probs, columns)
         units = normalize_rows(fit_space(catalogue, columns, "log")(catalogue)).astype(np.float32)
