@@ -25,8 +25,8 @@ from pathlib import Path
 from moodpipe.cli import add_data_dir, add_device, config_from_args, new_parser, run_cli
 from moodpipe.files import InputError
 from moodpipe.paths import resolve_data_dir
-from moodpipe.recommender import EXPLANATIONS, RecommendConfig, evaluate_halves, print_recommendations, recommend
-from moodpipe.retrieval_eval import run_evaluations
+from moodpipe.recommender import EXPLANATIONS, RecommendConfig, print_recommendations, recommend
+from moodpipe.retrieval_eval import evaluate_halves, run_evaluations
 from moodpipe.songs import DEFAULT_REPRESENTATION, FALLBACK_REPRESENTATION, REPRESENTATIONS
 
 

@@ -18,13 +18,11 @@ import pandas as pd
 
 from moodpipe.files import (
     InputError,
-    read_csv_checked,
-    require_columns,
     write_csv_atomic,
     write_json_atomic,
     write_text_atomic,
 )
-from moodpipe.paths import REPRESENTATION_FILE, SCORING_SUMMARY, SONG_VECTORS, Layout, embeddings_path
+from moodpipe.paths import REPRESENTATION_FILE, SCORING_SUMMARY, Layout
 from moodpipe.retrieval import normalize_rows, topk_cosine, topk_cosine_faiss
 from moodpipe.songs import (
     DEFAULT_REPRESENTATION,
@@ -33,17 +31,15 @@ from moodpipe.songs import (
     REPRESENTATIONS,
     SongNotFound,
     check_rows,
-    emotion_columns,
     emotion_groups,
     find_song,
     fit_representation,
     load_song_embeddings,
     load_song_vectors,
-    major_of,
     normalize_title,
     song_labels,
 )
-from moodpipe.spaces import DEFAULT_HYBRID, EMBEDDINGS, available, check_available, fit_space
+from moodpipe.spaces import DEFAULT_HYBRID, available, check_available, fit_space
 
 log = logging.getLogger("pipeline")
 
@@ -178,70 +174,6 @@ def shared_emotions(q_units: np.ndarray, units: np.ndarray, idx: np.ndarray, nam
         joined = [", ".join(p for p in row if p) for row in text.reshape(-1, order.shape[2])]
         out[s:s + chunk] = np.array(joined, dtype=object).reshape(found.shape)
     return out
-
-
-def half_split_recall_at_k(vectors_a, vectors_b, k: int = 10, representation: str = "log",
-                           columns: Sequence[str] | None = None, hybrid=DEFAULT_HYBRID) -> float:
-    """How often one half of a song's lyrics finds its own other half in its top k (a->b and b->a averaged).
-    The halves are probability rows, or dicts of aligned arrays (`probs` and embeddings).
-
-    A labels-free test of a representation; chance is k / n.
-    >>> a, b = np.eye(3), np.eye(3)[[0, 2, 1]]  # songs 1 and 2 swapped their second halves
-    >>> half_split_recall_at_k(a, b, k=1, representation="raw")
-    0.3333333333333333
-    """
-    a, b = (v if isinstance(v, dict) else {"probs": np.asarray(v, float)} for v in (vectors_a, vectors_b))
-    columns = list(columns) if columns is not None else [f"c{j}" for j in range(a["probs"].shape[1])]
-    to_space = fit_space({key: np.vstack([a[key], b[key]]) for key in a}, columns, representation, hybrid)
-    ra, rb = to_space(a), to_space(b)
-    own = np.arange(len(ra))[:, None]
-    hits = sum(int((topk_cosine(q, x, k)[0] == own).any(axis=1).sum()) for q, x in ((ra, rb), (rb, ra)))
-    return hits / (2 * len(ra))
-
-
-def read_halves(path: Path, k: int) -> tuple[dict, dict, list[str], pd.Index]:
-    """The a and b halves of every song that has both, as dicts of `probs` and the embeddings saved beside
-    the song vectors (halves_features, halves_generic), with the emotion columns and the song ids."""
-    df = read_csv_checked(path, "write it with `python lyrics_emotion.py score --halves`")
-    require_columns(df, ["song_id", "half"], path)
-    columns = emotion_columns(df.drop(columns=["song_id"]))
-    df = df.assign(song_id=df.song_id.astype(str), half=df.half.astype(str).str.lower())
-    embeddings = halves_embeddings(path, df)
-    halves = {h: df[df.half == h].drop_duplicates("song_id") for h in ("a", "b")}
-    ids = pd.Index(halves["a"].song_id).intersection(pd.Index(halves["b"].song_id))
-    if len(ids) <= k:
-        raise InputError(f"{path}: only {len(ids)} songs have both halves a and b; need more than k={k}")
-    sides = []
-    for h in ("a", "b"):
-        rows = halves[h].reset_index().set_index("song_id").loc[ids, "index"].to_numpy()
-        sides.append({"probs": df.loc[rows, columns].to_numpy(float), **{n: e[rows] for n, e in embeddings.items()}})
-        check_rows(sides[-1]["probs"], [f"song_id {i}" for i in ids], path)
-    return sides[0], sides[1], columns, ids
-
-
-def halves_embeddings(path: Path, df: pd.DataFrame) -> dict[str, np.ndarray]:
-    """halves_features/halves_generic from the .npz beside song_emotions.csv, when it matches these rows."""
-    npz = embeddings_path(Path(path).with_name(SONG_VECTORS))
-    if not npz.is_file():
-        return {}
-    with np.load(npz, allow_pickle=False) as saved:
-        same = (len(saved["halves_song_id"]) == len(df) and (saved["halves_song_id"] == df.song_id.to_numpy()).all()
-                and (saved["halves_half"] == df.half.to_numpy()).all())
-        return {n: saved[f"halves_{n}"] for n in EMBEDDINGS if same and f"halves_{n}" in saved.files}
-
-
-def evaluate_halves(path: Path, out: Path, k: int = 10) -> dict:
-    """recall@k of every available representation on a CSV of half-song vectors (song_id, half a/b, emotions)."""
-    a, b, columns, ids = read_halves(path, k)
-    usable = [r for r in available(a, DEFAULT_HYBRID) if r != "major6" or all(major_of(c) for c in columns)]
-    recall = {r: half_split_recall_at_k(a, b, k, r, columns) for r in usable}
-    result = {"k": k, "n_songs": len(ids), "chance": k / len(ids), f"recall_at_{k}": recall,
-              "best": max(recall, key=recall.get), "source": str(path)}
-    print(f"half-split recall@{k} over {len(ids)} songs (chance {k / len(ids):.4f}):")
-    for r, v in sorted(recall.items(), key=lambda kv: -kv[1]):
-        print(f"  {r:9s} {v:.4f}  {REPRESENTATIONS[r]}")
-    write_json_atomic(Layout(out).representation_eval, result)
-    return result
 
 
 def saved_representation(vectors: Path) -> str | None:

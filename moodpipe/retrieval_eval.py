@@ -9,20 +9,22 @@ Beside them: `generic` (the untuned encoder, what anyone gets without us), TF-ID
 The `hybrid` part and weight are chosen on the AI-Hub validation dialogues, never on test.
 
     recommend.py --evaluate [--data-dir data] [--out .]   ->  results/retrieval_eval.{json,md}
+    recommend.py --evaluate-halves results/song_halves.csv  ->  results/representation_eval.json
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from moodpipe import paths
-from moodpipe.files import InputError, read_csv_checked, write_json_atomic, write_text_atomic
+from moodpipe.files import InputError, read_csv_checked, require_columns, write_json_atomic, write_text_atomic
 from moodpipe.retrieval import normalize_rows, topk_cosine
-from moodpipe.songs import REPRESENTATIONS, major_of
+from moodpipe.songs import REPRESENTATIONS, check_rows, emotion_columns, major_of
 from moodpipe.spaces import DEFAULT_HYBRID, EMBEDDINGS, Hybrid, available, fit_space
 
 log = logging.getLogger("pipeline")
@@ -164,6 +166,72 @@ def label_names(model_dir: Path) -> list[str]:
     return [id2label[k] for k in sorted(id2label, key=int)]
 
 
+# ----------------------------------------------------------------------------- half-split recall (no labels)
+
+def half_split_recall_at_k(vectors_a, vectors_b, k: int = 10, representation: str = "log",
+                           columns: Sequence[str] | None = None, hybrid=DEFAULT_HYBRID) -> float:
+    """How often one half of a song's lyrics finds its own other half in its top k (a->b and b->a averaged).
+    The halves are probability rows, or dicts of aligned arrays (`probs` and embeddings).
+
+    A labels-free test of a representation; chance is k / n.
+    >>> a, b = np.eye(3), np.eye(3)[[0, 2, 1]]  # songs 1 and 2 swapped their second halves
+    >>> half_split_recall_at_k(a, b, k=1, representation="raw")
+    0.3333333333333333
+    """
+    a, b = (v if isinstance(v, dict) else {"probs": np.asarray(v, float)} for v in (vectors_a, vectors_b))
+    columns = list(columns) if columns is not None else [f"c{j}" for j in range(a["probs"].shape[1])]
+    to_space = fit_space({key: np.vstack([a[key], b[key]]) for key in a}, columns, representation, hybrid)
+    ra, rb = to_space(a), to_space(b)
+    own = np.arange(len(ra))[:, None]
+    hits = sum(int((topk_cosine(q, x, k)[0] == own).any(axis=1).sum()) for q, x in ((ra, rb), (rb, ra)))
+    return hits / (2 * len(ra))
+
+
+def read_halves(path: Path, k: int) -> tuple[dict, dict, list[str], pd.Index]:
+    """The a and b halves of every song that has both, as dicts of `probs` and the embeddings saved beside
+    the song vectors (halves_features, halves_generic), with the emotion columns and the song ids."""
+    df = read_csv_checked(path, "write it with `python lyrics_emotion.py score --halves`")
+    require_columns(df, ["song_id", "half"], path)
+    columns = emotion_columns(df.drop(columns=["song_id"]))
+    df = df.assign(song_id=df.song_id.astype(str), half=df.half.astype(str).str.lower())
+    embeddings = halves_embeddings(path, df)
+    halves = {h: df[df.half == h].drop_duplicates("song_id") for h in ("a", "b")}
+    ids = pd.Index(halves["a"].song_id).intersection(pd.Index(halves["b"].song_id))
+    if len(ids) <= k:
+        raise InputError(f"{path}: only {len(ids)} songs have both halves a and b; need more than k={k}")
+    sides = []
+    for h in ("a", "b"):
+        rows = halves[h].reset_index().set_index("song_id").loc[ids, "index"].to_numpy()
+        sides.append({"probs": df.loc[rows, columns].to_numpy(float), **{n: e[rows] for n, e in embeddings.items()}})
+        check_rows(sides[-1]["probs"], [f"song_id {i}" for i in ids], path)
+    return sides[0], sides[1], columns, ids
+
+
+def halves_embeddings(path: Path, df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """halves_features/halves_generic from the .npz beside song_emotions.csv, when it matches these rows."""
+    npz = paths.embeddings_path(Path(path).with_name(paths.SONG_VECTORS))
+    if not npz.is_file():
+        return {}
+    with np.load(npz, allow_pickle=False) as saved:
+        same = (len(saved["halves_song_id"]) == len(df) and (saved["halves_song_id"] == df.song_id.to_numpy()).all()
+                and (saved["halves_half"] == df.half.to_numpy()).all())
+        return {n: saved[f"halves_{n}"] for n in EMBEDDINGS if same and f"halves_{n}" in saved.files}
+
+
+def evaluate_halves(path: Path, out: Path, k: int = 10) -> dict:
+    """recall@k of every available representation on a CSV of half-song vectors (song_id, half a/b, emotions)."""
+    a, b, columns, ids = read_halves(path, k)
+    usable = [r for r in available(a, DEFAULT_HYBRID) if r != "major6" or all(major_of(c) for c in columns)]
+    recall = {r: half_split_recall_at_k(a, b, k, r, columns) for r in usable}
+    result = {"k": k, "n_songs": len(ids), "chance": k / len(ids), f"recall_at_{k}": recall,
+              "best": max(recall, key=recall.get), "source": str(path)}
+    print(f"half-split recall@{k} over {len(ids)} songs (chance {k / len(ids):.4f}):")
+    for r, v in sorted(recall.items(), key=lambda kv: -kv[1]):
+        print(f"  {r:9s} {v:.4f}  {REPRESENTATIONS[r]}")
+    write_json_atomic(paths.Layout(out).representation_eval, result)
+    return result
+
+
 # ----------------------------------------------------------------------------- the table
 
 def summary_table(result: dict) -> tuple[list[str], str]:
@@ -195,7 +263,6 @@ def summary_table(result: dict) -> tuple[list[str], str]:
 def run_evaluations(out: Path, data_dir: Path, device: str = "auto", max_comments: int | None = None) -> dict:
     """Every evaluation whose inputs exist under `out` (models, split, halves) and `data_dir` (GoEmotions);
     the ones that cannot run are named with what they need."""
-    from moodpipe.recommender import evaluate_halves
     layout, result, skipped = paths.Layout(out), {}, {}
     if (layout.emotion_model / "config.json").is_file() and layout.emotion_split("test").is_file():
         result["aihub"] = evaluate_aihub(layout, layout.emotion_model, device)

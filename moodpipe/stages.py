@@ -25,8 +25,9 @@ from moodpipe.emotion import train_emotion
 from moodpipe.files import InputError, write_json_atomic, write_text_atomic
 from moodpipe.finetune import TRAIN_DEFAULTS, EmotionTrainConfig
 from moodpipe.melon import CrawlConfig, crawl
-from moodpipe.recommender import RecommendConfig, evaluate_halves, markdown_tables, recommend, save_representation
+from moodpipe.recommender import RecommendConfig, markdown_tables, recommend, save_representation
 from moodpipe.report import write_report
+from moodpipe.retrieval_eval import evaluate_halves
 from moodpipe.scoring import ScoreConfig, score_songs
 from moodpipe.sentiment import SentimentConfig, run_sentiment
 from moodpipe.training import library_versions

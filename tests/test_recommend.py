@@ -14,8 +14,9 @@ from conftest import COLUMNS, write_song_vectors
 from moodpipe import retrieval_eval, songs, spaces
 from moodpipe.cli import run_cli
 from moodpipe.files import InputError
-from moodpipe.recommender import RecommendConfig, half_split_recall_at_k, recommend
+from moodpipe.recommender import RecommendConfig, recommend
 from moodpipe.retrieval import topk_cosine, topk_cosine_faiss
+from moodpipe.retrieval_eval import half_split_recall_at_k
 from recommend import main
 
 TITLES = ["눈물", "눈물의 바다", "봄날", "사랑했지만", "비", "밤편지", "좋은 날", "Tell Me", "거짓말", "Gee",
