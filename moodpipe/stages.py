@@ -40,7 +40,7 @@ QUICK_REVIEWS = 1000
 QUICK_DIALOGUES = 240
 QUICK_AIHUB = {"epochs": 2, "max_length": 64}
 QUICK_COMMENTS = 300
-QUICK_SONGS = 100
+QUICK_SONGS = 60
 HEAD_COMPARISON_FIGURE = "emotion_head_comparison.png"
 
 
