@@ -24,7 +24,6 @@ from moodpipe.metrics import (
     comparison_row,
     emotion_baselines,
     emotion_test_metrics,
-    fit_tfidf,
     major_classes,
     paired_bootstrap_accuracy,
 )
@@ -54,7 +53,7 @@ def train_aihub(cfg: EmotionTrainConfig, device: str) -> dict:
     units, label_names, report = prepare_aihub(corpus, cfg.unit, cfg.add_sentences, cfg.train.seed,
                                                cfg.max_train_rows, cfg.max_eval_rows, layout,
                                                write=is_main_process(), only_labels=cfg.only_labels)
-    baselines = emotion_baselines(units, label_names)
+    baselines, tfidf = emotion_baselines(units, label_names)
     resolved = resolve_model(cfg.model, "ko")
     tokenizer = AutoTokenizer.from_pretrained(resolved.path)
     data = tokenized_splits(tokenizer, units, cfg.train.max_length)
@@ -70,7 +69,7 @@ def train_aihub(cfg: EmotionTrainConfig, device: str) -> dict:
                                                      cfg.similarity_credit)
     head = max(results, key=lambda h: results[h]["best_val_macro_f1"] or 0)  # the first on a tie
     add_bootstrap(results, probs_of, units["test"].label_id.to_numpy(), reference="plain")
-    tfidf, weight, val_curve = choose_blend(units, label_names, probs_of[head])
+    weight, val_curve = choose_blend(tfidf, units, label_names, probs_of[head])
     metrics = emotion_metrics(cfg, resolved, report, baselines, results, head, label_names, device, precision)
     metrics["blend"] = {"model_weight": weight, "tfidf_weight": round(1 - weight, 2), "used": weight < 1,
                         "val_macro_f1": val_curve[weight], "model_alone_val_macro_f1": val_curve[1.0]}
@@ -92,15 +91,14 @@ def add_bootstrap(results: dict, probs_of: dict, y_test: np.ndarray, reference: 
         results[head]["bootstrap"] = paired_bootstrap_accuracy(probs["test"].argmax(1) == y_test, ref)
 
 
-def choose_blend(units: dict, label_names: list[str], head_probs: dict) -> tuple:
-    """TF-IDF fitted on the training rows; the model's share chosen on validation macro-F1.
-    Returns (pipeline, weight, validation macro-F1 by weight)."""
-    tfidf = fit_tfidf(units["train"].text, units["train"].label_id, analyzer="char")
+def choose_blend(tfidf, units: dict, label_names: list[str], head_probs: dict) -> tuple[float, dict]:
+    """The model's share against the baseline's TF-IDF pipeline, chosen on validation macro-F1.
+    Returns (weight, validation macro-F1 by weight)."""
     val_probs = tfidf_probabilities(tfidf, units["val"].text.tolist(), len(label_names))
     weight, curve = choose_weight(head_probs["val"], val_probs, units["val"].label_id.to_numpy())
     log.info("blend: model weight %.2f chosen on validation (macro-F1 %.4f; the model alone %.4f)", weight,
              curve[weight], curve[1.0])
-    return tfidf, weight, curve
+    return weight, curve
 
 
 def emotion_metrics(cfg, resolved, report, baselines, results, head, label_names, device, precision) -> dict:

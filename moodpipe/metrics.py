@@ -124,19 +124,21 @@ def emotion_test_metrics(y_true, probs: np.ndarray, label_names: list[str], cred
     }
 
 
-def emotion_baselines(units: dict[str, pd.DataFrame], label_names: list[str]) -> dict:
+def emotion_baselines(units: dict[str, pd.DataFrame], label_names: list[str]) -> tuple[dict, object]:
     """Majority class and TF-IDF char 1-4 grams + LR on the same split; the 6-class rows come from
-    separate classifiers trained on the major classes."""
+    separate classifiers trained on the major classes. Also returns the fitted 60-label TF-IDF pipeline,
+    which the emotion stage blends with its model."""
     majors, major_of = major_classes(label_names)
     train, test = units["train"], units["test"]
-    out = {}
+    out, fitted = {}, {}
     for name, y_train, y_test, names in (("labels60", train.label_id, test.label_id, label_names),
                                          ("major6", major_of[train.label_id], major_of[test.label_id], majors)):
-        tfidf = tfidf_baseline(train.text, y_train, test.text, y_test, names, analyzer="char")
+        fitted[name] = fit_tfidf(train.text, y_train, analyzer="char")
+        tfidf = classification_metrics(y_test, fitted[name].predict(list(test.text)).tolist(), names)
         majority = majority_baseline(y_train, y_test, names)
         out.setdefault("tfidf_char_logreg", {})[name] = {k: tfidf[k] for k in ("accuracy", "macro_f1")}
         out.setdefault("majority", {})[name] = {k: majority[k] for k in ("accuracy", "macro_f1")}
-    return out
+    return out, fitted["labels60"]
 
 
 def paired_bootstrap_accuracy(correct: np.ndarray, reference: np.ndarray, rounds: int = 2000,
