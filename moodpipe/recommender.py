@@ -39,7 +39,7 @@ from moodpipe.songs import (
     normalize_title,
     song_labels,
 )
-from moodpipe.spaces import DEFAULT_HYBRID, available, check_available, fit_space
+from moodpipe.spaces import DEFAULT_HYBRID, available, check_available, fit_space, needs
 
 log = logging.getLogger("pipeline")
 
@@ -77,9 +77,9 @@ class RecommendConfig:
 
 
 def score_text(text: str, model_dir: Path, columns: Sequence[str], device: str = "auto",
-               embeddings: bool = False) -> dict[str, np.ndarray]:
-    """Score a free text with the saved emotion model: `probs` in the catalogue's column order, and with
-    embeddings its `features` and `generic` vectors too."""
+               embeddings: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Score a free text with the saved emotion model: `probs` in the catalogue's column order, and the
+    embeddings named (`features`, `generic`) too."""
     if not model_dir.is_dir():
         raise InputError(f"--text needs the saved emotion model in {model_dir}: train it with "
                          "`python lyrics_emotion.py train`, or pass --model-dir")
@@ -115,7 +115,7 @@ def build_queries(cfg: RecommendConfig, meta: pd.DataFrame, catalogue: dict, col
         rows = np.array([row])
     elif cfg.text is not None:
         model_dir = Path(cfg.model_dir) if cfg.model_dir else Layout(Path(cfg.out)).emotion_model
-        embeddings = cfg.representation not in PROBABILITY_REPRESENTATIONS
+        embeddings = tuple(k for k in needs(cfg.representation, DEFAULT_HYBRID) if k != "probs")  # only these run
         query = score_text(cfg.text, model_dir, columns, cfg.device, embeddings)
         return [f"text: {cfg.text}"], query, np.array([-1]), note
     else:

@@ -41,6 +41,7 @@ from moodpipe.predict import (
     predict_logits_and_features,
     probabilities,
 )
+from moodpipe.spaces import EMBEDDINGS
 
 log = logging.getLogger("pipeline")
 
@@ -77,22 +78,24 @@ class EmotionPredictor:
         return [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
 
     def chunk_outputs(self, chunks: list[str], max_length: int, batch_size: int | None = None,
-                      precision: str = "fp32", embeddings: bool = False) -> dict[str, np.ndarray]:
-        """Per chunk: `probs` (blended when the folder holds a blend); with embeddings also `features` (the
-        vector the classifier sees, from the same encoder pass) and `generic` (the untuned base encoder's
-        mean-pooled embedding, the baseline anyone could get without fine-tuning)."""
+                      precision: str = "fp32", embeddings=False) -> dict[str, np.ndarray]:
+        """Per chunk: `probs` (blended when the folder holds a blend), and the embeddings asked for (True: both):
+        `features` (the vector the classifier sees, from the same encoder pass) and `generic` (the untuned base
+        encoder's mean-pooled embedding, the baseline anyone could get without fine-tuning; a second pass)."""
+        wanted = EMBEDDINGS if embeddings is True else tuple(embeddings or ())
         run = dict(batch_size=batch_size, max_length=max_length, precision=precision, progress=len(chunks) > 500)
-        if not embeddings:
-            out = {"logits": predict_logits(self.model, self.tokenizer, chunks, **run)}
-        else:
+        if "features" in wanted:
             logits, features = predict_logits_and_features(self.model, self.tokenizer, chunks, **run)
             out = {"logits": logits, "features": features}
+        else:
+            out = {"logits": predict_logits(self.model, self.tokenizer, chunks, **run)}
+        if "generic" in wanted:
             if self.base_model:
                 encoder, tokenizer = base_encoder(self.base_model, str(model_device(self.model)))
                 out["generic"] = mean_pooled_embeddings(encoder, tokenizer, chunks, **run)
             else:
                 log.warning("scoring: the model folder records no base encoder (base_model.json), so there are "
-                            "no `generic` embeddings; `features` are saved")
+                            "no `generic` embeddings")
         tfidf = None if self.tfidf is None else tfidf_probabilities(self.tfidf, chunks, len(self.label_names))
         out["probs"] = blend(probabilities(self.model, out.pop("logits")), tfidf, self.model_weight)
         return out
@@ -129,6 +132,7 @@ def base_encoder(path: str, device: str) -> tuple:
         raise InputError(f"the base encoder {path} (for `generic` embeddings) cannot be loaded: {e}; "
                          "score with --no-embeddings to skip them") from None
     return encoder, AutoTokenizer.from_pretrained(path)
+
 
 def pack_lengths(lengths: list[int], budget: int) -> list[list[int]]:
     """Greedy packing of consecutive items (lines) into chunks of at most `budget` tokens; an item longer
@@ -187,9 +191,9 @@ def weighted_part_vectors(probs: np.ndarray, owner: list[int], tokens: list[int]
 
 
 def score_texts(model_dir, texts: list[str], max_length: int | None = None, batch_size: int | None = None,
-                device: str = "auto", bf16: str = "auto", embeddings: bool = False):
+                device: str = "auto", bf16: str = "auto", embeddings=False):
     """Emotion probabilities (n, num_labels) for free texts, chunked by line exactly like the lyrics; with
-    embeddings, a dict of `probs`, `features` and `generic` (n, width) arrays.
+    embeddings (True, or the names wanted), a dict of `probs` and those (n, width) arrays.
 
     The model is loaded once and cached (recommend.py calls this for --text queries)."""
     device = resolve_device(device)
