@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 from moodpipe.cli import add_data_dir, run_cli
-from moodpipe.melon import MELON, CrawlConfig, crawl
+from moodpipe.data.melon import MELON, CrawlConfig, crawl
 from moodpipe.paths import resolve_data_dir
 
 # ----------------------------------------------------------------------------- command line

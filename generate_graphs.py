@@ -14,8 +14,8 @@ import argparse
 from pathlib import Path
 
 from moodpipe.cli import new_parser, run_cli
-from moodpipe.explorer import write_explorer
-from moodpipe.figures import generate_graphs
+from moodpipe.report.explorer import write_explorer
+from moodpipe.report.figures import generate_graphs
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -31,14 +31,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from moodpipe.cli import add_data_dir, add_device, config_from_args, new_parser, run_cli
-from moodpipe.codebook import check_codebook_file
-from moodpipe.device import is_main_process
-from moodpipe.emotion import train_emotion
-from moodpipe.finetune import TRAIN_DEFAULTS, EmotionTrainConfig
-from moodpipe.heads import HEADS
+from moodpipe.data.codebook import check_codebook_file
+from moodpipe.models.emotion_finetune import TRAIN_DEFAULTS, EmotionTrainConfig
+from moodpipe.models.heads import HEADS
+from moodpipe.models.training import TrainConfig
 from moodpipe.paths import CORPUS_DIR, LYRICS_FILES
-from moodpipe.scoring import ScoreConfig, score_songs
-from moodpipe.training import TrainConfig
+from moodpipe.runtime import is_main_process
+from moodpipe.stages.emotion import train_emotion
+from moodpipe.stages.scoring import ScoreConfig, score_songs
 
 
 def defaults(name: str) -> str:
@@ -117,8 +117,8 @@ def add_score_options(sc: argparse.ArgumentParser) -> None:
     s = ScoreConfig()
     sc.add_argument("--lyrics", help="songs CSV with song_id and lyrics (default: <data-dir>/"
                     f"{LYRICS_FILES[0]}, else <data-dir>/{LYRICS_FILES[1]})")
-    sc.add_argument("--model", dest="model_dir", default=s.model_dir, help=f"trained model folder "
-                    f"(default: {s.model_dir})")
+    sc.add_argument("--model", dest="model_dir", default=s.model_dir, help="trained model folder "
+                    "(default: <out>/saved_model/emotion)")
     sc.add_argument("--halves", action="store_true", help="also write results/song_halves.csv (first and second "
                     "half of each song's lyrics)")
     sc.add_argument("--batch-size", type=int, help="chunks per inference batch (default: 64 on a CPU, 256 on a GPU)")

@@ -16,10 +16,10 @@ the Hugging Face Trainer. Outputs (under --out, default the repository root):
 from __future__ import annotations
 
 from moodpipe.cli import add_data_dir, add_device, config_from_args, new_parser, run_cli
-from moodpipe.device import is_main_process
-from moodpipe.reviews import RATING_COLUMNS, TEXT_COLUMNS
-from moodpipe.sentiment import SentimentConfig, run_sentiment
-from moodpipe.training import TrainConfig
+from moodpipe.data.reviews import RATING_COLUMNS, TEXT_COLUMNS
+from moodpipe.models.training import TrainConfig
+from moodpipe.runtime import is_main_process
+from moodpipe.stages.sentiment import SentimentConfig, run_sentiment
 
 
 def parse_args(argv: list[str] | None = None) -> SentimentConfig:

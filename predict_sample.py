@@ -18,8 +18,8 @@ from pathlib import Path
 
 from moodpipe.cli import add_device, new_parser, run_cli
 from moodpipe.files import InputError
+from moodpipe.models.sentiment_predictor import PRECISION_CHOICES, RUNTIMES, load_predictor, predict_sentences
 from moodpipe.paths import Layout
-from moodpipe.predictor import PRECISION_CHOICES, RUNTIMES, load_predictor, predict_sentences
 
 DEFAULT_MODEL = str(Layout(Path(".")).sentiment_model)
 

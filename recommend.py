@@ -25,9 +25,11 @@ from pathlib import Path
 from moodpipe.cli import add_data_dir, add_device, config_from_args, new_parser, run_cli
 from moodpipe.files import InputError
 from moodpipe.paths import resolve_data_dir
-from moodpipe.recommender import EXPLANATIONS, RecommendConfig, print_recommendations, recommend
-from moodpipe.retrieval_eval import evaluate_halves, run_evaluations
-from moodpipe.songs import DEFAULT_REPRESENTATION, FALLBACK_REPRESENTATION, REPRESENTATIONS
+from moodpipe.recommend.evaluation import evaluate_halves, run_evaluations
+from moodpipe.recommend.queries import RecommendConfig, recommend
+from moodpipe.recommend.representations import DEFAULT_REPRESENTATION, FALLBACK_REPRESENTATION, REPRESENTATIONS
+from moodpipe.report.recommendations import EXPLANATIONS, print_recommendations, write_recommendations
+from moodpipe.runtime import SEED, resolve_runtime
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,14 +58,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--representation", choices=list(REPRESENTATIONS),
                    help="space where cosine is taken: " + "; ".join(f"{k}: {v}" for k, v in REPRESENTATIONS.items())
                    + ". Default: the one main.py chose for these vectors (results/representation.json beside "
-                     f"them), else {DEFAULT_REPRESENTATION}, the labelled-retrieval winner (README; `--evaluate` "
-                     f"re-measures), or {FALLBACK_REPRESENTATION} for vectors without embeddings")
+                     f"them), else {DEFAULT_REPRESENTATION}, the labelled-retrieval winner (`--evaluate` "
+                     f"measures it), or {FALLBACK_REPRESENTATION} for vectors without embeddings")
     p.add_argument("--exclude-same-artist", action="store_true", help="never recommend the query's own artist")
     p.add_argument("--include-self", action="store_true", help="let a query song appear in its own list")
     p.add_argument("--year-from", type=int, help="only songs released in or after this year")
     p.add_argument("--year-to", type=int, help="only songs released in or before this year")
     p.add_argument("--format", choices=["csv", "json", "md"], help="also write results/recommendations.<ext>")
-    p.add_argument("--seed", type=int, default=42, help="picks the 10 songs of results/heatmap_songs.csv")
+    p.add_argument("--seed", type=int, default=SEED, help="picks the 10 songs of results/heatmap_songs.csv")
     p.add_argument("--index", choices=["blocked", "faiss"], default="blocked",
                    help="blocked exact numpy top-k (default) or FAISS IndexFlatIP (pip install faiss-cpu)")
     p.add_argument("--memory-mb", type=int, default=256, help="memory budget of one block of similarities")
@@ -77,12 +79,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     if args.evaluate:
-        return run_evaluations(Path(args.out), resolve_data_dir(args.data_dir), args.device, args.max_comments)
+        return run_evaluations(Path(args.out), resolve_data_dir(args.data_dir), resolve_runtime(args.device),
+                               args.max_comments)
     if args.evaluate_halves:
         return evaluate_halves(Path(args.evaluate_halves), Path(args.out), k=args.top)
     if args.artist and not args.song:
         raise InputError("--artist goes with --song")
     result = recommend(config_from_args(RecommendConfig, args))
+    write_recommendations(result, Path(args.out))
     print_recommendations(result)
     return result
 

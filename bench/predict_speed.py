@@ -25,9 +25,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from moodpipe.data.reviews import load_reviews  # noqa: E402
+from moodpipe.models.sentiment_predictor import load_predictor, predict_sentences  # noqa: E402
 from moodpipe.paths import REVIEWS, resolve_data_dir  # noqa: E402
-from moodpipe.predictor import load_predictor, predict_sentences  # noqa: E402
-from moodpipe.reviews import load_reviews  # noqa: E402
 
 
 def review_texts(processed: Path, data_dir: str | None, n: int) -> list[str]:

@@ -37,8 +37,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from moodpipe.paths import resolve_data_dir  # noqa: E402
-from moodpipe.recommender import RecommendConfig, recommend  # noqa: E402
-from moodpipe.retrieval import default_threads, normalize_rows, topk_cosine  # noqa: E402
+from moodpipe.recommend.queries import RecommendConfig, recommend  # noqa: E402
+from moodpipe.recommend.topk import default_threads, normalize_rows, topk_cosine  # noqa: E402
 
 K = 10
 Found = tuple[np.ndarray | None, np.ndarray | None, dict]  # top-K indices, similarities, extra numbers

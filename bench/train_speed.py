@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from moodpipe.device import precision_for  # noqa: E402
-from moodpipe.models import resolve_model  # noqa: E402
+from moodpipe.data.reviews import LABELS, load_reviews, split_reviews  # noqa: E402
+from moodpipe.models.training import TrainConfig, set_seed, tokenize_dataset, train_classifier  # noqa: E402
+from moodpipe.models.weights import resolve_model  # noqa: E402
 from moodpipe.paths import REVIEWS, resolve_data_dir  # noqa: E402
-from moodpipe.reviews import LABELS, load_reviews, split_reviews  # noqa: E402
-from moodpipe.training import TrainConfig, set_seed, tokenize_dataset, train_classifier  # noqa: E402
+from moodpipe.runtime import precision_for  # noqa: E402
 
 
 def load_model(path: str):

@@ -153,7 +153,7 @@ class Layout:
 
     @property
     def explorer(self) -> Path:
-        """The self-contained explorer page (moodpipe.explorer)."""
+        """The self-contained explorer page (moodpipe.report.explorer)."""
         return self.results / "explorer.html"
 
     @property

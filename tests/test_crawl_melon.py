@@ -1,4 +1,4 @@
-"""crawl_melon.py (moodpipe.melon) against a real local HTTP server that serves hand-written Melon-like pages.
+"""crawl_melon.py (moodpipe.data.melon) against a real local HTTP server that serves hand-written Melon-like pages.
 
     .venv/bin/python -m pytest -q tests/test_crawl_melon.py
 
@@ -21,11 +21,11 @@ from urllib.parse import parse_qs, urlsplit
 import pandas as pd
 import pytest
 
-import moodpipe.melon as melon_lib
+import moodpipe.data.melon as melon_lib
 from crawl_melon import main, parse_args
 from moodpipe.cli import run_cli
+from moodpipe.data.melon import CrawlConfig, crawl
 from moodpipe.files import InputError
-from moodpipe.melon import CrawlConfig, crawl
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "melon"

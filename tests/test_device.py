@@ -10,10 +10,10 @@ import pytest
 import torch
 
 import mobilebert_project
-from moodpipe import device
+from moodpipe import runtime
 from moodpipe.cli import run_cli
 from moodpipe.files import InputError
-from moodpipe.predict import predict_logits
+from moodpipe.models.inference import predict_logits
 
 
 class Recorder(torch.nn.Module):
@@ -48,36 +48,36 @@ def test_every_batch_goes_to_the_models_device():
 
 
 def test_batch_placement_moves_tensors_and_leaves_the_rest():
-    moved = device.to_model_device({"input_ids": torch.ones(2, 3), "note": "x"}, Recorder())
+    moved = runtime.to_model_device({"input_ids": torch.ones(2, 3), "note": "x"}, Recorder())
     assert moved["input_ids"].device.type == "meta" and moved["note"] == "x"
 
 
 def test_precision_follows_the_device(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    assert device.precision_for("cuda") == "bf16"
+    assert runtime.precision_for("cuda") == "bf16"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    assert device.precision_for("cuda") == "fp16"  # an older GPU: fp16, never silently fp32
-    assert device.precision_for("cuda", "no") == "fp16"
-    assert device.precision_for("mps") == "fp32"
-    monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
-    assert device.precision_for("cpu") == "fp32" and device.precision_for("cpu", "yes") == "bf16"
-    assert device.autocast_settings("cuda", "fp16") == ("cuda", "float16", True)
-    assert device.autocast_settings("cpu", "fp32")[2] is False
+    assert runtime.precision_for("cuda") == "fp16"  # an older GPU: fp16, never silently fp32
+    assert runtime.precision_for("cuda", "no") == "fp16"
+    assert runtime.precision_for("mps") == "fp32"
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
+    assert runtime.precision_for("cpu") == "fp32" and runtime.precision_for("cpu", "yes") == "bf16"
+    assert runtime.autocast_settings("cuda", "fp16") == ("cuda", "float16", True)
+    assert runtime.autocast_settings("cpu", "fp32")[2] is False
 
 
 def test_auto_picks_cuda_then_mps_then_cpu(monkeypatch):
-    monkeypatch.setattr(device, "cuda_available", lambda: True)
-    assert device.resolve_device("auto") == "cuda"
-    monkeypatch.setattr(device, "cuda_available", lambda: False)
-    monkeypatch.setattr(device, "mps_available", lambda: True)
-    assert device.resolve_device("auto") == "mps"
-    monkeypatch.setattr(device, "mps_available", lambda: False)
-    assert device.resolve_device("auto") == "cpu"
-    assert device.inference_batch_size("cuda") > device.inference_batch_size("cpu")
+    monkeypatch.setattr(runtime, "cuda_available", lambda: True)
+    assert runtime.resolve_device("auto") == "cuda"
+    monkeypatch.setattr(runtime, "cuda_available", lambda: False)
+    monkeypatch.setattr(runtime, "mps_available", lambda: True)
+    assert runtime.resolve_device("auto") == "mps"
+    monkeypatch.setattr(runtime, "mps_available", lambda: False)
+    assert runtime.resolve_device("auto") == "cpu"
+    assert runtime.inference_batch_size("cuda") > runtime.inference_batch_size("cpu")
 
 
 def test_cuda_without_a_gpu_exits_2_with_one_line(monkeypatch, capsys):
-    monkeypatch.setattr(device, "cuda_available", lambda: False)
+    monkeypatch.setattr(runtime, "cuda_available", lambda: False)
     with pytest.raises(SystemExit) as stop:
         run_cli(mobilebert_project.main, ["--device", "cuda"])
     assert stop.value.code == 2
@@ -89,10 +89,15 @@ def test_more_processes_than_gpus_is_refused(monkeypatch):
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     with pytest.raises(InputError, match="--nproc_per_node=2"):
-        device.check_launch("cuda")
-    device.check_launch("cpu")  # CPU processes share the cores: allowed
+        runtime.check_launch("cuda")
+    runtime.check_launch("cpu")  # CPU processes share the cores: allowed
 
 
-def test_process_device_is_this_ranks_gpu(monkeypatch):
+def test_the_runtime_puts_each_process_on_its_own_gpu(monkeypatch):
     monkeypatch.setenv("LOCAL_RANK", "3")
-    assert device.process_device("cuda") == "cuda:3" and device.process_device("cpu") == "cpu"
+    monkeypatch.setattr(runtime, "resolve_device", lambda name: "cuda")
+    monkeypatch.setattr(runtime, "check_launch", lambda device: None)
+    monkeypatch.setattr(runtime, "device_has_bf16", lambda device: True)
+    assert runtime.resolve_runtime("cuda").torch_device == "cuda:3"
+    assert runtime.resolve_runtime("cuda").precision == "bf16"
+    assert runtime.Runtime("cpu").torch_device == "cpu"

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from conftest import write_char_bert, write_reviews
 
-from moodpipe.heads import build_emotion_model
+from moodpipe.models.heads import build_emotion_model
 
 REPO = Path(__file__).resolve().parents[1]
 LINES = ["사랑이 떠나가네", "비가 오는 밤", "혼자 남은 방", "기쁜 우리 젊은 날", "화가 나서 울었다", "눈물이 흘러"]

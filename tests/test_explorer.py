@@ -15,10 +15,12 @@ import pytest
 from conftest import COLUMNS, MAJORS, write_song_vectors
 
 import generate_graphs
-from moodpipe.explorer import explorer_path, representation_specs, write_explorer
-from moodpipe.recommender import RecommendConfig, recommend
-from moodpipe.retrieval import normalize_rows
-from moodpipe.songs import LOG_FLOOR, fit_representation, load_song_vectors
+from moodpipe.recommend.catalogue import load_song_vectors
+from moodpipe.recommend.queries import RecommendConfig, recommend
+from moodpipe.recommend.representations import LOG_FLOOR, fit_representation
+from moodpipe.recommend.topk import normalize_rows
+from moodpipe.report.explorer import explorer_path, representation_specs, write_explorer
+from moodpipe.report.recommendations import write_recommendations
 
 XSS_TITLE = "<img src=x onerror=window.__xss=1>"
 SCRIPT_TITLE = "</script><script>window.__xss=2</script>"
@@ -110,7 +112,8 @@ def test_browser_transforms_reproduce_fit_representation(built):
 
 def test_heatmap_is_read_not_rewritten(tmp_path):
     write_catalogue(tmp_path)
-    recommend(RecommendConfig(out=str(tmp_path), all_songs=True, seed=7))  # the recommend stage, another seed
+    result = recommend(RecommendConfig(out=str(tmp_path), all_songs=True, seed=7))  # the recommend stage, another seed
+    write_recommendations(result, tmp_path)
     before = (tmp_path / "results" / "heatmap_songs.csv").read_bytes()
     data = page_data(write_explorer(tmp_path))
     assert (tmp_path / "results" / "heatmap_songs.csv").read_bytes() == before
@@ -260,7 +263,7 @@ def test_in_chromium_a_page_without_a_catalogue(browser, tmp_path):
 
 def test_main_py_graphs_stage_writes_and_promises_the_page(tmp_path):
     import main as pipeline
-    from moodpipe.stages import PIPELINE, RunConfig
+    from moodpipe.stages.pipeline import PIPELINE, RunConfig
     graphs = next(s for s in PIPELINE if s.name == "graphs")
     assert explorer_path(tmp_path) in graphs.outputs(RunConfig(data_dir=str(tmp_path), out=str(tmp_path)))
     write_catalogue(tmp_path, n=12)

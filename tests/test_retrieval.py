@@ -1,10 +1,10 @@
-"""Exact top-k (moodpipe.retrieval): brute-force agreement with planted ties, masks and exclusions, threads."""
+"""Exact top-k (moodpipe.recommend.topk): brute-force agreement with planted ties, masks and exclusions, threads."""
 
 import numpy as np
 import pytest
 
-from moodpipe import retrieval
-from moodpipe.retrieval import MIN_SHARD, normalize_rows, topk_cosine, topk_cosine_faiss
+from moodpipe.recommend import topk
+from moodpipe.recommend.topk import MIN_SHARD, normalize_rows, topk_cosine, topk_cosine_faiss
 
 
 def brute_force(queries, items, k, allowed=None):
@@ -126,7 +126,7 @@ def test_faiss_finds_the_same_top_k_up_to_ties():
 def test_after_the_first_chunks_only_the_entries_above_the_bar_are_looked_at(monkeypatch):
     # exact either way, but looking at every entry is what made the old search slow: count what is looked at
     seen = {"partitions": 0, "candidates": 0}
-    chunk_kth, exact_dots = retrieval.chunk_kth, retrieval.exact_dots
+    chunk_kth, exact_dots = topk.chunk_kth, topk.exact_dots
 
     def counted_kth(s, k):
         seen["partitions"] += 1
@@ -136,8 +136,8 @@ def test_after_the_first_chunks_only_the_entries_above_the_bar_are_looked_at(mon
         seen["candidates"] += len(rows)
         return exact_dots(q, x, rows, items)
 
-    monkeypatch.setattr(retrieval, "chunk_kth", counted_kth)
-    monkeypatch.setattr(retrieval, "exact_dots", counted_dots)
+    monkeypatch.setattr(topk, "chunk_kth", counted_kth)
+    monkeypatch.setattr(topk, "exact_dots", counted_dots)
     rng = np.random.default_rng(9)
     queries, items = rng.normal(size=(50, 16)), rng.normal(size=(100_000, 16))
     idx, _ = topk_cosine(queries, items, 10, block_items=2000, threads=1)  # one block, 50+ chunks

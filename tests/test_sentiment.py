@@ -13,11 +13,11 @@ from conftest import write_reviews
 
 import mobilebert_project
 import predict_sample
-from moodpipe import reviews
 from moodpipe.cli import run_cli
+from moodpipe.data import reviews
 from moodpipe.files import InputError
-from moodpipe.models import resolve_model
-from moodpipe.predictor import load_predictor, predict_sentences
+from moodpipe.models.sentiment_predictor import load_predictor, predict_sentences
+from moodpipe.models.weights import resolve_model
 
 
 def test_load_reviews_maps_stars_and_drops_neutral_empty_and_duplicates(tmp_path):

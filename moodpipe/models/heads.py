@@ -24,6 +24,8 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from moodpipe.models.inference import masked_mean
+
 HEADS = ("plain", "arch1", "arch2")
 
 
@@ -134,16 +136,6 @@ class EmotionClassifier(PreTrainedModel):
         if self.config.problem_type == "multi_label_classification":
             return nn.functional.binary_cross_entropy_with_logits(logits.float(), labels.float())
         return nn.functional.cross_entropy(logits.float(), labels.long())
-
-
-def masked_mean(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Mean over real tokens only: PAD positions count neither in the sum nor in the divisor.
-
-    >>> masked_mean(torch.tensor([[[1.0], [3.0], [100.0]]]), torch.tensor([[1, 1, 0]]))
-    tensor([[2.]])
-    """
-    mask = attention_mask.unsqueeze(-1).to(states.dtype)
-    return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
 def label_similarity(model: EmotionClassifier):

@@ -1,4 +1,4 @@
-"""GoEmotions, the English baseline: 27 emotions + neutral, multi-label (sigmoid + BCE), with per-label
+"""The GoEmotions stage, the English baseline: 27 emotions + neutral, multi-label (sigmoid + BCE), with per-label
 thresholds tuned on the dev split and the Ekman grouping scored too.
 
 Files (no header): `<data-dir>/goemotions/original/{train,dev,test}.tsv` = text<TAB>label ids<TAB>comment id,
@@ -7,8 +7,6 @@ Files (no header): `<data-dir>/goemotions/original/{train,dev,test}.tsv` = text<
 
 from __future__ import annotations
 
-import csv
-import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,45 +14,28 @@ import numpy as np
 import pandas as pd
 
 from moodpipe import paths
-from moodpipe.aihub import limit_rows
-from moodpipe.device import device_facts, is_main_process, precision_for
-from moodpipe.files import require_file, write_csv_atomic, write_json_atomic, write_text_atomic
-from moodpipe.finetune import EmotionTrainConfig, fine_tune_head
-from moodpipe.metrics import (
+from moodpipe.data.aihub import limit_rows
+from moodpipe.data.goemotions import read_goemotions
+from moodpipe.files import write_csv_atomic, write_json_atomic, write_text_atomic
+from moodpipe.models.emotion_finetune import EmotionTrainConfig, fine_tune_head
+from moodpipe.models.inference import predict_logits, sigmoid
+from moodpipe.models.metrics import (
     ekman_matrix,
     multilabel_macro_f1,
     multilabel_majority_baseline,
     multilabel_metrics,
     tune_thresholds,
 )
-from moodpipe.models import resolve_model
-from moodpipe.predict import predict_logits, sigmoid
-from moodpipe.report import goemotions_model_card
-from moodpipe.training import library_versions, save_model_folder, tokenize_dataset
+from moodpipe.models.training import library_versions, save_model_folder, tokenize_dataset
+from moodpipe.models.weights import resolve_model
+from moodpipe.report.documents import goemotions_model_card
+from moodpipe.runtime import Runtime, is_main_process
 
 SEED_MODEL = "roberta-base"  # the seed's English baseline; offline, `auto` uses bundled MiniLM
 SPLITS = {"train": "train", "val": "dev"}  # our split names -> the release's file names
 
 
-def read_goemotions(data_dir: Path) -> tuple[dict[str, pd.DataFrame], list[str], dict]:
-    """The original 28-label release: text<TAB>ids<TAB>comment id, no header; and the Ekman grouping."""
-    root = Path(data_dir) / paths.GOEMOTIONS_DIR
-    labels_path = require_file(root / "original" / "labels.txt", paths.HOW_TO_GET_GOEMOTIONS)
-    names = [x.strip() for x in labels_path.read_text(encoding="utf-8").splitlines() if x.strip()]
-    parts = {}
-    for split in ("train", "dev", "test"):
-        path = require_file(root / "original" / f"{split}.tsv", paths.HOW_TO_GET_GOEMOTIONS)
-        df = pd.read_csv(path, sep="\t", header=None, names=["text", "ids", "comment_id"], dtype=str,
-                         quoting=csv.QUOTE_NONE, keep_default_na=False)
-        y = np.zeros((len(df), len(names)), dtype=np.float32)
-        for i, ids in enumerate(df.ids):
-            y[i, [int(k) for k in ids.split(",") if k]] = 1.0
-        parts[split] = df.assign(y=list(y))
-    mapping = require_file(root / "ekman_mapping.json", paths.HOW_TO_GET_GOEMOTIONS)
-    return parts, names, json.loads(mapping.read_text(encoding="utf-8"))
-
-
-def train_goemotions(cfg: EmotionTrainConfig, device: str) -> dict:
+def train_goemotions(cfg: EmotionTrainConfig, runtime: Runtime) -> dict:
     """Fine-tune the multi-label head, tune thresholds on dev, score test; save like the Korean model."""
     from transformers import AutoTokenizer
     data_dir = paths.resolve_data_dir(cfg.data_dir)
@@ -66,11 +47,10 @@ def train_goemotions(cfg: EmotionTrainConfig, device: str) -> dict:
                                    cfg.train.max_length) for ours, theirs in SPLITS.items()}
     data["train_labels"] = None
     head = cfg.head or "plain"
-    trainer, model, facts = fine_tune_head(cfg, resolved, head, tokenizer, data, names, device, multi_label=True,
+    trainer, model, facts = fine_tune_head(cfg, resolved, head, tokenizer, data, names, runtime, multi_label=True,
                                            compute_metrics=multilabel_macro_f1)
-    precision = precision_for(device, cfg.train.bf16)
     probs = {s: sigmoid(predict_logits(model, tokenizer, parts[s].text.tolist(), max_length=cfg.train.max_length,
-                                       precision=precision)) for s in ("dev", "test")}
+                                       precision=runtime.precision)) for s in ("dev", "test")}
     y = {s: np.stack(parts[s].y.to_numpy()).astype(int) for s in ("dev", "test")}
     thresholds = tune_thresholds(probs["dev"], y["dev"])
     pred = (probs["test"] >= thresholds).astype(int)
@@ -85,7 +65,7 @@ def train_goemotions(cfg: EmotionTrainConfig, device: str) -> dict:
         "thresholds": dict(zip(names, thresholds.tolist(), strict=True)),
         "threshold_selection": "per label, the dev-set F1 maximum over 0.02..0.98 in steps of 0.02",
         **{k: facts[k] for k in ("train_seconds", "epochs_run", "best_val_macro_f1", "frozen")},
-        "bf16": precision == "bf16", "runtime": device_facts(device, precision),
+        "bf16": runtime.precision == "bf16", "runtime": runtime.facts(),
         "hyper_parameters": {**asdict(cfg.train), "head": head, "lora": cfg.lora},
         "config": asdict(cfg), "versions": library_versions(),
     }

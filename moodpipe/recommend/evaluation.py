@@ -22,10 +22,21 @@ import numpy as np
 import pandas as pd
 
 from moodpipe import paths
+from moodpipe.data.goemotions import read_goemotions
 from moodpipe.files import InputError, read_csv_checked, require_columns, write_json_atomic, write_text_atomic
-from moodpipe.retrieval import normalize_rows, topk_cosine
-from moodpipe.songs import REPRESENTATIONS, check_rows, emotion_columns, major_of
-from moodpipe.spaces import DEFAULT_HYBRID, EMBEDDINGS, Hybrid, available, fit_space
+from moodpipe.models.saved_folder import label_names
+from moodpipe.models.tfidf import tfidf_vectorizer
+from moodpipe.recommend.catalogue import check_rows, emotion_columns, major_of
+from moodpipe.recommend.representations import (
+    DEFAULT_HYBRID,
+    EMBEDDINGS,
+    REPRESENTATIONS,
+    Hybrid,
+    available,
+    fit_space,
+)
+from moodpipe.recommend.topk import normalize_rows, topk_cosine
+from moodpipe.runtime import Runtime
 
 log = logging.getLogger("pipeline")
 
@@ -104,10 +115,7 @@ def tfidf_space(train_texts: list[str], texts: list[str], analyzer: str = "char"
     for English, fitted on the training rows). Centring a sparse matrix of ~10^5-10^6 n-grams would make it
     dense (gigabytes), so the centred Gram matrix is built from sparse products and factored instead: n rows of
     n numbers with exactly the same cosines."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    ngrams = (1, 4) if analyzer == "char" else (1, 2)
-    vectorizer = TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams, min_df=2, sublinear_tf=True)
-    x = vectorizer.fit(train_texts).transform(texts).astype(np.float64)
+    x = tfidf_vectorizer(analyzer).fit(train_texts).transform(texts).astype(np.float64)
     mean = np.asarray(x.mean(axis=0)).ravel()
     xm = x @ mean
     gram = (x @ x.T).toarray() - xm[:, None] - xm[None, :] + mean @ mean  # (X - 1m')(X - 1m')'
@@ -117,19 +125,19 @@ def tfidf_space(train_texts: list[str], texts: list[str], analyzer: str = "char"
 
 # ----------------------------------------------------------------------------- the three evaluations
 
-def evaluate_aihub(layout: paths.Layout, model_dir: Path, device: str = "auto") -> dict:
+def evaluate_aihub(layout: paths.Layout, model_dir: Path, runtime: Runtime | None = None) -> dict:
     """Precision@10 on the AI-Hub test dialogues of the split the emotion model was trained on."""
-    from moodpipe.scoring import score_texts
+    from moodpipe.models.emotion_predictor import score_texts  # lazy: torch loads only to score
     split = {name: read_csv_checked(layout.emotion_split(name), "train the model with `python lyrics_emotion.py "
                                     "train` (it writes the split it used)") for name in ("train", "val", "test")}
-    scored = {part: score_texts(str(model_dir), split[part].text.tolist(), device=device, embeddings=True)
+    scored = {part: score_texts(str(model_dir), split[part].text.tolist(), runtime, embeddings=True)
               for part in ("val", "test")}
     columns = [f"emo:{n}" for n in label_names(model_dir)]
     labels = {part: {"major": split[part].label.str.split("/").str[0].to_numpy(),
                      "label": split[part].label.to_numpy()} for part in ("val", "test")}
     chosen, search = choose_hybrid(scored["val"], columns, labels["val"]["major"])
     if chosen != DEFAULT_HYBRID:
-        log.warning("validation would choose hybrid = %s %.1f, the product uses %s %.1f (moodpipe.spaces)",
+        log.warning("validation would choose hybrid = %s %.1f, the product uses %s %.1f (DEFAULT_HYBRID)",
                     chosen.part, chosen.weight, DEFAULT_HYBRID.part, DEFAULT_HYBRID.weight)
     rows = representation_scores(scored["test"], columns, labels["test"], DEFAULT_HYBRID)
     tfidf = tfidf_space(split["train"].text.tolist(), split["test"].text.tolist(), "char")
@@ -141,14 +149,13 @@ def evaluate_aihub(layout: paths.Layout, model_dir: Path, device: str = "auto") 
                        "chosen_by": "validation precision@10 of the major class", "validation_search": search}}
 
 
-def evaluate_goemotions(data_dir: Path, model_dir: Path, device: str = "auto",
+def evaluate_goemotions(data_dir: Path, model_dir: Path, runtime: Runtime | None = None,
                         max_comments: int | None = None) -> dict:
     """Precision@10 of sharing at least one label, on the GoEmotions test comments (English model)."""
-    from moodpipe.goemotions import read_goemotions
-    from moodpipe.scoring import score_texts
+    from moodpipe.models.emotion_predictor import score_texts  # lazy: torch loads only to score
     parts, names, _ = read_goemotions(data_dir)
     test = parts["test"].head(max_comments) if max_comments else parts["test"]
-    scored = score_texts(str(model_dir), test.text.tolist(), device=device, embeddings=True)
+    scored = score_texts(str(model_dir), test.text.tolist(), runtime, embeddings=True)
     y = np.stack(test.y.to_numpy())
     columns = [f"emo:{n}" for n in label_names(model_dir)]
     rows = representation_scores(scored, columns, {"any_label": y}, DEFAULT_HYBRID)
@@ -158,12 +165,6 @@ def evaluate_goemotions(data_dir: Path, model_dir: Path, device: str = "auto",
     grid = {f"{part} {w}": precision_at_k(fit_space(scored, columns, "hybrid", Hybrid(part, w))(scored), y)
             for part in EMBEDDINGS for w in HYBRID_WEIGHTS}  # reported only: the product's hybrid is AI-Hub's
     return {"n_test": len(test), "k": K, "precision_at_k": rows, "hybrid_grid_reported_not_chosen": grid}
-
-
-def label_names(model_dir: Path) -> list[str]:
-    import json
-    id2label = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))["id2label"]
-    return [id2label[k] for k in sorted(id2label, key=int)]
 
 
 # ----------------------------------------------------------------------------- half-split recall (no labels)
@@ -260,17 +261,18 @@ def summary_table(result: dict) -> tuple[list[str], str]:
     return order, "\n".join(lines) + "\n"
 
 
-def run_evaluations(out: Path, data_dir: Path, device: str = "auto", max_comments: int | None = None) -> dict:
+def run_evaluations(out: Path, data_dir: Path, runtime: Runtime | None = None,
+                    max_comments: int | None = None) -> dict:
     """Every evaluation whose inputs exist under `out` (models, split, halves) and `data_dir` (GoEmotions);
     the ones that cannot run are named with what they need."""
     layout, result, skipped = paths.Layout(out), {}, {}
     if (layout.emotion_model / "config.json").is_file() and layout.emotion_split("test").is_file():
-        result["aihub"] = evaluate_aihub(layout, layout.emotion_model, device)
+        result["aihub"] = evaluate_aihub(layout, layout.emotion_model, runtime)
     else:
         skipped["aihub"] = f"needs {layout.emotion_model} and {layout.emotion_split('test')} (lyrics_emotion.py train)"
     goemotions = Path(data_dir) / paths.GOEMOTIONS_DIR
     if (layout.goemotions_model / "config.json").is_file() and goemotions.is_dir():
-        result["goemotions"] = evaluate_goemotions(Path(data_dir), layout.goemotions_model, device, max_comments)
+        result["goemotions"] = evaluate_goemotions(Path(data_dir), layout.goemotions_model, runtime, max_comments)
     else:
         skipped["goemotions"] = f"needs {layout.goemotions_model} (train --dataset goemotions) and {goemotions}"
     if layout.song_halves.is_file():

@@ -18,19 +18,21 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from moodpipe import paths
-from moodpipe.aihub import ONE_PER_MAJOR, corpus_files
-from moodpipe.device import device_facts, precision_for, resolve_device
-from moodpipe.downloads import ensure_inputs, missing_inputs, needed_inputs
-from moodpipe.emotion import train_emotion
+from moodpipe.data.aihub import ONE_PER_MAJOR, corpus_files
+from moodpipe.data.downloads import ensure_inputs, missing_inputs, needed_inputs
+from moodpipe.data.melon import CrawlConfig, crawl
 from moodpipe.files import InputError, write_json_atomic, write_text_atomic
-from moodpipe.finetune import TRAIN_DEFAULTS, EmotionTrainConfig
-from moodpipe.melon import CrawlConfig, crawl
-from moodpipe.recommender import RecommendConfig, markdown_tables, recommend, save_representation
-from moodpipe.report import write_report
-from moodpipe.retrieval_eval import evaluate_halves
-from moodpipe.scoring import ScoreConfig, score_songs
-from moodpipe.sentiment import SentimentConfig, run_sentiment
-from moodpipe.training import library_versions
+from moodpipe.models.emotion_finetune import TRAIN_DEFAULTS, EmotionTrainConfig
+from moodpipe.models.training import library_versions
+from moodpipe.recommend.evaluation import evaluate_halves
+from moodpipe.recommend.queries import RecommendConfig, recommend
+from moodpipe.recommend.representations import save_representation
+from moodpipe.report.documents import write_report
+from moodpipe.report.recommendations import markdown_tables, write_recommendations
+from moodpipe.runtime import SEED, resolve_runtime
+from moodpipe.stages.emotion import train_emotion
+from moodpipe.stages.scoring import ScoreConfig, score_songs
+from moodpipe.stages.sentiment import SentimentConfig, run_sentiment
 
 log = logging.getLogger("pipeline")
 STAGES = ["data", "crawl", "sentiment", "emotion", "goemotions", "score", "recommend", "graphs"]
@@ -51,7 +53,7 @@ class RunConfig:
     stages: list[str] = field(default_factory=lambda: list(STAGES))
     force: bool = False
     quick: bool = False
-    seed: int = 42
+    seed: int = SEED
     lyrics: str | None = None
     sentiment_model: str = "auto"
     emotion_model: str = "auto"
@@ -149,13 +151,14 @@ def run_recommend(cfg: RunConfig) -> dict:
     evaluation = evaluate_halves(out.song_halves, Path(cfg.out))
     best = save_representation(out.song_vectors, evaluation)  # recommend.py, REPORT.md and the page use it too
     result = recommend(RecommendConfig(out=cfg.out, all_songs=True, format="csv", seed=cfg.seed))
+    write_recommendations(result, Path(cfg.out))
     # The report shows the seed's tables; markdown of the same result, without recomputing it.
     write_text_atomic(out.recommendations("md"), "\n".join(markdown_tables(result)) + "\n")
     return {"representation": best, "recall_at_10": evaluation["recall_at_10"], "outputs": result["outputs"]}
 
 
 def figure_names() -> list[str]:
-    from moodpipe.figures import FIGURES  # lazy: matplotlib loads only when figures are drawn or listed
+    from moodpipe.report.figures import FIGURES  # lazy: matplotlib loads only when figures are drawn or listed
     return [f[0] for f in FIGURES]
 
 
@@ -166,8 +169,8 @@ def expected_figures(cfg: RunConfig) -> list[str]:
 
 
 def run_graphs(cfg: RunConfig) -> dict:
-    from moodpipe.explorer import write_explorer  # here, as the figures: only this stage builds the page
-    from moodpipe.figures import generate_graphs
+    from moodpipe.report.explorer import write_explorer  # here, as the figures: only this stage builds the page
+    from moodpipe.report.figures import generate_graphs
     figures = [str(p) for p in generate_graphs(Path(cfg.out))]
     return {"figures": figures, "explorer": str(write_explorer(Path(cfg.out)))}
 
@@ -288,5 +291,4 @@ def run_pipeline(cfg: RunConfig) -> dict:
 
 def run_device(cfg: RunConfig) -> dict:
     """Where the stages train and predict: the device and the precision the policy picks there."""
-    device = resolve_device(cfg.device)
-    return device_facts(device, precision_for(device, "auto"))
+    return resolve_runtime(cfg.device).facts()

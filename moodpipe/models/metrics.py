@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from moodpipe.models.tfidf import fit_tfidf
+
 
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], label_names: Sequence[str]) -> dict:
     """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix.
@@ -40,17 +42,6 @@ def tfidf_baseline(train_texts: Sequence[str], train_y: Sequence[int], test_text
     """TF-IDF + logistic regression on the same split: word 1-2 grams, or char 1-4 grams for Korean."""
     pred = fit_tfidf(train_texts, train_y, analyzer).predict(list(test_texts))
     return classification_metrics(test_y, pred.tolist(), label_names)
-
-
-def fit_tfidf(train_texts: Sequence[str], train_y: Sequence[int], analyzer: str = "word"):
-    """The baseline's fitted sklearn Pipeline (TF-IDF -> logistic regression), for predict/predict_proba."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    ngrams = (1, 2) if analyzer == "word" else (1, 4)
-    model = make_pipeline(TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams, min_df=2, sublinear_tf=True),
-                          LogisticRegression(max_iter=2000, C=10.0 if analyzer == "word" else 5.0))
-    return model.fit(list(train_texts), list(train_y))
 
 
 def accuracy_macro_f1(eval_pred) -> dict:

@@ -12,23 +12,22 @@ from pathlib import Path
 import pandas as pd
 
 from moodpipe import paths
-from moodpipe.device import check_launch, device_facts, is_main_process, precision_for, resolve_device
+from moodpipe.data.reviews import LABELS, load_reviews, sample_rows, split_reviews
 from moodpipe.files import write_csv_atomic, write_text_atomic
-from moodpipe.metrics import accuracy_macro_f1, classification_metrics, majority_baseline, tfidf_baseline
-from moodpipe.models import ResolvedModel, resolve_model
-from moodpipe.predict import predict_logits, softmax
-from moodpipe.predictor import export_onnx
-from moodpipe.report import sentiment_model_card
-from moodpipe.reviews import LABELS, load_reviews, sample_rows, split_reviews
-from moodpipe.training import (
+from moodpipe.models.inference import predict_logits, softmax
+from moodpipe.models.metrics import accuracy_macro_f1, classification_metrics, majority_baseline, tfidf_baseline
+from moodpipe.models.sentiment_predictor import export_onnx
+from moodpipe.models.training import (
     TrainConfig,
     class_weights_for,
     library_versions,
     save_model_folder,
-    set_seed,
     tokenize_dataset,
     train_classifier,
 )
+from moodpipe.models.weights import ResolvedModel, resolve_model
+from moodpipe.report.documents import sentiment_model_card
+from moodpipe.runtime import Runtime, is_main_process, resolve_runtime, set_seed
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ def reviews_path(cfg: SentimentConfig) -> Path:
 
 
 def fine_tune(splits: dict[str, pd.DataFrame], resolved: ResolvedModel, cfg: TrainConfig, work_dir: Path,
-              device: str):
+              runtime: Runtime):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     tokenizer = AutoTokenizer.from_pretrained(resolved.path)
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -63,7 +62,7 @@ def fine_tune(splits: dict[str, pd.DataFrame], resolved: ResolvedModel, cfg: Tra
             for name, part in splits.items()}
     weights = class_weights_for(splits["train"].label, len(LABELS)) if cfg.class_weights else None
     trainer = train_classifier(model, tokenizer, data["train"], data["val"], cfg, work_dir, accuracy_macro_f1,
-                               device=device, class_weights=weights)
+                               runtime=runtime, class_weights=weights)
     return trainer, tokenizer
 
 
@@ -80,8 +79,7 @@ def save_outputs(cfg: SentimentConfig, trainer, tokenizer, splits, metrics: dict
 
 def run_sentiment(cfg: SentimentConfig) -> dict:
     """The whole stage: read, split, baselines, fine-tune, evaluate, save. Returns metrics."""
-    device = resolve_device(cfg.device)
-    check_launch(device)
+    runtime = resolve_runtime(cfg.device, cfg.train.bf16)
     set_seed(cfg.train.seed)
     layout = paths.Layout(Path(cfg.out))
 
@@ -103,13 +101,12 @@ def run_sentiment(cfg: SentimentConfig) -> dict:
     resolved = resolve_model(cfg.model, "en")
     work_dir = layout.sentiment_model.parent / ".checkpoints-sentiment"
     start = time.time()
-    trainer, tokenizer = fine_tune(splits, resolved, cfg.train, work_dir, device)
+    trainer, tokenizer = fine_tune(splits, resolved, cfg.train, work_dir, runtime)
     train_seconds = time.time() - start
 
     # evaluate once, on the whole test set
-    precision = precision_for(device, cfg.train.bf16)
     probs = softmax(predict_logits(trainer.model, tokenizer, test.text.tolist(), max_length=cfg.train.max_length,
-                                   precision=precision))
+                                   precision=runtime.precision))
     metrics = {
         "task": "review sentiment (negative/positive)",
         "test": classification_metrics(test.label, probs.argmax(1), LABELS),
@@ -120,8 +117,8 @@ def run_sentiment(cfg: SentimentConfig) -> dict:
         "train_seconds": train_seconds,
         "epochs_run": trainer.state.epoch,
         "best_val_macro_f1": trainer.state.best_metric,
-        "bf16": precision == "bf16",
-        "runtime": device_facts(device, precision),
+        "bf16": runtime.precision == "bf16",
+        "runtime": runtime.facts(),
         "config": asdict(cfg),
         "versions": library_versions(),
     }

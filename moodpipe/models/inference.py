@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from moodpipe.device import autocast, inference_batch_size, model_device, to_model_device
+from moodpipe.runtime import autocast, inference_batch_size, model_device, to_model_device
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -49,13 +49,22 @@ def predict_logits_and_features(model, tokenizer, texts: list[str], batch_size: 
                            max_length, precision, progress)
 
 
+def masked_mean(states, attention_mask):
+    """Mean over real tokens only: PAD positions count neither in the sum nor in the divisor.
+
+    >>> import torch
+    >>> masked_mean(torch.tensor([[[1.0], [3.0], [100.0]]]), torch.tensor([[1, 1, 0]]))
+    tensor([[2.]])
+    """
+    mask = attention_mask.unsqueeze(-1).to(states.dtype)
+    return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
 def mean_pooled_embeddings(encoder, tokenizer, texts: list[str], batch_size: int | None = None,
                            max_length: int = 128, precision: str = "fp32", progress: bool = False) -> np.ndarray:
     """A plain encoder's sentence vectors: the mean of its last layer over real tokens (PAD excluded)."""
     def pooled(batch):
-        states = encoder(**batch, return_dict=True).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
-        return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return masked_mean(encoder(**batch, return_dict=True).last_hidden_state, batch["attention_mask"])
     return predict_batches(pooled, encoder, tokenizer, texts, batch_size, max_length, precision, progress)[0]
 
 

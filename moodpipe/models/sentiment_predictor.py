@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from moodpipe.files import InputError
+from moodpipe.models.saved_folder import label_names
 from moodpipe.paths import ONNX_MODEL
 
 PRECISION_CHOICES = {"auto": "auto", "bf16": "yes", "fp32": "no"}  # --precision -> the device policy's --bf16
@@ -78,13 +79,12 @@ def load_torch_predictor(model_dir: Path, precision: str, max_length: int, devic
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from moodpipe.device import precision_for, process_device, resolve_device
-    device = resolve_device(device)
+    from moodpipe.runtime import resolve_runtime
+    runtime = resolve_runtime(device, PRECISION_CHOICES[precision])
     hf_logging.disable_progress_bar()  # a weight-loading bar would drown a one-line answer
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir).to(process_device(device))
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).to(runtime.torch_device)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    return Predictor(model.eval(), tokenizer, labels, precision_for(device, PRECISION_CHOICES[precision]), max_length)
+    return Predictor(model.eval(), tokenizer, label_names(model_dir), runtime.precision, max_length)
 
 
 def load_onnx_predictor(model_dir: Path, max_length: int) -> OnnxPredictor:
@@ -94,8 +94,8 @@ def load_onnx_predictor(model_dir: Path, max_length: int) -> OnnxPredictor:
                          "one), or use --runtime torch")
     import onnxruntime
     from tokenizers import Tokenizer
+    labels = label_names(model_dir)
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     tokenizer.enable_truncation(max_length)
     tokenizer.no_padding()
@@ -122,11 +122,11 @@ def onnx_logits(predictor: OnnxPredictor, texts: list[str], batch_size: int = 64
 def predict_sentences(predictor: Predictor | OnnxPredictor, sentences: list[str],
                       batch_size: int | None = None) -> list[dict]:
     """[{text, label, probability, probabilities}] in the order given."""
-    from moodpipe.predict import softmax
+    from moodpipe.models.inference import softmax
     if isinstance(predictor, OnnxPredictor):
         logits = onnx_logits(predictor, sentences, batch_size or 64)
     else:
-        from moodpipe.predict import predict_logits
+        from moodpipe.models.inference import predict_logits
         logits = predict_logits(predictor.model, predictor.tokenizer, sentences, batch_size=batch_size,
                                 max_length=predictor.max_length, precision=predictor.precision,
                                 progress=len(sentences) > 1000)

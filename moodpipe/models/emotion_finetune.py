@@ -1,4 +1,4 @@
-"""Fine-tuning one emotion head: the encoder plus a head from moodpipe.heads, optionally with frozen word
+"""Fine-tuning one emotion head: the encoder plus a head from moodpipe.models.heads, optionally with frozen word
 embeddings, LoRA adapters (peft) or QLoRA (a 4-bit NF4 encoder through bitsandbytes, CUDA only). The AI-Hub
 and GoEmotions stages both train through fine_tune_head.
 """
@@ -12,11 +12,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from moodpipe.device import check_launch, resolve_device
 from moodpipe.files import InputError
-from moodpipe.heads import build_emotion_model, freeze_word_embeddings, merge_used_rows
-from moodpipe.metrics import accuracy_macro_f1
-from moodpipe.training import TrainConfig, class_weights_for, set_seed, train_classifier
+from moodpipe.models.heads import build_emotion_model, freeze_word_embeddings, merge_used_rows
+from moodpipe.models.metrics import accuracy_macro_f1
+from moodpipe.models.training import TrainConfig, class_weights_for, train_classifier
+from moodpipe.runtime import Runtime, resolve_runtime, set_seed
 
 log = logging.getLogger("pipeline")
 
@@ -62,13 +62,13 @@ class EmotionTrainConfig:
 # ----------------------------------------------------------------------------- one head
 
 def fine_tune_head(cfg: EmotionTrainConfig, resolved, head: str, tokenizer, data: dict, label_names: list[str],
-                   device: str, multi_label: bool = False, compute_metrics=accuracy_macro_f1) -> tuple:
+                   runtime: Runtime, multi_label: bool = False, compute_metrics=accuracy_macro_f1) -> tuple:
     """Build encoder + head, optionally freeze / LoRA, train; returns (trainer, model, facts)."""
     set_seed(cfg.train.seed)
     model = build_emotion_model(resolved.path, head, label_names, multi_label=multi_label,
                                 train_max_length=cfg.train.max_length, dropout=cfg.dropout,
                                 feature_norm=cfg.feature_norm,
-                                **quantization_kwargs(cfg))
+                                **quantization_kwargs(cfg, runtime))
     train_ids = ({i for ids in data["train"]["input_ids"] for i in ids} if cfg.freeze_embeddings == "used"
                  else None)
     frozen = freeze_word_embeddings(model, cfg.freeze_embeddings, train_ids)
@@ -81,7 +81,7 @@ def fine_tune_head(cfg: EmotionTrainConfig, resolved, head: str, tokenizer, data
     start = time.time()
     try:
         trainer = train_classifier(model, tokenizer, data["train"], data["val"], cfg.train, work_dir,
-                                   compute_metrics, device=device, class_weights=weights)
+                                   compute_metrics, runtime=runtime, class_weights=weights)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     model = unwrap_adapters(trainer.model, cfg)
@@ -152,26 +152,23 @@ def check_qlora(cfg: EmotionTrainConfig, device: str) -> None:
         raise InputError("--qlora needs bitsandbytes: pip install -r requirements-gpu.txt") from None
 
 
-def quantization_kwargs(cfg: EmotionTrainConfig) -> dict:
+def quantization_kwargs(cfg: EmotionTrainConfig, runtime: Runtime) -> dict:
     """--qlora: load the encoder's weights in 4 bits (NF4) with bf16 compute, on this process's GPU."""
     if not cfg.qlora:
         return {}
-    import os
-
     import torch
     from transformers import BitsAndBytesConfig
     return {"quantization_config": BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                                       bnb_4bit_compute_dtype=torch.bfloat16),
-            "device_map": {"": int(os.environ.get("LOCAL_RANK", "0"))}}
+            "device_map": {"": runtime.local_rank}}
 
 
-def check_config(cfg: EmotionTrainConfig) -> str:
-    """Refuse bad settings before any work; returns the device to use."""
+def check_config(cfg: EmotionTrainConfig) -> Runtime:
+    """Refuse bad settings before any work; returns where to run."""
     if cfg.dataset not in DATASETS:
         raise InputError(f"--dataset must be aihub or goemotions, not {cfg.dataset!r}")
     if cfg.unit not in UNITS:
         raise InputError(f"--unit must be dialogue or sentence, not {cfg.unit!r}")
-    device = resolve_device(cfg.device)
-    check_launch(device)
-    check_qlora(cfg, device)
-    return device
+    runtime = resolve_runtime(cfg.device, cfg.train.bf16)
+    check_qlora(cfg, runtime.device)
+    return runtime

@@ -12,14 +12,13 @@ import numpy as np
 import pandas as pd
 
 from moodpipe import paths
-from moodpipe.aihub import prepare_aihub
-from moodpipe.blend import choose_weight, save_blend, tfidf_probabilities
-from moodpipe.device import device_facts, is_main_process, precision_for
+from moodpipe.data.aihub import prepare_aihub
 from moodpipe.files import write_csv_atomic, write_json_atomic, write_text_atomic
-from moodpipe.finetune import EmotionTrainConfig, check_config, fine_tune_head
-from moodpipe.goemotions import train_goemotions
-from moodpipe.heads import HEADS, label_similarity
-from moodpipe.metrics import (
+from moodpipe.models.emotion_finetune import EmotionTrainConfig, check_config, fine_tune_head
+from moodpipe.models.emotion_predictor import score_texts
+from moodpipe.models.heads import HEADS, label_similarity
+from moodpipe.models.inference import predict_logits, softmax
+from moodpipe.models.metrics import (
     accuracy_macro_f1,
     comparison_row,
     emotion_baselines,
@@ -27,11 +26,12 @@ from moodpipe.metrics import (
     major_classes,
     paired_bootstrap_accuracy,
 )
-from moodpipe.models import resolve_model
-from moodpipe.predict import predict_logits, softmax
-from moodpipe.report import comparison_markdown, emotion_model_card
-from moodpipe.scoring import score_texts
-from moodpipe.training import library_versions, save_model_folder, set_seed, tokenize_dataset
+from moodpipe.models.tfidf import choose_weight, save_blend, tfidf_probabilities
+from moodpipe.models.training import library_versions, save_model_folder, tokenize_dataset
+from moodpipe.models.weights import resolve_model
+from moodpipe.report.documents import comparison_markdown, emotion_model_card
+from moodpipe.runtime import Runtime, is_main_process, set_seed
+from moodpipe.stages.goemotions import train_goemotions
 
 log = logging.getLogger("pipeline")
 
@@ -44,7 +44,7 @@ def tokenized_splits(tokenizer, units: dict[str, pd.DataFrame], max_length: int)
     return data
 
 
-def train_aihub(cfg: EmotionTrainConfig, device: str) -> dict:
+def train_aihub(cfg: EmotionTrainConfig, runtime: Runtime) -> dict:
     """Split, baselines, one or three heads, the best on validation blended with TF-IDF when validation says
     so, saved as one predictor whose test metrics are measured by loading it back."""
     from transformers import AutoTokenizer
@@ -57,20 +57,20 @@ def train_aihub(cfg: EmotionTrainConfig, device: str) -> dict:
     resolved = resolve_model(cfg.model, "ko")
     tokenizer = AutoTokenizer.from_pretrained(resolved.path)
     data = tokenized_splits(tokenizer, units, cfg.train.max_length)
-    precision = precision_for(device, cfg.train.bf16)
     results, models, probs_of = {}, {}, {}
     for head in list(HEADS) if cfg.compare else [cfg.head or "arch2"]:
         trainer, models[head], results[head] = fine_tune_head(cfg, resolved, head, tokenizer, data, label_names,
-                                                              device)
+                                                              runtime)
         probs_of[head] = {part: softmax(predict_logits(models[head], tokenizer, units[part].text.tolist(),
-                                                       max_length=cfg.train.max_length, precision=precision))
+                                                       max_length=cfg.train.max_length,
+                                                       precision=runtime.precision))
                           for part in ("val", "test")}
         results[head]["test"] = emotion_test_metrics(units["test"].label_id, probs_of[head]["test"], label_names,
                                                      cfg.similarity_credit)
     head = max(results, key=lambda h: results[h]["best_val_macro_f1"] or 0)  # the first on a tie
     add_bootstrap(results, probs_of, units["test"].label_id.to_numpy(), reference="plain")
     weight, val_curve = choose_blend(tfidf, units, label_names, probs_of[head])
-    metrics = emotion_metrics(cfg, resolved, report, baselines, results, head, label_names, device, precision)
+    metrics = emotion_metrics(cfg, resolved, report, baselines, results, head, label_names, runtime)
     metrics["blend"] = {"model_weight": weight, "tfidf_weight": round(1 - weight, 2), "used": weight < 1,
                         "val_macro_f1": val_curve[weight], "model_alone_val_macro_f1": val_curve[1.0]}
     if len(results) > 1:
@@ -78,8 +78,8 @@ def train_aihub(cfg: EmotionTrainConfig, device: str) -> dict:
                                                                          cfg.similarity_credit))
     model_dir = save_emotion_model(cfg, models[head], tokenizer, metrics, results, (tfidf, weight, val_curve))
     if is_main_process():  # the saved predictor, loaded back through the one loader songs and queries use
-        test_probs = score_texts(model_dir, units["test"].text.tolist(), max_length=cfg.train.max_length,
-                                 device=device, bf16=cfg.train.bf16)
+        test_probs = score_texts(model_dir, units["test"].text.tolist(), runtime,
+                                 max_length=cfg.train.max_length)
         finish_emotion_model(model_dir, cfg, metrics, results, units, test_probs, probs_of)
     return metrics
 
@@ -101,7 +101,7 @@ def choose_blend(tfidf, units: dict, label_names: list[str], head_probs: dict) -
     return weight, curve
 
 
-def emotion_metrics(cfg, resolved, report, baselines, results, head, label_names, device, precision) -> dict:
+def emotion_metrics(cfg, resolved, report, baselines, results, head, label_names, runtime: Runtime) -> dict:
     chosen = results[head]
     return {
         "task": "AI-Hub emotional dialogue, 60 (major, sub) labels and 6 major classes",
@@ -110,7 +110,7 @@ def emotion_metrics(cfg, resolved, report, baselines, results, head, label_names
         "test": chosen["test"], "baselines": baselines,
         "train_seconds": chosen["train_seconds"], "epochs_run": chosen["epochs_run"],
         "best_val_macro_f1": chosen["best_val_macro_f1"], "frozen": chosen["frozen"],
-        "bf16": precision == "bf16", "runtime": device_facts(device, precision),
+        "bf16": runtime.precision == "bf16", "runtime": runtime.facts(),
         "label_similarity": {"file": paths.LABEL_SIMILARITY,
                              "method": "cosine of the classes' rows in the final linear layer's weight"},
         "hyper_parameters": {**asdict(cfg.train), "head": head, "dropout": cfg.dropout, "unit": cfg.unit,
@@ -176,8 +176,8 @@ def finish_emotion_model(model_dir: Path, cfg, metrics, results, units, test_pro
 
 def train_emotion(cfg: EmotionTrainConfig) -> dict:
     """The training stage main.py calls: AI-Hub (default) or GoEmotions. Returns metrics."""
-    device = check_config(cfg)
+    runtime = check_config(cfg)
     set_seed(cfg.train.seed)
     if cfg.dataset == "goemotions":
-        return train_goemotions(replace(cfg, train=replace(cfg.train, class_weights=False)), device)
-    return train_aihub(cfg, device)
+        return train_goemotions(replace(cfg, train=replace(cfg.train, class_weights=False)), runtime)
+    return train_aihub(cfg, runtime)

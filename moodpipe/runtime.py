@@ -1,4 +1,5 @@
-"""One device policy for training and prediction, in one place.
+"""The runtime: where a command trains and predicts, resolved once per command into a `Runtime` value (device,
+precision, this process's local rank) that is passed down; and the process facts under torchrun.
 
 `--device auto` means CUDA when available, else Apple's MPS, else the CPU. Mixed precision follows the
 device: bf16 where the device runs it natively (CUDA with bf16 support; CPUs with AVX-512 BF16 or AMX),
@@ -13,15 +14,62 @@ forces it.
 
 from __future__ import annotations
 
+import os
+import random
+from dataclasses import dataclass
 from pathlib import Path
 
 from moodpipe.files import InputError
+
+SEED = 42  # every command's default seed (splits, initialisation, sampling)
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("bf16", "fp16", "fp32")
 # Examples per inference batch. 64 keeps 2 CPU cores busy without paying for padding; a GPU sits idle
 # below a few hundred sequences per batch.
 INFERENCE_BATCH = {"cpu": 64, "mps": 128, "cuda": 256}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where a command runs: the device type, the precision the policy picks there, and this process's GPU
+    under torchrun. Resolved once (resolve_runtime) and passed to everything that trains or predicts."""
+    device: str = "cpu"  # cpu | cuda | mps
+    precision: str = "fp32"  # bf16 | fp16 | fp32
+    local_rank: int = 0
+
+    @property
+    def torch_device(self) -> str:
+        """The torch device of this process: its own GPU under torchrun (cuda:LOCAL_RANK), else the device."""
+        return f"cuda:{self.local_rank}" if self.device == "cuda" else self.device
+
+    def facts(self) -> dict:
+        """What ran where, for metrics.json, model cards and run.json."""
+        return device_facts(self.device, self.precision)
+
+
+CPU = Runtime()  # fp32 on the CPU: what library callers get when they name no runtime
+
+
+def resolve_runtime(device: str = "auto", bf16: str = "auto") -> Runtime:
+    """The Runtime for a --device and --bf16 value; refuses a device that is not there, or more processes per
+    node than GPUs.
+
+    >>> resolve_runtime("cpu", "no")
+    Runtime(device='cpu', precision='fp32', local_rank=0)
+    """
+    resolved = resolve_device(device)
+    check_launch(resolved)
+    return Runtime(resolved, precision_for(resolved, bf16), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def set_seed(seed: int = SEED) -> None:
+    """Seed Python, NumPy and torch (every training and sampling step starts here)."""
+    random.seed(seed)
+    import numpy as np
+    import torch
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
 def cuda_available() -> bool:
@@ -121,12 +169,10 @@ def device_facts(device: str, precision: str) -> dict:
 
 def process_rank() -> int:
     """This process's rank under torchrun / accelerate launch (0 when run alone)."""
-    import os
     return int(os.environ.get("RANK", "0"))
 
 
 def world_size() -> int:
-    import os
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
@@ -137,19 +183,12 @@ def is_main_process() -> bool:
 
 def check_launch(device: str) -> None:
     """More processes per node than GPUs would put two processes on one GPU: refuse with what to do."""
-    import os
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     if device == "cuda" and local > 1:
         import torch
         if local > torch.cuda.device_count():
             raise InputError(f"{local} processes per node but {torch.cuda.device_count()} GPU(s): launch with "
                              f"torchrun --nproc_per_node={torch.cuda.device_count()}")
-
-
-def process_device(device: str) -> str:
-    """The torch device of this process: its own GPU under torchrun (cuda:LOCAL_RANK), else the device."""
-    import os
-    return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if device == "cuda" else device
 
 
 def gather_from_processes(obj: object) -> list:

@@ -7,7 +7,6 @@ optional class weights, the head at its own learning rate. The Trainer also runs
 from __future__ import annotations
 
 import logging
-import random
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from moodpipe import paths
-from moodpipe.device import is_main_process, precision_for
 from moodpipe.files import write_json_atomic
+from moodpipe.runtime import CPU, SEED, Runtime, is_main_process
 
 log = logging.getLogger("pipeline")
 
@@ -34,15 +33,8 @@ class TrainConfig:
     max_length: int = 128
     bf16: str = "auto"  # auto | yes | no
     class_weights: bool = False
-    seed: int = 42
+    seed: int = SEED
     max_steps: int = -1  # > 0 caps training (tests, --quick)
-
-
-def set_seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    import torch
-    torch.manual_seed(seed)
 
 
 def library_versions() -> dict[str, str]:
@@ -75,11 +67,11 @@ def tokenize_dataset(tokenizer, texts: list[str], labels: list | None, max_lengt
     return Dataset.from_dict(columns)
 
 
-def training_arguments(cfg: TrainConfig, n_train: int, work_dir: Path, device: str, metric: str):
+def training_arguments(cfg: TrainConfig, n_train: int, work_dir: Path, runtime: Runtime, metric: str):
     """TrainingArguments for one device: use_cpu pins the CPU even where a GPU is visible."""
     from transformers import TrainingArguments
     steps_per_epoch = max(1, -(-n_train // cfg.batch_size))
-    precision = precision_for(device, cfg.bf16)
+    precision = runtime.precision
     return TrainingArguments(
         output_dir=str(work_dir), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
         per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size * 2,
@@ -89,7 +81,7 @@ def training_arguments(cfg: TrainConfig, n_train: int, work_dir: Path, device: s
         logging_steps=max(1, steps_per_epoch // 10), load_best_model_at_end=True,
         metric_for_best_model=metric, greater_is_better=True, save_total_limit=2, save_only_model=True,
         **length_grouping(), bf16=precision == "bf16", fp16=precision == "fp16",
-        use_cpu=device == "cpu", seed=cfg.seed, report_to="none", dataloader_num_workers=0,
+        use_cpu=runtime.device == "cpu", seed=cfg.seed, report_to="none", dataloader_num_workers=0,
     ), steps_per_epoch, precision
 
 
@@ -118,12 +110,12 @@ def weighted_loss(class_weights: list[float]):
 
 
 def train_classifier(model, tokenizer, train_ds, val_ds, cfg: TrainConfig, work_dir: Path, compute_metrics,
-                     device: str = "cpu", class_weights=None, metric: str = "macro_f1"):
+                     runtime: Runtime = CPU, class_weights=None, metric: str = "macro_f1"):
     """Fine-tune with the Hugging Face Trainer and return it, with the best epoch's weights loaded."""
     import torch
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
 
-    args, steps_per_epoch, precision = training_arguments(cfg, len(train_ds), work_dir, device, metric)
+    args, steps_per_epoch, precision = training_arguments(cfg, len(train_ds), work_dir, runtime, metric)
     optimizer = None
     if cfg.head_learning_rate is not None:
         optimizer = torch.optim.AdamW(parameter_groups(model, cfg), lr=cfg.learning_rate)
@@ -136,7 +128,7 @@ def train_classifier(model, tokenizer, train_ds, val_ds, cfg: TrainConfig, work_
         callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.patience)],
     )
     log.info("training: %d examples, %d steps/epoch, up to %s epochs, device %s, precision %s", len(train_ds),
-             steps_per_epoch, cfg.epochs, device, precision)
+             steps_per_epoch, cfg.epochs, runtime.device, precision)
     trainer.train()
     return trainer
 

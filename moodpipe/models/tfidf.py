@@ -1,9 +1,11 @@
-"""The emotion predictor's second voice: a TF-IDF char 1-4-gram logistic regression whose probabilities are
-mixed with the fine-tuned model's, `weight * model + (1 - weight) * tfidf`, the weight chosen on validation.
+"""TF-IDF, in one place: the vectorizer every baseline and evaluation uses (word 1-2 grams for English, char
+1-4 grams for Korean), the baseline's fitted pipeline (TF-IDF -> logistic regression), and the emotion
+predictor's second voice: that pipeline's probabilities mixed with the fine-tuned model's,
+`weight * model + (1 - weight) * tfidf`, the weight chosen on validation.
 
 The two make different mistakes (the encoder reads meaning, the n-grams read the corpus's recurring words),
 so their mix beats either on the AI-Hub dialogues. The TF-IDF model is saved in the same folder as the
-encoder (`tfidf.joblib`, `blend.json`), and scoring.load_emotion_predictor loads both, so song scoring,
+encoder (`tfidf.joblib`, `blend.json`), and emotion_predictor.load_emotion_predictor loads both, so song scoring,
 recommend.py --text and the test metrics all see the same predictor. A weight of 1 means the model alone:
 then no TF-IDF file is written.
 
@@ -13,6 +15,7 @@ then no TF-IDF file is written.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +24,22 @@ from moodpipe import paths
 from moodpipe.files import write_json_atomic
 
 WEIGHT_GRID = tuple(round(w, 2) for w in np.linspace(0, 1, 21))  # the model's share, 0.05 apart
+
+
+def tfidf_vectorizer(analyzer: str = "word"):
+    """Sublinear TF-IDF of word 1-2 grams (English) or char 1-4 grams (Korean, no word segmentation needed)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    ngrams = (1, 2) if analyzer == "word" else (1, 4)
+    return TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams, min_df=2, sublinear_tf=True)
+
+
+def fit_tfidf(train_texts: Sequence[str], train_y: Sequence[int], analyzer: str = "word"):
+    """The baseline's fitted sklearn Pipeline (TF-IDF -> logistic regression), for predict/predict_proba."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    model = make_pipeline(tfidf_vectorizer(analyzer),
+                          LogisticRegression(max_iter=2000, C=10.0 if analyzer == "word" else 5.0))
+    return model.fit(list(train_texts), list(train_y))
 
 
 def blend(model_probs: np.ndarray, tfidf_probs: np.ndarray | None, weight: float) -> np.ndarray:

@@ -1,6 +1,5 @@
-"""The song catalogue and its emotion space: reading a song-vector CSV, naming its emotion columns, the
-representations in which cosine is taken, emotion profiles for `--emotion` queries, and finding a song
-by title.
+"""The song catalogue: reading a song-vector CSV and the embeddings saved beside it, naming its emotion
+columns, emotion profiles for `--emotion` queries, and finding a song by title.
 """
 
 from __future__ import annotations
@@ -9,7 +8,7 @@ import difflib
 import logging
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,27 +18,8 @@ from moodpipe.files import InputError, read_csv_checked, require_columns
 
 log = logging.getLogger("pipeline")
 
-REPRESENTATIONS = {
-    "raw": "cosine of the raw probabilities (the seed; similarities all near 0.99)",
-    "centered": "probabilities minus the catalogue mean: what sets a song apart",
-    "zscore": "centred, then divided by each emotion's spread across the catalogue",
-    "log": "log-probabilities minus the catalogue mean log-probability (rare emotions count more)",
-    "major6": "the 6 major-class sums, centred (coarse but robust)",
-    "features": "the fine-tuned model's vector before its classifier, averaged over the song's chunks, centred",
-    "generic": "the untuned base encoder's mean-pooled embedding, centred (what anyone gets without us)",
-    "hybrid": "a weighted concatenation of the unit-length centred `generic` (or `features`) and `log` vectors",
-}
-PROBABILITY_REPRESENTATIONS = ("raw", "centered", "zscore", "log", "major6")
-# Measured (README, `recommend.py --evaluate`): `features` has the best AI-Hub test precision@10 of the
-# major class (0.623) among the representations that reach half-split recall@10 0.35 over 7,988 Melon
-# songs (0.369) and beat `generic` and TF-IDF on both labelled sets (GoEmotions 0.526 vs generic 0.257).
-# Vectors without saved embeddings fall back to `log`, the probability representation with the best
-# half-split recall@10 there (0.432; centered 0.247, raw 0.234).
-DEFAULT_REPRESENTATION = "features"
-FALLBACK_REPRESENTATION = "log"
 ID_COLUMNS, TITLE_COLUMNS = ("song_id", "id"), ("song_name", "title", "song", "name")
 NOT_EMOTIONS = {"song_id", "id", "year", "rank", "n_chunks", "n_tokens", "best_rank", "n_chart_months", "n_lines"}
-LOG_FLOOR = 1e-6  # a probability of 0 would be log(0) = -inf
 
 
 def major_of(column: str) -> str | None:
@@ -60,36 +40,6 @@ def readable(column: str) -> str:
     """'emo:슬픔/눈물이나는' -> '슬픔/눈물이나는'; 'emo:슬픔/슬픔' -> '슬픔'; 'major:기쁨' -> '기쁨'."""
     major, sub = major_of(column), sub_of(column)
     return sub if major in (None, sub) else f"{major}/{sub}"
-
-
-def fit_representation(catalogue: np.ndarray, columns: Sequence[str],
-                       name: str) -> tuple[Callable[[np.ndarray], np.ndarray], list[str]]:
-    """(transform, feature names): the map from probability rows to the space where cosine is taken.
-
-    Statistics come from the catalogue, so a text or an emotion profile lands in the same space.
-    >>> f, names = fit_representation(np.array([[0.8, 0.2], [0.6, 0.4]]), ["emo:a/x", "emo:b/y"], "centered")
-    >>> f(np.array([[0.8, 0.2]])).round(2).tolist(), names
-    ([[0.1, -0.1]], ['a/x', 'b/y'])
-    """
-    if name not in PROBABILITY_REPRESENTATIONS:
-        raise InputError(f"--representation {name!r} is not one of the probability family "
-                         f"({', '.join(PROBABILITY_REPRESENTATIONS)}); moodpipe.spaces.fit_space handles the rest")
-    names = [readable(c) for c in columns]
-    base: Callable[[np.ndarray], np.ndarray] = lambda p: p  # noqa: E731
-    if name == "major6":
-        majors = [major_of(c) for c in columns]
-        if None in majors:
-            raise InputError("--representation major6 needs `emo:<major>/<sub>` columns")
-        names = sorted(set(majors), key=majors.index)
-        groups = np.array([[m == g for g in names] for m in majors], dtype=float)
-        base = lambda p: p @ groups  # noqa: E731
-    elif name == "log":
-        base = lambda p: np.log(np.clip(p, LOG_FLOOR, None))  # noqa: E731
-    ref = base(catalogue)
-    mean = np.zeros(ref.shape[1]) if name == "raw" else ref.mean(axis=0)
-    spread = ref.std(axis=0) if name == "zscore" else np.ones(ref.shape[1])
-    spread[spread == 0] = 1.0  # an emotion that never varies carries no information; leave it at 0
-    return (lambda p: (base(np.asarray(p, float)) - mean) / spread), names
 
 
 def emotion_groups(names: Sequence[str], columns: Sequence[str]) -> dict[str, list[int]]:

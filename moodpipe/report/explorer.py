@@ -15,7 +15,6 @@ import html
 import json
 import logging
 import re
-import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,19 +25,17 @@ import pandas as pd
 from moodpipe import paths
 from moodpipe.files import InputError, read_json, write_text_atomic
 from moodpipe.paths import Layout
-from moodpipe.recommender import RecommendConfig, recommend
-from moodpipe.retrieval import normalize_rows
-from moodpipe.songs import (
+from moodpipe.recommend.catalogue import load_song_embeddings, load_song_vectors, major_of, readable
+from moodpipe.recommend.queries import RecommendConfig, recommend
+from moodpipe.recommend.representations import (
+    DEFAULT_HYBRID,
     LOG_FLOOR,
     PROBABILITY_REPRESENTATIONS,
     REPRESENTATIONS,
     fit_representation,
-    load_song_embeddings,
-    load_song_vectors,
-    major_of,
-    readable,
+    fit_space,
 )
-from moodpipe.spaces import DEFAULT_HYBRID, fit_space
+from moodpipe.recommend.topk import normalize_rows
 
 log = logging.getLogger("pipeline")
 
@@ -102,10 +99,8 @@ def catalogue_data(vectors: Path) -> dict:
 
 def cli_neighbours(vectors: Path) -> dict:
     """`recommend.py --all`'s result for these vectors, with its default representation (the one saved beside
-    them, else "log"). --all always writes recommendations.csv and heatmap_songs.csv, so it writes them into a
-    temporary output root: the page must not overwrite the recommend stage's outputs (made with its --seed)."""
-    with tempfile.TemporaryDirectory(prefix="explorer-") as tmp:
-        return recommend(RecommendConfig(out=tmp, vectors=str(vectors), all_songs=True, top=TOP))
+    them, else the default the vectors support). Nothing is written: the recommend stage's outputs stay its own."""
+    return recommend(RecommendConfig(out=str(Path(vectors).parent), vectors=str(vectors), all_songs=True, top=TOP))
 
 
 def encode_neighbours(table: pd.DataFrame, meta: pd.DataFrame) -> dict:
@@ -180,7 +175,7 @@ def representation_specs(probs: np.ndarray, columns: list[str]) -> dict:
         scale = transform(one[None, :])[0] - offset
         if not np.allclose(base(probs) * scale + offset, transform(probs), rtol=1e-9, atol=1e-9):
             raise RuntimeError(f"fit_representation({name!r}) is no longer (base - mean) / spread: "
-                               "update moodpipe/explorer.py and explorer_template.html together")
+                               "update moodpipe/report/explorer.py and explorer_template.html together")
         specs[name] = {"base": kind, "offset": offset.tolist(), "scale": scale.tolist(), "features": features,
                        "about": REPRESENTATIONS[name]}
     return specs

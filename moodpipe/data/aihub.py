@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from moodpipe.codebook import check_codebook_file, label_index, label_key, label_names
+from moodpipe.data.codebook import check_codebook_file, label_index, label_key, label_names
 from moodpipe.files import InputError, read_csv_checked, require_columns, write_csv_atomic
 from moodpipe.paths import HOW_TO_GET_CORPUS, Layout
 

@@ -1,13 +1,12 @@
 """Recommendations: answer a query (a song, a text, an emotion profile, or every song) with the songs
-nearest in emotion, and say which emotions each pair shares; measure representations by half-split
-recall. recommend.py and main.py call `recommend` and `evaluate_halves`.
+nearest in emotion, and say which emotions each pair shares. recommend.py, main.py and the explorer page call
+`recommend`; moodpipe.report.recommendations writes and prints what it returns.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
@@ -18,39 +17,31 @@ import pandas as pd
 
 from moodpipe.files import (
     InputError,
-    write_csv_atomic,
-    write_json_atomic,
-    write_text_atomic,
 )
-from moodpipe.paths import REPRESENTATION_FILE, SCORING_SUMMARY, Layout
-from moodpipe.retrieval import normalize_rows, topk_cosine, topk_cosine_faiss
-from moodpipe.songs import (
-    DEFAULT_REPRESENTATION,
-    FALLBACK_REPRESENTATION,
-    PROBABILITY_REPRESENTATIONS,
-    REPRESENTATIONS,
+from moodpipe.models.saved_folder import label_names
+from moodpipe.paths import SCORING_SUMMARY, Layout
+from moodpipe.recommend.catalogue import (
     SongNotFound,
     check_rows,
     emotion_groups,
     find_song,
-    fit_representation,
     load_song_embeddings,
     load_song_vectors,
     normalize_title,
     song_labels,
 )
-from moodpipe.spaces import DEFAULT_HYBRID, available, check_available, fit_space, needs
+from moodpipe.recommend.representations import (
+    DEFAULT_HYBRID,
+    check_available,
+    explanation_space,
+    fit_space,
+    needs,
+    representation_for,
+)
+from moodpipe.recommend.topk import normalize_rows, topk_cosine, topk_cosine_faiss
+from moodpipe.runtime import SEED, Runtime, resolve_runtime
 
 log = logging.getLogger("pipeline")
-
-EXPLANATIONS = {
-    "similarity": "Similarity: cosine in the chosen representation. Shared emotions: the emotions adding most "
-                  "to it, with their share; both songs sit above the catalogue average in each ('low X': both "
-                  "sit below it).",
-    "strength": "Strength: each asked emotion's share of the song over its catalogue average, summed (1 per "
-                "emotion = average). Asked emotions: the song's share of each, and the catalogue average.",
-}
-
 
 @dataclass(frozen=True)
 class RecommendConfig:
@@ -69,34 +60,30 @@ class RecommendConfig:
     year_from: int | None = None
     year_to: int | None = None
     format: str | None = None
-    seed: int = 42
+    seed: int = SEED
     index: str = "blocked"
     memory_mb: int = 256
     model_dir: str | None = None  # default <out>/saved_model/emotion
     device: str = "auto"  # --text only
 
 
-def score_text(text: str, model_dir: Path, columns: Sequence[str], device: str = "auto",
+def score_text(text: str, model_dir: Path, columns: Sequence[str], runtime: Runtime,
                embeddings: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """Score a free text with the saved emotion model: `probs` in the catalogue's column order, and the
     embeddings named (`features`, `generic`) too."""
     if not model_dir.is_dir():
         raise InputError(f"--text needs the saved emotion model in {model_dir}: train it with "
                          "`python lyrics_emotion.py train`, or pass --model-dir")
-    from moodpipe.scoring import score_texts  # lazy: torch and transformers load only for --text
-    scored = score_texts(str(model_dir), [text], device=device, embeddings=embeddings)
+    from moodpipe.models.emotion_predictor import score_texts  # lazy: torch loads only for --text
+    scored = score_texts(str(model_dir), [text], runtime, embeddings=embeddings)
     scored = scored if embeddings else {"probs": scored}
     probs = np.asarray(scored["probs"], dtype=float)
     if probs.shape != (1, len(columns)):
         raise InputError(f"the model in {model_dir} gives {probs.shape[-1]} scores but the song vectors have "
                          f"{len(columns)} emotion columns: re-run lyrics_emotion.py so both come from one model")
-    config = model_dir / "config.json"  # reorder by the model's own label names when they name our columns
-    if config.is_file():
-        id2label = json.loads(config.read_text(encoding="utf-8")).get("id2label", {})
-        labels = [str(id2label[k]) for k in sorted(id2label, key=int)]
-        labels = [lab if lab.startswith("emo:") else f"emo:{lab}" for lab in labels]
-        if sorted(labels) == sorted(columns):
-            probs = probs[:, [labels.index(c) for c in columns]]
+    labels = [lab if lab.startswith("emo:") else f"emo:{lab}" for lab in label_names(model_dir)]
+    if sorted(labels) == sorted(columns):  # reorder by the model's own label names when they name our columns
+        probs = probs[:, [labels.index(c) for c in columns]]
     return {**scored, "probs": probs}
 
 
@@ -116,7 +103,7 @@ def build_queries(cfg: RecommendConfig, meta: pd.DataFrame, catalogue: dict, col
     elif cfg.text is not None:
         model_dir = Path(cfg.model_dir) if cfg.model_dir else Layout(Path(cfg.out)).emotion_model
         embeddings = tuple(k for k in needs(cfg.representation, DEFAULT_HYBRID) if k != "probs")  # only these run
-        query = score_text(cfg.text, model_dir, columns, cfg.device, embeddings)
+        query = score_text(cfg.text, model_dir, columns, resolve_runtime(cfg.device), embeddings)
         return [f"text: {cfg.text}"], query, np.array([-1]), note
     else:
         raise InputError("nothing to recommend for: give --song, --song-id, --text, --emotion or --all")
@@ -176,40 +163,9 @@ def shared_emotions(q_units: np.ndarray, units: np.ndarray, idx: np.ndarray, nam
     return out
 
 
-def saved_representation(vectors: Path) -> str | None:
-    """The representation chosen for these vectors (results/representation.json beside them), if any."""
-    path = Path(vectors).parent / REPRESENTATION_FILE
-    if not path.is_file():
-        return None
-    name = json.loads(path.read_text(encoding="utf-8")).get("representation")
-    return name if name in REPRESENTATIONS else None
-
-
-def save_representation(vectors: Path, evaluation: dict) -> str:
-    """Record the representation every ranking of these vectors uses, beside them, with why: the default (the
-    winner of the labelled retrieval evaluation) when the vectors support it, else the best half-split recall."""
-    k = evaluation["k"]
-    recall = evaluation[f"recall_at_{k}"]
-    chosen = DEFAULT_REPRESENTATION if DEFAULT_REPRESENTATION in recall else evaluation["best"]
-    why = ("the default: best in labelled retrieval (recommend.py --evaluate)" if chosen == DEFAULT_REPRESENTATION
-           else f"best half-split recall@{k} ({DEFAULT_REPRESENTATION} needs vectors these files lack)")
-    write_json_atomic(Path(vectors).parent / REPRESENTATION_FILE, {
-        "representation": chosen, "chosen_by": why, f"recall_at_{k}": recall, "n_songs": evaluation["n_songs"]})
-    return chosen
-
-
-def default_representation(catalogue: dict) -> str:
-    """DEFAULT_REPRESENTATION when the vectors carry what it needs, else the best probability representation
-    by half-split recall (vectors scored without embeddings, or a CSV from elsewhere)."""
-    if DEFAULT_REPRESENTATION in available(catalogue, DEFAULT_HYBRID):
-        return DEFAULT_REPRESENTATION
-    log.info("representation: %s needs embeddings these vectors lack; using %s", DEFAULT_REPRESENTATION,
-             FALLBACK_REPRESENTATION)
-    return FALLBACK_REPRESENTATION
-
-
 def recommend(cfg: RecommendConfig) -> dict:
-    """Load song vectors, answer the query, write results/; returns rows, outputs and the effective config."""
+    """Load song vectors and answer the query; returns the rows, the heatmap of 10 seeded songs and the effective
+    config (moodpipe.report.recommendations writes and prints them)."""
     if cfg.top < 1:
         raise InputError("--top must be at least 1")
     out = Path(cfg.out)
@@ -218,11 +174,10 @@ def recommend(cfg: RecommendConfig) -> dict:
     names = song_labels(meta)
     check_rows(probs, names, vectors)
     catalogue = {"probs": probs, **load_song_embeddings(vectors, meta.song_id)}
-    cfg = replace(cfg, representation=cfg.representation or saved_representation(vectors)
-                  or default_representation(catalogue))
+    cfg = replace(cfg, representation=representation_for(cfg.representation, vectors, catalogue))
     if cfg.emotions:  # ranked by emotion strength: no similarity space involved
         labels, table, note = emotion_query(cfg, meta, probs, columns)
-        units = normalize_rows(fit_space(catalogue, columns, "log")(catalogue)).astype(np.float32)
+        units = normalize_rows(explanation_space(catalogue, columns, "log")[0](catalogue)).astype(np.float32)
     else:
         check_available(cfg.representation, catalogue, vectors, DEFAULT_HYBRID)
         to_space = fit_space(catalogue, columns, cfg.representation, DEFAULT_HYBRID)
@@ -234,7 +189,7 @@ def recommend(cfg: RecommendConfig) -> dict:
     result = {"representation": cfg.representation, "n_songs": len(meta), "vectors": str(vectors),
               "queries": labels, "table": table, "note": note, "config": asdict(cfg),
               "score": "strength" if cfg.emotions else "similarity"}
-    result["outputs"] = write_outputs(cfg, result, heatmap_matrix(meta, units, cfg.seed), Layout(out))
+    result["heatmap"] = heatmap_matrix(meta, units, cfg.seed)
     return result
 
 
@@ -253,7 +208,7 @@ def similarity_query(cfg: RecommendConfig, meta: pd.DataFrame, catalogue: dict, 
         exclude.append((np.where(rows >= 0, codes[rows], -1), codes))
     search = topk_cosine_faiss if cfg.index == "faiss" else partial(topk_cosine, memory_mb=cfg.memory_mb)
     idx, sims = search(q_units, units, cfg.top, item_mask=year_mask(cfg, meta), exclude_same=exclude)
-    why = explain_matches(cfg.representation, catalogue, query, columns, idx, q_units, units)
+    why = explain_matches(cfg.representation, catalogue, query, columns, idx)
     qi, rank = np.nonzero(idx >= 0)  # one row per recommendation, built column-wise (fast for --all)
     found = meta.iloc[idx[qi, rank]].reset_index(drop=True)
     table = pd.DataFrame({"query": np.asarray(labels, dtype=object)[qi],
@@ -264,17 +219,11 @@ def similarity_query(cfg: RecommendConfig, meta: pd.DataFrame, catalogue: dict, 
     return labels, table, note
 
 
-def explain_matches(representation: str, catalogue: dict, query: dict, columns: list[str], idx: np.ndarray,
-                    q_units: np.ndarray, units: np.ndarray) -> np.ndarray:
-    """Shared emotions of each pair. They always come from the probabilities: in a probability space from
-    the space itself, in an embedding space (features, generic, hybrid) from `log`, whose dimensions are
-    emotions while an embedding's are not."""
-    if representation in PROBABILITY_REPRESENTATIONS:
-        return shared_emotions(q_units, units, idx, fit_representation(catalogue["probs"], columns,
-                                                                       representation)[1])
-    transform, names = fit_representation(catalogue["probs"], columns, "log")
-    return shared_emotions(normalize_rows(transform(query["probs"])), normalize_rows(transform(catalogue["probs"])),
-                           idx, names)
+def explain_matches(representation: str, catalogue: dict, query: dict, columns: list[str],
+                    idx: np.ndarray) -> np.ndarray:
+    """Shared emotions of each pair, read in the representation's explanation space (its emotions)."""
+    to_space, names = explanation_space(catalogue, columns, representation)
+    return shared_emotions(normalize_rows(to_space(query)), normalize_rows(to_space(catalogue)), idx, names)
 
 
 def year_mask(cfg: RecommendConfig, meta: pd.DataFrame) -> np.ndarray | None:
@@ -320,73 +269,3 @@ def heatmap_matrix(meta: pd.DataFrame, units: np.ndarray, seed: int, n: int = 10
     df.insert(0, "song", names)
     df.insert(0, "song_id", meta.song_id[rows].to_numpy())
     return df
-
-
-def write_outputs(cfg: RecommendConfig, result: dict, heatmap: pd.DataFrame, layout: Layout) -> dict[str, str]:
-    paths = {}
-    if cfg.all_songs:  # catalogue outputs: only a run over every song writes them, never a single query
-        paths["heatmap"] = str(write_csv_atomic(layout.heatmap, heatmap))
-    fmt = cfg.format or ("csv" if cfg.all_songs else None)  # --all is too long for the terminal alone
-    if fmt:
-        path = layout.recommendations(fmt) if cfg.all_songs else layout.query_recommendations(fmt)
-        if fmt == "csv":
-            write_csv_atomic(path, result["table"])
-        elif fmt == "json":
-            meta = {k: v for k, v in result.items() if k not in ("queries", "table")}
-            write_json_atomic(path, {**meta, "rows": json.loads(result["table"].to_json(orient="records"))})
-        else:
-            write_text_atomic(path, "\n".join(markdown_tables(result)) + "\n")
-        paths["recommendations"] = str(path)
-        paths["config"] = str(write_json_atomic(layout.recommend_config, result["config"]))
-    return paths
-
-
-def grouped(result: dict, max_queries: int | None = None) -> list[tuple[str, list[dict]]]:
-    """[(query, its recommendation rows)] in query order; a query whose filters left nothing gets []."""
-    queries, table = result["queries"][:max_queries], result["table"]
-    table = table if max_queries is None else table[table["query"].isin(queries)]
-    by_query = {q: rows.to_dict("records") for q, rows in table.groupby("query", sort=False)}
-    return [(q, by_query.get(q, [])) for q in queries]
-
-
-def column_titles(result: dict) -> tuple[str, str]:
-    return ("Strength", "Asked emotions") if result["score"] == "strength" else ("Similarity", "Shared emotions")
-
-
-def markdown_tables(result: dict) -> list[str]:
-    score, why = column_titles(result)
-    lines = [f"_{EXPLANATIONS[result['score']]}_", ""]
-    for query, rows in grouped(result):
-        lines += [f"### {query}", "", f"| Rank | Song | Artist | {score} | {why} |", "|---" * 5 + "|"]
-        lines += ["| " + " | ".join(str(r[c]).replace("|", "\\|") for c in ("rank", "song", "artist", result["score"],
-                                                                          "shared_emotions")) + " |" for r in rows]
-        lines.append("")
-    return lines
-
-
-def display_width(s: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s)  # Hangul takes two columns
-
-
-def format_table(headers: list[str], rows: list[list[str]]) -> str:
-    cells = [headers, *[[str(c) for c in r] for r in rows]]
-    widths = [max(display_width(r[j]) for r in cells) for j in range(len(headers))]
-    lines = ["  ".join(c + " " * (w - display_width(c)) for c, w in zip(r, widths, strict=True)).rstrip()
-             for r in cells]
-    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
-
-
-def print_recommendations(result: dict, max_queries: int = 3) -> None:
-    if result.get("note"):
-        print(f"note: {result['note']}")
-    score, why = column_titles(result)
-    print(EXPLANATIONS[result["score"]])
-    for query, rows in grouped(result, max_queries):
-        space = "" if result["score"] == "strength" else f"  [{result['representation']}]"
-        print(f"\nSongs {'carrying' if result['score'] == 'strength' else 'like'} {query}{space}")
-        print(format_table(["Rank", "Song", "Artist", score, why],
-                           [[r["rank"], r["song"][:30], r["artist"][:20], f"{r[result['score']]:.3f}",
-                             r["shared_emotions"]] for r in rows]) if rows else "(no song passes the filters)")
-    if len(result["queries"]) > max_queries:
-        print(f"\n... and {len(result['queries']) - max_queries} more queries in "
-              f"{result['outputs'].get('recommendations')}")

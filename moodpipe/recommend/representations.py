@@ -1,0 +1,185 @@
+"""Representations: the spaces where song similarity is taken, in one place. The registry and the default,
+fitting a space on the catalogue, the space explanations are read in, and the choice saved beside the vectors
+all live here; ranking (moodpipe.recommend.queries), the page and the evaluations call it.
+
+- the probability family (raw, centered, zscore, log, major6): transforms of the emotion probabilities;
+- the embeddings scoring saves beside the vectors (`features`: the fine-tuned model's vector before its
+  classifier; `generic`: the untuned base encoder's mean-pooled embedding);
+- `hybrid`: a weighted concatenation of one embedding with `log`.
+
+A catalogue is a dict of aligned row arrays, `probs` plus whatever embeddings exist; a query is a dict of the
+same keys. fit_space learns the statistics (means) from the catalogue, so a text query lands in the same space.
+
+    >>> cat = {"probs": np.array([[0.9, 0.1], [0.5, 0.5], [0.1, 0.9]]), "generic": np.eye(3)}
+    >>> to_space = fit_space(cat, ["emo:a/x", "emo:b/y"], "hybrid", Hybrid("generic", 1.0))
+    >>> x = to_space(cat)  # all weight on `generic`: its part, and zeros where `log` would be
+    >>> np.allclose(x[:, :3], normalize_rows(fit_space(cat, [], "generic")(cat))), float(np.abs(x[:, 3:]).max())
+    (True, 0.0)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from moodpipe.files import InputError, write_json_atomic
+from moodpipe.models.emotion_predictor import EMBEDDINGS
+from moodpipe.paths import REPRESENTATION_FILE
+from moodpipe.recommend.catalogue import major_of, readable
+from moodpipe.recommend.topk import normalize_rows
+
+log = logging.getLogger("pipeline")
+
+REPRESENTATIONS = {
+    "raw": "cosine of the raw probabilities (the seed; similarities all near 0.99)",
+    "centered": "probabilities minus the catalogue mean: what sets a song apart",
+    "zscore": "centred, then divided by each emotion's spread across the catalogue",
+    "log": "log-probabilities minus the catalogue mean log-probability (rare emotions count more)",
+    "major6": "the 6 major-class sums, centred (coarse but robust)",
+    "features": "the fine-tuned model's vector before its classifier, averaged over the song's chunks, centred",
+    "generic": "the untuned base encoder's mean-pooled embedding, centred (what anyone gets without us)",
+    "hybrid": "a weighted concatenation of the unit-length centred `generic` (or `features`) and `log` vectors",
+}
+PROBABILITY_REPRESENTATIONS = ("raw", "centered", "zscore", "log", "major6")
+# The default is the labelled-retrieval choice recorded in results/retrieval_eval.md (`recommend.py --evaluate`);
+# vectors without saved embeddings fall back to `log`, the probability representation with the best half-split
+# recall there.
+DEFAULT_REPRESENTATION = "features"
+FALLBACK_REPRESENTATION = "log"
+LOG_FLOOR = 1e-6  # a probability of 0 would be log(0) = -inf
+
+
+def fit_representation(catalogue: np.ndarray, columns: Sequence[str],
+                       name: str) -> tuple[Callable[[np.ndarray], np.ndarray], list[str]]:
+    """(transform, feature names): the map from probability rows to the space where cosine is taken.
+
+    Statistics come from the catalogue, so a text or an emotion profile lands in the same space.
+    >>> f, names = fit_representation(np.array([[0.8, 0.2], [0.6, 0.4]]), ["emo:a/x", "emo:b/y"], "centered")
+    >>> f(np.array([[0.8, 0.2]])).round(2).tolist(), names
+    ([[0.1, -0.1]], ['a/x', 'b/y'])
+    """
+    if name not in PROBABILITY_REPRESENTATIONS:
+        raise InputError(f"--representation {name!r} is not one of the probability family "
+                         f"({', '.join(PROBABILITY_REPRESENTATIONS)}); fit_space handles the rest")
+    names = [readable(c) for c in columns]
+    base: Callable[[np.ndarray], np.ndarray] = lambda p: p  # noqa: E731
+    if name == "major6":
+        majors = [major_of(c) for c in columns]
+        if None in majors:
+            raise InputError("--representation major6 needs `emo:<major>/<sub>` columns")
+        names = sorted(set(majors), key=majors.index)
+        groups = np.array([[m == g for g in names] for m in majors], dtype=float)
+        base = lambda p: p @ groups  # noqa: E731
+    elif name == "log":
+        base = lambda p: np.log(np.clip(p, LOG_FLOOR, None))  # noqa: E731
+    ref = base(catalogue)
+    mean = np.zeros(ref.shape[1]) if name == "raw" else ref.mean(axis=0)
+    spread = ref.std(axis=0) if name == "zscore" else np.ones(ref.shape[1])
+    spread[spread == 0] = 1.0  # an emotion that never varies carries no information; leave it at 0
+    return (lambda p: (base(np.asarray(p, float)) - mean) / spread), names
+
+
+@dataclass(frozen=True)
+class Hybrid:
+    """`hybrid` = [sqrt(weight) * unit(centred part), sqrt(1 - weight) * unit(log)]: its cosine is exactly
+    weight * cosine in `part` + (1 - weight) * cosine in `log`."""
+    part: str = "generic"
+    weight: float = 0.5
+
+
+# Chosen on the AI-Hub validation dialogues by precision@10 of the major class, never on test
+# (recommend.py --evaluate searches features/generic x 0.1..0.9 again and warns when its choice differs).
+DEFAULT_HYBRID = Hybrid("features", 0.9)
+
+
+def needs(name: str, hybrid: Hybrid = Hybrid()) -> list[str]:
+    """The catalogue arrays a representation reads."""
+    if name in EMBEDDINGS:
+        return [name]
+    return ["probs", hybrid.part] if name == "hybrid" else ["probs"]
+
+
+def available(catalogue: dict, hybrid: Hybrid = Hybrid()) -> list[str]:
+    """The representations this catalogue supports (major6 only with `emo:<major>/<sub>` columns is the
+    caller's business: fit_representation says so)."""
+    return [r for r in REPRESENTATIONS if all(k in catalogue for k in needs(r, hybrid))]
+
+
+def check_available(name: str, catalogue: dict, source: object, hybrid: Hybrid = Hybrid()) -> None:
+    if name not in REPRESENTATIONS:
+        raise InputError(f"unknown --representation {name!r}; choose from {', '.join(REPRESENTATIONS)}")
+    missing = [k for k in needs(name, hybrid) if k not in catalogue]
+    if missing:
+        raise InputError(f"--representation {name} needs `{'`, `'.join(missing)}` vectors, which {source} lacks; "
+                         f"it has: {', '.join(available(catalogue, hybrid))} (score with "
+                         "`lyrics_emotion.py score --embeddings` to add features and generic)")
+
+
+
+def fit_space(catalogue: dict, columns: Sequence[str], name: str,
+              hybrid: Hybrid = Hybrid()) -> Callable[[dict], np.ndarray]:
+    """The map from a query dict (rows of `probs` and embeddings) to rows in the named space."""
+    if name in EMBEDDINGS:  # centred: every sentence embedding shares one large direction (cosine ~0.9)
+        mean = np.asarray(catalogue[name], float).mean(axis=0)
+        return lambda q: np.asarray(q[name], float) - mean
+    if name == "hybrid":
+        part, log = fit_space(catalogue, columns, hybrid.part), fit_space(catalogue, columns, "log")
+        w = float(np.clip(hybrid.weight, 0.0, 1.0))
+        return lambda q: np.hstack([np.sqrt(w) * normalize_rows(part(q)), np.sqrt(1 - w) * normalize_rows(log(q))])
+    transform, _ = fit_representation(catalogue["probs"], columns, name)
+    return lambda q: transform(q["probs"])
+
+
+def explanation_space(catalogue: dict, columns: Sequence[str],
+                      name: str) -> tuple[Callable[[dict], np.ndarray], list[str]]:
+    """(map from a query dict to rows, the emotion each dimension is) in which "shared emotions" are read.
+    They always come from the probabilities: in a probability space the space itself, in an embedding space
+    (features, generic, hybrid) `log`, whose dimensions are emotions while an embedding's are not."""
+    transform, names = fit_representation(catalogue["probs"], columns,
+                                          name if name in PROBABILITY_REPRESENTATIONS else "log")
+    return (lambda q: transform(q["probs"])), names
+
+
+# ----------------------------------------------------------------------------- the choice, saved beside the vectors
+
+def saved_representation(vectors: Path) -> str | None:
+    """The representation chosen for these vectors (results/representation.json beside them), if any."""
+    path = Path(vectors).parent / REPRESENTATION_FILE
+    if not path.is_file():
+        return None
+    name = json.loads(path.read_text(encoding="utf-8")).get("representation")
+    return name if name in REPRESENTATIONS else None
+
+
+def save_representation(vectors: Path, evaluation: dict) -> str:
+    """Record the representation every ranking of these vectors uses, beside them, with why: the default (the
+    winner of the labelled retrieval evaluation) when the vectors support it, else the best half-split recall."""
+    k = evaluation["k"]
+    recall = evaluation[f"recall_at_{k}"]
+    chosen = DEFAULT_REPRESENTATION if DEFAULT_REPRESENTATION in recall else evaluation["best"]
+    why = ("the default: best in labelled retrieval (recommend.py --evaluate)" if chosen == DEFAULT_REPRESENTATION
+           else f"best half-split recall@{k} ({DEFAULT_REPRESENTATION} needs vectors these files lack)")
+    write_json_atomic(Path(vectors).parent / REPRESENTATION_FILE, {
+        "representation": chosen, "chosen_by": why, f"recall_at_{k}": recall, "n_songs": evaluation["n_songs"]})
+    return chosen
+
+
+def default_representation(catalogue: dict) -> str:
+    """DEFAULT_REPRESENTATION when the vectors carry what it needs, else the best probability representation
+    by half-split recall (vectors scored without embeddings, or a CSV from elsewhere)."""
+    if DEFAULT_REPRESENTATION in available(catalogue, DEFAULT_HYBRID):
+        return DEFAULT_REPRESENTATION
+    log.info("representation: %s needs embeddings these vectors lack; using %s", DEFAULT_REPRESENTATION,
+             FALLBACK_REPRESENTATION)
+    return FALLBACK_REPRESENTATION
+
+
+def representation_for(requested: str | None, vectors: Path, catalogue: dict) -> str:
+    """The representation a ranking uses: the one asked for, else the one saved beside the vectors, else the
+    default the vectors support."""
+    return requested or saved_representation(vectors) or default_representation(catalogue)

@@ -1,0 +1,175 @@
+"""The scoring stage: one emotion vector per song (and per half song), from the saved emotion predictor
+(moodpipe.models.emotion_predictor), shared between processes under torchrun. No training code is imported here.
+
+    results/song_emotions.csv   one row per song: metadata, n_chunks, n_tokens, `emo:<major>/<sub>` and
+                                `major:<major>` probability columns
+    results/song_halves.csv     the same for the first and second half of each song (--halves)
+    results/song_emotions.embeddings.npz   `features` (the vector the classifier sees) and `generic` (the base
+                                encoder's mean-pooled embedding) of every song and half, in the CSVs' row order
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from moodpipe import paths
+from moodpipe.files import read_csv_checked, require_columns, write_csv_atomic, write_json_atomic
+from moodpipe.models.emotion_predictor import chunk_texts, load_emotion_predictor, weighted_part_vectors
+from moodpipe.models.metrics import major_classes, major_probabilities
+from moodpipe.runtime import Runtime, gather_from_processes, is_main_process, process_rank, resolve_runtime, world_size
+
+log = logging.getLogger("pipeline")
+
+METADATA_COLUMNS = ["song_id", "song_name", "artist", "album", "release_date", "genre", "year", "rank"]
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    data_dir: str | None = None
+    out: str = "."
+    lyrics: str | None = None  # default: the first lyrics CSV in the data directory
+    model_dir: str | None = None  # None: <out>/saved_model/emotion
+    halves: bool = False
+    max_songs: int | None = None
+    batch_size: int | None = None  # None: sized for the device
+    max_length: int | None = None  # None: the model's training max length
+    bf16: str = "auto"
+    device: str = "auto"
+    embeddings: bool = True  # also `features` and `generic` vectors (results/song_emotions.embeddings.npz)
+
+
+def lyric_halves(text: str) -> tuple[list[str], list[str], str]:
+    """Split lyrics into their first and second half by lines (by words when there is a single line).
+
+    >>> lyric_halves("a\\nb\\nc")
+    (['a', 'b'], ['c'], '\\n')
+    """
+    units, sep = [x.strip() for x in str(text).splitlines() if x.strip()], "\n"
+    if len(units) < 2:
+        units, sep = str(text).split(), " "
+    mid = (len(units) + 1) // 2
+    return units[:mid], units[mid:], sep
+
+
+def vector_columns(label_names: list[str]) -> tuple[list[str], list[str], np.ndarray]:
+    """`emo:<major>/<sub>` columns, `major:<major>` columns and each label's major index (labels without
+    a major, e.g. GoEmotions, give no major columns)."""
+    emo = [f"emo:{n}" for n in label_names]
+    if not all("/" in n for n in label_names):
+        return emo, [], np.zeros(0, dtype=int)
+    majors, major_of = major_classes(label_names)
+    return emo, [f"major:{m}" for m in majors], major_of
+
+
+def vectors_frame(vectors: np.ndarray, label_names: list[str]) -> pd.DataFrame:
+    emo, major, major_of = vector_columns(label_names)
+    frame = pd.DataFrame(vectors.round(6), columns=emo)
+    if major:
+        frame[major] = major_probabilities(vectors, major_of).round(6)
+    return frame
+
+
+def read_lyrics(cfg: ScoreConfig) -> tuple[pd.DataFrame, Path]:
+    path = Path(cfg.lyrics) if cfg.lyrics else paths.find_lyrics(paths.resolve_data_dir(cfg.data_dir))
+    songs = read_csv_checked(path, paths.HOW_TO_GET_LYRICS)
+    require_columns(songs, ["song_id", "lyrics"], path)
+    return (songs.head(cfg.max_songs) if cfg.max_songs else songs), path
+
+
+def song_emotion_vectors(songs: pd.DataFrame, model_dir: str, runtime: Runtime, max_length: int | None = None,
+                         batch_size: int | None = None,
+                         embeddings: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, list, dict]:
+    """(one row per song, two rows per song for its halves, skipped song ids, embeddings). Chunks never
+    cross the middle of a song, so the halves cost nothing extra and song vectors do not depend on --halves.
+    embeddings: {`features`, `generic`} for the songs and `halves_features`, `halves_generic` for the
+    halves rows, each averaged over chunks exactly like the probabilities (empty without embeddings)."""
+    predictor = load_emotion_predictor(model_dir, runtime.torch_device)
+    max_length = max_length or predictor.model.config.train_max_length
+    lyrics = songs.lyrics.fillna("").astype(str)
+    empty = lyrics.str.strip() == ""
+    kept = songs[~empty].reset_index(drop=True)
+    halves = [lyric_halves(t) for t in lyrics[~empty]]
+    parts = [(units, sep) for a, b, sep in halves for units in (a, b)]  # part 2k = song k's first half
+    chunks, owner, tokens = chunk_texts(predictor.tokenizer, parts, max_length)
+    outputs = predictor.chunk_outputs(chunks, max_length, batch_size, runtime.precision, embeddings)
+    probs = outputs.pop("probs")
+    owner_song = [k // 2 for k in owner]
+    labels = predictor.label_names
+    meta = kept[[c for c in METADATA_COLUMNS if c in kept.columns]].reset_index(drop=True)
+    song_rows = pd.concat([meta, pd.DataFrame({
+        "n_chunks": np.bincount(owner_song, minlength=len(kept)),
+        "n_tokens": np.bincount(owner_song, weights=tokens, minlength=len(kept)).astype(int)}),
+        vectors_frame(weighted_part_vectors(probs, owner_song, tokens, len(kept)), labels)], axis=1)
+    half_vectors = weighted_part_vectors(probs, owner, tokens, len(parts))
+    has_both = np.array([bool(a) and bool(b) for a, b, _ in halves], dtype=bool).repeat(2)
+    half_rows = pd.concat([pd.DataFrame({"song_id": kept.song_id.repeat(2).to_numpy(),
+                                         "half": ["a", "b"] * len(kept)}),
+                           vectors_frame(half_vectors, labels)], axis=1)[has_both].reset_index(drop=True)
+    vectors = {}
+    for name, x in outputs.items():
+        vectors[name] = weighted_part_vectors(x, owner_song, tokens, len(kept)).astype(np.float32)
+        vectors[f"halves_{name}"] = weighted_part_vectors(x, owner, tokens, len(parts))[has_both].astype(np.float32)
+    return song_rows, half_rows, songs.song_id[empty].tolist(), vectors
+
+
+def this_process_share(songs: pd.DataFrame) -> pd.DataFrame:
+    """Under torchrun each process scores one contiguous share of the catalogue (all of it when alone)."""
+    if world_size() == 1:
+        return songs
+    return songs.iloc[np.array_split(np.arange(len(songs)), world_size())[process_rank()]]
+
+
+def merge_shares(rows: pd.DataFrame, halves: pd.DataFrame, skipped: list, vectors: dict) -> tuple:
+    """The processes' shares, concatenated in rank order = catalogue order."""
+    shares = gather_from_processes((rows, halves, skipped, vectors))
+    return (pd.concat([s[0] for s in shares], ignore_index=True),
+            pd.concat([s[1] for s in shares], ignore_index=True), [i for s in shares for i in s[2]],
+            {k: np.concatenate([s[3][k] for s in shares]) for k in shares[0][3]})
+
+
+def write_embeddings(path: Path, song_ids: pd.Series, halves: pd.DataFrame, vectors: dict) -> None:
+    """The songs' embeddings beside their CSV (rows in the CSV's order, halves in song_halves.csv's), as one
+    .npz: 8,250 x 384 float32 loads in milliseconds. Without embeddings, a stale file is removed."""
+    if not vectors:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    text = lambda column: np.asarray(column.astype(str).tolist(), dtype=str)  # noqa: E731 (no pickled objects)
+    np.savez(tmp, song_id=text(song_ids), halves_song_id=text(halves.song_id), halves_half=text(halves.half),
+             **vectors)
+    tmp.replace(path)
+
+
+def score_songs(cfg: ScoreConfig) -> Path:
+    """The scoring stage main.py calls: writes results/song_emotions.csv (and song_halves.csv)."""
+    runtime = resolve_runtime(cfg.device, cfg.bf16)
+    layout = paths.Layout(Path(cfg.out))
+    model_dir = str(cfg.model_dir or layout.emotion_model)
+    songs, path = read_lyrics(cfg)
+    start = time.time()
+    rows, halves, skipped, vectors = song_emotion_vectors(this_process_share(songs), model_dir, runtime,
+                                                          cfg.max_length, cfg.batch_size, cfg.embeddings)
+    rows, halves, skipped, vectors = merge_shares(rows, halves, skipped, vectors)
+    if not is_main_process():
+        return layout.song_vectors
+    if skipped:
+        log.warning("song emotions: %d songs have empty lyrics and were skipped (e.g. song_id %s)", len(skipped),
+                    ", ".join(map(str, skipped[:5])))
+    out = write_csv_atomic(layout.song_vectors, rows)
+    write_embeddings(paths.embeddings_path(out), rows.song_id, halves, vectors)
+    if cfg.halves:
+        write_csv_atomic(layout.song_halves, halves)
+    write_json_atomic(layout.scoring_summary, {
+        "lyrics": str(path), "model": model_dir, "songs_read": len(songs), "songs_scored": len(rows),
+        "skipped_empty_lyrics": len(skipped), "skipped_song_ids": skipped, "chunks": int(rows.n_chunks.sum()),
+        "halves_written": bool(cfg.halves), "embeddings": sorted(k for k in vectors if "_" not in k),
+        "processes": world_size(), "device": runtime.device,
+        "seconds": round(time.time() - start, 1)})
+    print(f"song emotions: {len(rows)} songs scored ({len(skipped)} with empty lyrics skipped) -> {out}")
+    return out
