@@ -80,53 +80,40 @@ def embeddings_path(vectors_csv: Path) -> Path:
 SCORING_SUMMARY = "song_emotions.json"  # beside the vectors: which lyrics file, how many songs, which skipped
 
 
+def _under(*parts: str, doc: str = "") -> property:
+    """A Layout property: the path of `parts` under the output root."""
+    return property(lambda self: Path(self.root).joinpath(*parts), doc=doc)
+
+
 @dataclass(frozen=True)
 class Layout:
-    """Where each stage writes, under one output root."""
+    """Where each stage writes, under one output root. Every command resolves its saved models and results
+    through it, so `--out X` means the same everywhere."""
     root: Path
 
-    @property
-    def processed(self) -> Path:
-        return Path(self.root) / "data" / "processed"
+    processed = _under("data", "processed")
+    sentiment_model = _under("saved_model", "sentiment")
+    emotion_model = _under("saved_model", "emotion")
+    goemotions_model = _under("saved_model", "goemotions")
+    results = _under("results")
+    song_vectors = _under("results", SONG_VECTORS)
+    song_halves = _under("results", "song_halves.csv")
+    scoring_summary = _under("results", SCORING_SUMMARY)
+    chosen_representation = _under("results", REPRESENTATION_FILE,
+                                   doc="The representation the recommend stage chose: every ranking uses it.")
+    representation_eval = _under("results", "representation_eval.json")
+    heatmap = _under("results", "heatmap_songs.csv")
+    recommend_config = _under("results", "recommend_config.json")
+    explorer = _under("results", "explorer.html", doc="The self-contained explorer page.")
+    run_json = _under("results", "run.json")
+    report = _under("results", "REPORT.md")
+    graphs = _under("sample_graphs")
 
     def sentiment_split(self, name: str) -> Path:
         return self.processed / f"{name}_data.csv"
 
     def emotion_split(self, name: str) -> Path:
         return self.processed / f"emotion_{name}.csv"
-
-    @property
-    def sentiment_model(self) -> Path:
-        return Path(self.root) / "saved_model" / "sentiment"
-
-    @property
-    def emotion_model(self) -> Path:
-        return Path(self.root) / "saved_model" / "emotion"
-
-    @property
-    def goemotions_model(self) -> Path:
-        return Path(self.root) / "saved_model" / "goemotions"
-
-    @property
-    def results(self) -> Path:
-        return Path(self.root) / "results"
-
-    @property
-    def song_vectors(self) -> Path:
-        return self.results / SONG_VECTORS
-
-    @property
-    def song_halves(self) -> Path:
-        return self.results / "song_halves.csv"
-
-    @property
-    def scoring_summary(self) -> Path:
-        return self.results / SCORING_SUMMARY
-
-    @property
-    def chosen_representation(self) -> Path:
-        """The representation the recommend stage chose, beside the vectors: every ranking uses it."""
-        return self.results / REPRESENTATION_FILE
 
     def query_recommendations(self, fmt: str) -> Path:
         """A single query's table (--song/--text/--emotion with --format): never a catalogue output."""
@@ -136,37 +123,8 @@ class Layout:
         """recommend.py --evaluate: labelled retrieval scores of every representation (json, md)."""
         return self.results / f"retrieval_eval.{fmt}"
 
-    @property
-    def representation_eval(self) -> Path:
-        return self.results / "representation_eval.json"
-
-    @property
-    def heatmap(self) -> Path:
-        return self.results / "heatmap_songs.csv"
-
     def recommendations(self, fmt: str) -> Path:
         return self.results / f"recommendations.{fmt}"
 
-    @property
-    def recommend_config(self) -> Path:
-        return self.results / "recommend_config.json"
-
-    @property
-    def explorer(self) -> Path:
-        """The self-contained explorer page (moodpipe.report.explorer)."""
-        return self.results / "explorer.html"
-
-    @property
-    def run_json(self) -> Path:
-        return self.results / "run.json"
-
-    @property
-    def report(self) -> Path:
-        return self.results / "REPORT.md"
-
     def stage_stamp(self, stage: str) -> Path:
         return self.results / "stages" / f"{stage}.json"
-
-    @property
-    def graphs(self) -> Path:
-        return Path(self.root) / "sample_graphs"

@@ -22,8 +22,9 @@ log = logging.getLogger("pipeline")
 
 DATASETS = ("aihub", "goemotions")
 UNITS = ("dialogue", "sentence")
-# Each dataset's training defaults are the settings of its measured run in the README. The head gets
-# its own, higher learning rate (see training.parameter_groups); GoEmotions' comments are short.
+# Each dataset's training defaults: the full run uses them, and saved_model/<task>/metrics.json records what
+# they reached (hyper_parameters beside the test figures). The head gets its own, higher learning rate (see
+# training.parameter_groups); GoEmotions' comments are short.
 TRAIN_DEFAULTS = {
     "aihub": TrainConfig(epochs=4, batch_size=16, learning_rate=1e-4, head_learning_rate=1e-3, patience=2,
                          max_length=128),

@@ -68,8 +68,8 @@ class EmotionClassifier(PreTrainedModel):
             self.encoder.pooler = None  # an untrained pooler would only add noise and unused weights
         hidden = encoder_config.hidden_size
         self.dropout = nn.Dropout(config.classifier_dropout)
-        # Sentence vectors of an encoder like multilingual-e5 all point nearly the same way (mean cosine to
-        # their centroid 0.94 on AI-Hub dialogues): what separates emotions is a small part of each vector,
+        # Sentence vectors of an encoder like multilingual-e5 all point nearly the same way (their cosine to
+        # the centroid is close to 1): what separates emotions is a small part of each vector,
         # and a fresh linear layer first learns the label prior from the shared part. Normalising each
         # feature over the batch removes the shared part, so the classifier sees the differences at once.
         feature_size = config.conv_channels if config.head == "arch1" else config.encoder_config().hidden_size
@@ -93,8 +93,8 @@ class EmotionClassifier(PreTrainedModel):
         super()._init_weights(module)
         if module is getattr(self, "mix", None):
             # Start the learned weighted sum as the plain average of the three vectors. With the default
-            # N(0, 0.02) init the mixed vector started ~120x smaller than a CLS vector, after 250 steps it
-            # was nearly the same for every example, and the head learned only the label prior (AI-Hub).
+            # N(0, 0.02) init the mixed vector starts orders of magnitude smaller than a CLS vector, soon is
+            # nearly the same for every example, and the head learns only the label prior.
             nn.init.constant_(module.weight, 1 / 3)
             nn.init.zeros_(module.bias)
 
@@ -193,7 +193,7 @@ def freeze_word_embeddings(model: EmotionClassifier, setting: str = "auto", trai
 class UsedRowsEmbedding(nn.Module):
     """A frozen embedding matrix plus a trainable correction for a few of its rows.
 
-    Tuning all of multilingual-e5's 250k x 384 rows costs AdamW ~1.1 s per step on 2 cores, yet a
+    Tuning all of multilingual-e5's 250k x 384 rows makes AdamW's step dominate on a CPU, yet a
     Korean corpus touches only a few percent of them. Training a correction for just those rows
     gives the same gradient at the cost of the rows used; merged() folds it back into a plain
     nn.Embedding, so the saved model is an ordinary encoder."""

@@ -33,8 +33,8 @@ def probabilities(model, logits: np.ndarray) -> np.ndarray:
 def predict_logits(model, tokenizer, texts: list[str], batch_size: int | None = None, max_length: int = 128,
                    precision: str = "fp32", progress: bool = False) -> np.ndarray:
     """Logits for texts, in their order, as CPU float32. Each batch goes to the model's device under that
-    device's autocast. Sorting by length first makes batches nearly pad-free (2.5-3x faster than random
-    order on 2 CPU cores)."""
+    device's autocast. Sorting by length first makes batches nearly pad-free (bench/predict_speed.py
+    measures the gain over random order)."""
     return predict_batches(lambda batch: model(**batch).logits, model, tokenizer, texts, batch_size, max_length,
                            precision, progress)[0]
 

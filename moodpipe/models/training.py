@@ -86,7 +86,7 @@ def training_arguments(cfg: TrainConfig, n_train: int, work_dir: Path, runtime: 
 
 
 def length_grouping() -> dict:
-    """Batches of similar lengths (2.2-2.6x faster than random batches on 2 CPU cores). transformers renamed
+    """Batches of similar lengths (bench/train_speed.py measures the gain over random batches). transformers renamed
     the option: `train_sampling_strategy="group_by_length"` since 5.x minor releases, `group_by_length=True`
     before; both are public TrainingArguments fields, so ask the dataclass which one it has."""
     import dataclasses

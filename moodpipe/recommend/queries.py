@@ -32,9 +32,8 @@ from moodpipe.recommend.catalogue import (
 )
 from moodpipe.recommend.representations import (
     DEFAULT_HYBRID,
-    check_available,
-    explanation_space,
-    fit_space,
+    Space,
+    fitted_space,
     needs,
     representation_for,
 )
@@ -177,15 +176,14 @@ def recommend(cfg: RecommendConfig) -> dict:
     cfg = replace(cfg, representation=representation_for(cfg.representation, vectors, catalogue))
     if cfg.emotions:  # ranked by emotion strength: no similarity space involved
         labels, table, note = emotion_query(cfg, meta, probs, columns)
-        units = normalize_rows(explanation_space(catalogue, columns, "log")[0](catalogue)).astype(np.float32)
+        units = normalize_rows(fitted_space(catalogue, columns, "log").rank(catalogue)).astype(np.float32)
     else:
-        check_available(cfg.representation, catalogue, vectors, DEFAULT_HYBRID)
-        to_space = fit_space(catalogue, columns, cfg.representation, DEFAULT_HYBRID)
-        items = to_space(catalogue)
+        space = fitted_space(catalogue, columns, cfg.representation, vectors)
+        items = space.rank(catalogue)
         check_rows(items, names, vectors, f"no direction under --representation {cfg.representation} "
                    "(the vector equals the catalogue mean)")
         units = normalize_rows(items).astype(np.float32)  # ranking needs no more; halves the time of --all
-        labels, table, note = similarity_query(cfg, meta, catalogue, columns, vectors, to_space, units)
+        labels, table, note = similarity_query(cfg, meta, catalogue, columns, vectors, space, units)
     result = {"representation": cfg.representation, "n_songs": len(meta), "vectors": str(vectors),
               "queries": labels, "table": table, "note": note, "config": asdict(cfg),
               "score": "strength" if cfg.emotions else "similarity"}
@@ -194,10 +192,10 @@ def recommend(cfg: RecommendConfig) -> dict:
 
 
 def similarity_query(cfg: RecommendConfig, meta: pd.DataFrame, catalogue: dict, columns: list[str],
-                     vectors: Path, to_space, units: np.ndarray):
+                     vectors: Path, space: Space, units: np.ndarray):
     """The top songs by cosine to each query in the representation, and the emotions each pair shares."""
     labels, query, rows, note = build_queries(cfg, meta, catalogue, columns, vectors)
-    query_items = to_space(query)
+    query_items = space.rank(query)
     check_rows(query_items, labels, "the query", f"no direction under {cfg.representation}")
     q_units = normalize_rows(query_items).astype(np.float32)
     log.info("%d songs x %d emotions from %s; %d queries; representation %s", len(meta), len(columns), vectors,
@@ -208,7 +206,7 @@ def similarity_query(cfg: RecommendConfig, meta: pd.DataFrame, catalogue: dict, 
         exclude.append((np.where(rows >= 0, codes[rows], -1), codes))
     search = topk_cosine_faiss if cfg.index == "faiss" else partial(topk_cosine, memory_mb=cfg.memory_mb)
     idx, sims = search(q_units, units, cfg.top, item_mask=year_mask(cfg, meta), exclude_same=exclude)
-    why = explain_matches(cfg.representation, catalogue, query, columns, idx)
+    why = explain_matches(space, catalogue, query, idx)
     qi, rank = np.nonzero(idx >= 0)  # one row per recommendation, built column-wise (fast for --all)
     found = meta.iloc[idx[qi, rank]].reset_index(drop=True)
     table = pd.DataFrame({"query": np.asarray(labels, dtype=object)[qi],
@@ -219,11 +217,10 @@ def similarity_query(cfg: RecommendConfig, meta: pd.DataFrame, catalogue: dict, 
     return labels, table, note
 
 
-def explain_matches(representation: str, catalogue: dict, query: dict, columns: list[str],
-                    idx: np.ndarray) -> np.ndarray:
+def explain_matches(space: Space, catalogue: dict, query: dict, idx: np.ndarray) -> np.ndarray:
     """Shared emotions of each pair, read in the representation's explanation space (its emotions)."""
-    to_space, names = explanation_space(catalogue, columns, representation)
-    return shared_emotions(normalize_rows(to_space(query)), normalize_rows(to_space(catalogue)), idx, names)
+    return shared_emotions(normalize_rows(space.explain(query)), normalize_rows(space.explain(catalogue)), idx,
+                           space.emotions)
 
 
 def year_mask(cfg: RecommendConfig, meta: pd.DataFrame) -> np.ndarray | None:

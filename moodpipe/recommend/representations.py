@@ -145,6 +145,24 @@ def explanation_space(catalogue: dict, columns: Sequence[str],
     return (lambda q: transform(q["probs"])), names
 
 
+@dataclass(frozen=True)
+class Space:
+    """A representation fitted on a catalogue: the map rankings are taken in, and the map and emotion names
+    its matches are explained in. Ranking and explanations both come from here."""
+    name: str
+    rank: Callable[[dict], np.ndarray]
+    explain: Callable[[dict], np.ndarray]
+    emotions: list[str]
+
+
+def fitted_space(catalogue: dict, columns: Sequence[str], name: str, source: object = "the song vectors",
+                 hybrid: Hybrid = DEFAULT_HYBRID) -> Space:
+    """The named representation fitted on the catalogue; an error naming what `source` lacks when it cannot be."""
+    check_available(name, catalogue, source, hybrid)
+    explain, emotions = explanation_space(catalogue, columns, name)
+    return Space(name, fit_space(catalogue, columns, name, hybrid), explain, emotions)
+
+
 # ----------------------------------------------------------------------------- the choice, saved beside the vectors
 
 def saved_representation(vectors: Path) -> str | None:

@@ -106,7 +106,7 @@ class Exclusions:
 
 def order_by_row_then_best(rows: np.ndarray, sims: np.ndarray) -> np.ndarray:
     """Stable order by query, then similarity, best first: entries that tie keep their order, so they must come
-    in item order. float32 packs both keys into one uint64, which sorts about 15x faster than a lexsort."""
+    in item order. float32 packs both keys into one uint64, which sorts much faster than a lexsort."""
     if sims.dtype != np.float32:
         return np.lexsort((-sims, rows))
     bits = (0 - sims).view(np.uint32)  # 0 - x, not -x: a similarity of -0.0 must tie with 0.0
@@ -237,8 +237,8 @@ def even_bounds(n: int, parts: int) -> list[tuple[int, int]]:
 def plan_search(n_queries: int, n_items: int, k: int, itemsize: int, block_rows: int | None,
                 block_items: int | None, memory_mb: int, threads: int) -> Plan:
     # per similarity: itself, a boolean "above the bar", in a first chunk a partitioned copy, in a chunk of ties
-    # argpartition's int64 index; each thread holds one block. 2M cells (8 MB in float32) per thread measured
-    # as fast as more: the products stay in cache for the scan
+    # argpartition's int64 index; each thread holds one block. 2M cells (8 MB in float32) per thread keep the
+    # products in cache for the scan (bench/recommend_scale.py times the budgets)
     cells = max(1, min(2**21, memory_mb * 2**20 // (threads * (2 * itemsize + 10))))
     if block_rows is None:
         # blocks of at most BLOCK_QUERIES queries, as many as a multiple of the threads so that each gets the

@@ -71,7 +71,7 @@ def quick_model(chosen: str, bundled: str) -> str:
 
 
 def sentiment_config(cfg: RunConfig) -> SentimentConfig:
-    """The sentiment stage's own defaults (its measured best), or small slices for --quick."""
+    """The sentiment stage's own defaults, or small slices for --quick."""
     base = SentimentConfig(data_dir=cfg.data_dir, model=cfg.sentiment_model, out=cfg.out, device=cfg.device)
     if not cfg.quick:
         return replace(base, train=replace(base.train, seed=cfg.seed))
@@ -112,7 +112,7 @@ def layout(cfg: RunConfig) -> paths.Layout:
 
 # ----------------------------------------------------------------------------- the stages
 
-def run_data(cfg: RunConfig) -> dict:
+def data_stage(cfg: RunConfig) -> dict:
     return ensure_inputs(Path(cfg.data_dir), needed_inputs(cfg.stages), allow_download=not cfg.offline)
 
 
@@ -123,7 +123,7 @@ def corpus_inputs(cfg: RunConfig) -> list[Path]:
         return []
 
 
-def run_crawl(cfg: RunConfig) -> dict:
+def crawl_stage(cfg: RunConfig) -> dict:
     return crawl(CrawlConfig(data_dir=Path(cfg.data_dir), out=lyrics_path(cfg),
                              years=(2000, 2001) if cfg.quick else (1991, 2014)))
 
@@ -140,11 +140,11 @@ def emotion_stage(cfg: RunConfig, dataset: str = "aihub") -> dict:
     return {"base_model": base.get("name"), "substituted": base.get("substituted")}
 
 
-def run_score(cfg: RunConfig) -> dict:
+def score_stage(cfg: RunConfig) -> dict:
     return {"song_emotions": str(score_songs(score_config(cfg)))}
 
 
-def run_recommend(cfg: RunConfig) -> dict:
+def recommend_stage(cfg: RunConfig) -> dict:
     """Measure the half-split recall@10, keep the default representation (the labelled-retrieval winner) when
     the vectors support it, else the best by that recall; then the seed's tables for every song."""
     out = layout(cfg)
@@ -168,20 +168,45 @@ def expected_figures(cfg: RunConfig) -> list[str]:
     return [name for name in figure_names() if compared or name != HEAD_COMPARISON_FIGURE]
 
 
-def run_graphs(cfg: RunConfig) -> dict:
+def graphs_stage(cfg: RunConfig) -> dict:
     from moodpipe.report.explorer import write_explorer  # here, as the figures: only this stage builds the page
     from moodpipe.report.figures import generate_graphs
     figures = [str(p) for p in generate_graphs(Path(cfg.out))]
     return {"figures": figures, "explorer": str(write_explorer(Path(cfg.out)))}
 
 
+def goemotions_stage(cfg: RunConfig) -> dict:
+    return emotion_stage(cfg, "goemotions")
+
+
+def lyrics_present(cfg: RunConfig) -> str | None:
+    """The crawl is needed only when there is no lyrics CSV (--force never recrawls over one)."""
+    return None if lyrics_path(cfg).is_file() else f"no lyrics CSV at {lyrics_path(cfg)}"
+
+
+def inputs_present(cfg: RunConfig) -> str | None:
+    missing = missing_inputs(Path(cfg.data_dir), needed_inputs(cfg.stages))
+    return f"missing {', '.join(missing)}" if missing else None
+
+
 @dataclass
 class Stage:
+    """One step of the run: what it does, what it reads and writes, and the settings that make it rerun.
+
+    A stage with its own `needed` check (the data check, the crawl) is judged by that alone: it keeps no
+    record, --force does not rerun it, and `skip_note` says why it was skipped. Every other stage reruns when
+    its record (results/stages/<name>.json) is missing, its settings changed, or an input is newer."""
     name: str
     run: Callable[[RunConfig], dict]
     inputs: Callable[[RunConfig], list[Path]]
     outputs: Callable[[RunConfig], list[Path]]
     settings: Callable[[RunConfig], object] = lambda cfg: {}
+    needed: Callable[[RunConfig], str | None] | None = None  # None: the record decides
+    skip_note: Callable[[RunConfig], str] = lambda cfg: "outputs are up to date"
+
+    @property
+    def keeps_record(self) -> bool:
+        return self.needed is None
 
 
 def _data(cfg: RunConfig, *names: str) -> list[Path]:
@@ -189,26 +214,28 @@ def _data(cfg: RunConfig, *names: str) -> list[Path]:
 
 
 PIPELINE = [
-    Stage("data", run_data, lambda c: [], lambda c: [], lambda c: c.stages),
-    Stage("crawl", run_crawl, lambda c: [], lambda c: [lyrics_path(c)]),
+    Stage("data", data_stage, lambda c: [], lambda c: [], lambda c: c.stages, needed=inputs_present,
+          skip_note=lambda c: "every input is present"),
+    Stage("crawl", crawl_stage, lambda c: [], lambda c: [lyrics_path(c)], needed=lyrics_present,
+          skip_note=lambda c: f"using the lyrics in {lyrics_path(c)}"),
     Stage("sentiment", sentiment_stage, lambda c: _data(c, paths.REVIEWS),
           lambda c: [layout(c).sentiment_model / f for f in (paths.METRICS, paths.WEIGHTS)],
           lambda c: asdict(sentiment_config(c))),
     Stage("emotion", emotion_stage, corpus_inputs,
           lambda c: [layout(c).emotion_model / f for f in (paths.METRICS, paths.WEIGHTS)],
           lambda c: asdict(emotion_config(c, "aihub"))),
-    Stage("goemotions", lambda c: emotion_stage(c, "goemotions"), lambda c: _data(c, *paths.GOEMOTIONS_FILES),
+    Stage("goemotions", goemotions_stage, lambda c: _data(c, *paths.GOEMOTIONS_FILES),
           lambda c: [layout(c).goemotions_model / paths.METRICS],
           lambda c: asdict(emotion_config(c, "goemotions"))),
-    Stage("score", run_score, lambda c: [lyrics_path(c), layout(c).emotion_model / paths.WEIGHTS],
+    Stage("score", score_stage, lambda c: [lyrics_path(c), layout(c).emotion_model / paths.WEIGHTS],
           lambda c: [layout(c).song_vectors, layout(c).song_halves],
           lambda c: asdict(score_config(c))),
-    Stage("recommend", run_recommend, lambda c: [layout(c).song_vectors, layout(c).song_halves],
+    Stage("recommend", recommend_stage, lambda c: [layout(c).song_vectors, layout(c).song_halves],
           lambda c: [layout(c).recommendations("csv"), layout(c).recommendations("md"), layout(c).heatmap,
                      layout(c).representation_eval, layout(c).chosen_representation],
           lambda c: {"seed": c.seed}),
-    Stage("graphs", run_graphs, lambda c: [p for s in PIPELINE if s.name not in ("data", "crawl", "graphs")
-                                           for p in s.outputs(c)],
+    Stage("graphs", graphs_stage, lambda c: [p for s in PIPELINE if s.keeps_record and s.run is not graphs_stage
+                                             for p in s.outputs(c)],
           lambda c: [*(layout(c).graphs / name for name in expected_figures(c)),
                      layout(c).explorer]),
 ]
@@ -226,11 +253,8 @@ def stamp_path(cfg: RunConfig, stage: str) -> Path:
 
 def why_stale(stage: Stage, cfg: RunConfig) -> str | None:
     """None when the stage's outputs are fresh, else the reason it must run."""
-    if stage.name == "crawl":
-        return None if lyrics_path(cfg).is_file() else f"no lyrics CSV at {lyrics_path(cfg)}"
-    if stage.name == "data":
-        missing = missing_inputs(Path(cfg.data_dir), needed_inputs(cfg.stages))
-        return f"missing {', '.join(missing)}" if missing else None
+    if not stage.keeps_record:
+        return stage.needed(cfg)
     stamp = stamp_path(cfg, stage.name)
     if not stamp.is_file():
         return "never ran here"
@@ -248,16 +272,15 @@ def why_stale(stage: Stage, cfg: RunConfig) -> str | None:
 
 def run_stage(stage: Stage, cfg: RunConfig) -> dict:
     # --force never recrawls over an existing lyrics file, and inputs that are there need no download.
-    reason = "--force" if cfg.force and stage.name not in ("crawl", "data") else why_stale(stage, cfg)
+    reason = "--force" if cfg.force and stage.keeps_record else why_stale(stage, cfg)
     if reason is None:
-        notes = {"data": "every input is present", "crawl": f"using the lyrics in {lyrics_path(cfg)}"}
-        print(f"[{stage.name}] skipped: {notes.get(stage.name, 'outputs are up to date')}")
+        print(f"[{stage.name}] skipped: {stage.skip_note(cfg)}")
         return {"status": "skipped", "seconds": 0.0}
     print(f"[{stage.name}] running ({reason})")
     start = time.time()
     info = stage.run(cfg)
     seconds = round(time.time() - start, 1)
-    if stage.name != "data":
+    if stage.keeps_record:
         write_json_atomic(stamp_path(cfg, stage.name), {"settings": fingerprint(stage.settings(cfg)),
                                                          "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
                                                          "seconds": seconds})
