@@ -3,6 +3,7 @@ need no network and no downloaded weights."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -47,16 +48,95 @@ def write_char_bert(folder: Path, texts: list[str]) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def tiny_mobilebert(tmp_path_factory) -> Path:
+def write_tiny_mobilebert(folder: Path) -> Path:
     """A randomly initialised 2-layer MobileBERT with a tiny vocabulary, saved as a model folder."""
     from transformers import MobileBertConfig, MobileBertModel
-    folder = write_wordpiece_tokenizer(tmp_path_factory.mktemp("tiny_mobilebert"))
+    write_wordpiece_tokenizer(folder)
     config = MobileBertConfig(vocab_size=len(WORDS) + 5, hidden_size=32, embedding_size=16, num_hidden_layers=2,
                               num_attention_heads=2, intermediate_size=32, intra_bottleneck_size=16,
                               true_hidden_size=16, num_feedforward_networks=1, max_position_embeddings=64)
     MobileBertModel(config).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_mobilebert(tmp_path_factory) -> Path:
+    return write_tiny_mobilebert(tmp_path_factory.mktemp("tiny_mobilebert"))
+
+
+def write_tiny_roberta(folder: Path, texts: list[str]) -> Path:
+    """A random 2-layer RoBERTa (hidden 32) with a byte-level BPE vocabulary learned from texts."""
+    import torch
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaConfig, RobertaModel, RobertaTokenizerFast
+    folder.mkdir(parents=True, exist_ok=True)
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(texts, vocab_size=400, min_frequency=1,
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"], show_progress=False)
+    vocab = json.loads(bpe.to_str())["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in vocab["merges"]]
+    tokenizer = RobertaTokenizerFast(vocab=vocab["vocab"], merges=merges, model_max_length=512)
+    tokenizer.save_pretrained(folder)
+    bpe.save_model(str(folder))  # vocab.json and merges.txt beside tokenizer.json, as in roberta-base
+    torch.manual_seed(0)
+    RobertaModel(RobertaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                               intermediate_size=64, max_position_embeddings=514, pad_token_id=1, bos_token_id=0,
+                               eos_token_id=2)).save_pretrained(folder)
+    return folder
+
+
+def in_mobilebert_uncased_layout(folder: Path) -> Path:
+    """google/mobilebert-uncased's layout: pytorch_model.bin (no safetensors) and vocab.txt alone (no tokenizer.json
+    or tokenizer_config.json; AutoTokenizer builds the uncased tokenizer from config.json's model type)."""
+    import torch
+    from safetensors.torch import load_file
+    torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
+    for name in ("model.safetensors", "tokenizer.json", "tokenizer_config.json"):
+        (folder / name).unlink()
+    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
+    return folder
+
+
+# Files the seed repositories also hold that no stage loads: a download must leave them on the hub.
+NOT_FOR_PYTORCH = {"tf_model.h5": b"TF weights", "flax_model.msgpack": b"Flax weights", "rust_model.ot": b"Rust"}
+
+
+@pytest.fixture(scope="session")
+def hub_repos(tmp_path_factory) -> dict[str, tuple[Path, dict[str, bytes]]]:
+    """Tiny models (hidden 32, 2 layers) in the layouts of the three seed repositories: repo id ->
+    (folder, extra files to serve). klue/bert-base has both weight formats; only one may be fetched."""
+    from test_lyrics_emotion import LYRICS, corpus_rows  # the Korean texts the tests train and score on
+    root = tmp_path_factory.mktemp("hub_repos")
+    korean = [r[k] for r in corpus_rows() for k in ("사람문장1", "사람문장2", "사람문장3")] + LYRICS
+    english = POSITIVE + NEGATIVE + [f"so {w} {i}" for w in ("angry", "happy") for i in range(24)]
+    mobilebert = in_mobilebert_uncased_layout(write_tiny_mobilebert(root / "mobilebert"))
+    return {
+        "google/mobilebert-uncased": (mobilebert, NOT_FOR_PYTORCH),
+        "klue/bert-base": (write_char_bert(root / "klue", korean), {"pytorch_model.bin": b"not fetched"}),
+        "roberta-base": (write_tiny_roberta(root / "roberta", english), NOT_FOR_PYTORCH),
+    }
+
+
+@pytest.fixture
+def hub(hub_repos, tmp_path, monkeypatch):
+    """The hub stand-in serving hub_repos, with HF_ENDPOINT pointing at it, HF_HUB_OFFLINE unset and an
+    empty Hugging Face cache under tmp_path. Stopped (if a test has not stopped it) at the end."""
+    import huggingface_hub.constants as hf_constants
+    from hub_standin import HubStandin
+    server = HubStandin()
+    for repo_id, (folder, extra) in hub_repos.items():
+        server.add_repo(repo_id, folder, extra)
+    server.start()
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    # huggingface_hub reads these once, at import: set them too, so that the stand-in's models can never
+    # land in the real cache (where `auto` would later take them for the real ones)
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf-home" / "hub"))
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+    yield server
+    server.stop()
 
 
 POSITIVE = ["love this app", "great music", "best playlist app", "works fine", "awesome songs", "nice app",

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import http.server
 import io
 import json
-import threading
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -88,27 +87,13 @@ def test_offline_auto_picks_the_bundled_model_and_says_why(monkeypatch):
     assert goemotions.substituted and "roberta-base" in goemotions.reason and goemotions.path == resolved.path
 
 
-def test_auto_picks_the_seed_model_when_the_hub_answers(monkeypatch):
-    class Hub(http.server.BaseHTTPRequestHandler):
-        def do_HEAD(self):  # noqa: N802 (http.server's naming)
-            self.send_response(200 if self.path == "/google/mobilebert-uncased/resolve/main/config.json" else 404)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-        monkeypatch.setenv("HF_HOME", "/nonexistent-hf-home")
-        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
-        resolved = resolve_model("auto", "en", timeout=2)
-        assert (resolved.path, resolved.source, resolved.substituted) == ("google/mobilebert-uncased", "hub", False)
-        with pytest.raises(InputError, match="did not answer"):
-            resolve_model("someone/missing-model", "en", timeout=2)
-    finally:
-        server.shutdown()
+def test_auto_picks_the_seed_model_when_the_hub_answers(hub):
+    """hub: the stand-in of tests/hub_standin.py (tests/test_online_path.py drives every stage through it)."""
+    resolved = resolve_model("auto", "en", timeout=2)
+    assert (resolved.name, resolved.source, resolved.substituted) == ("google/mobilebert-uncased", "hub", False)
+    assert (Path(resolved.path) / "config.json").is_file()  # downloaded before any stage loads it
+    with pytest.raises(InputError, match="answered HTTP 404"):
+        resolve_model("someone/missing-model", "en", timeout=2)
 
 
 def test_tiny_mobilebert_trains_saves_and_answers_predict_sample(tmp_path, tiny_mobilebert, capsys, monkeypatch):

@@ -6,6 +6,7 @@ registered users only, so for it the step says where to register and where to pu
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from moodpipe import paths
@@ -35,26 +36,38 @@ HOW_TO_GET = {paths.CORPUS_DIR: f"AI-Hub corpus: {paths.HOW_TO_GET_CORPUS}"}
 
 
 def download(url: str, sha256: str, dest: Path, timeout: float = 30) -> None:
-    """Stream url to dest with a progress bar; keep it only if its SHA-256 matches."""
+    """Stream url to dest with a progress bar; keep it only if its SHA-256 matches. The bytes go to a temporary
+    file beside dest, renamed to dest only when complete and checked, and removed on any failure (a connection
+    cut mid-file raises requests' ChunkedEncodingError), so dest is either the whole checked file or absent."""
     import tempfile
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        digest = _stream_to(url, tmp, dest.name, timeout)
+        if digest != sha256:
+            raise InputError(f"{dest.name}: downloaded from {url}, but its SHA-256 is {digest}, not {sha256}: "
+                             "not used")
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)
 
+
+def _stream_to(url: str, path: Path, label: str, timeout: float) -> str:
+    """Write url's body to path with a progress bar; return its SHA-256."""
     import requests
     from tqdm.auto import tqdm
-    dest.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     with requests.get(url, stream=True, timeout=timeout) as reply:
         reply.raise_for_status()
         total = int(reply.headers.get("content-length") or 0) or None
-        with tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f".{dest.name}.", delete=False) as tmp, \
-                tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
+        with path.open("wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=label) as bar:
             for chunk in reply.iter_content(1 << 16):
-                tmp.write(chunk)
+                out.write(chunk)
                 digest.update(chunk)
                 bar.update(len(chunk))
-    if digest.hexdigest() != sha256:
-        Path(tmp.name).unlink()
-        raise InputError(f"{url} downloaded, but its SHA-256 is {digest.hexdigest()}, not {sha256}: not used")
-    Path(tmp.name).replace(dest)
+    return digest.hexdigest()
 
 
 def missing_inputs(data_dir: Path, needed: list[str]) -> list[str]:
@@ -83,7 +96,8 @@ def ensure_inputs(data_dir: Path, needed: list[str], allow_download: bool = True
                 downloaded.append(name)
                 continue
             except requests.RequestException as e:
-                problems.append(f"{name}: download failed ({type(e).__name__}); fetch {DOWNLOADS[name][0]}")
+                why = " ".join(str(e).split())[:160]  # e.g. "500 Server Error", "IncompleteRead(... bytes read"
+                problems.append(f"{name}: download failed ({type(e).__name__}: {why}); fetch {DOWNLOADS[name][0]}")
                 continue
         how = f"download {DOWNLOADS[name][0]}" if name in DOWNLOADS else HOW_TO_GET.get(name, "see README.md")
         problems.append(f"{name}: {how}")
