@@ -8,8 +8,9 @@ import hashlib
 import pytest
 from hub_standin import Faults, HubStandin
 
-from moodpipe import downloads, paths
-from moodpipe.downloads import ensure_inputs
+from moodpipe import paths
+from moodpipe.data import downloads
+from moodpipe.data.downloads import ensure_inputs
 from moodpipe.files import InputError
 
 BODY = b"content,score\n" + b"".join(b"review number %d,%d\n" % (i, 1 + i % 5) for i in range(20_000))

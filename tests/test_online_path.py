@@ -21,7 +21,7 @@ import predict_sample
 import recommend
 from moodpipe.cli import run_cli
 from moodpipe.files import InputError
-from moodpipe.models import resolve_model
+from moodpipe.models.weights import resolve_model
 
 TRAIN = ["--epochs", "1", "--batch-size", "8", "--max-steps", "2", "--bf16", "no"]
 SEEDS = [("en", None, "google/mobilebert-uncased"), ("ko", None, "klue/bert-base"),
