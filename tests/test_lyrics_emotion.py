@@ -19,7 +19,7 @@ import recommend
 from moodpipe.data import aihub
 from moodpipe.data.codebook import label_names
 from moodpipe.files import InputError
-from moodpipe.models import emotion_predictor, metrics
+from moodpipe.models import emotion_predictor, metrics, song_vectors
 from moodpipe.models import tfidf as blend
 from moodpipe.models.emotion_finetune import EmotionTrainConfig
 from moodpipe.models.heads import (
@@ -32,7 +32,7 @@ from moodpipe.models.heads import (
 from moodpipe.models.inference import masked_mean
 from moodpipe.paths import Layout
 from moodpipe.runtime import resolve_runtime
-from moodpipe.stages import emotion, scoring
+from moodpipe.stages import emotion
 
 # e_code, major_code, major, sub (codebook), sub (xlsx): includes the two spellings that differ
 CODEBOOK = [("E10", "E1", "분노", "분노", "분노"), ("E11", "E1", "분노", "툴툴대는", "툴툴대는"),
@@ -319,7 +319,7 @@ def check_song_embeddings(out: Path, model_dir: Path, vectors: pd.DataFrame, hal
     # features: the classifier's input (hidden 32 for plain/arch2, 64 conv channels for arch1); generic: hidden
     for name, width in (("features", predictor.model.classifier.in_features), ("generic", 32)):
         assert saved[name].shape == (len(vectors), width) and saved[f"halves_{name}"].shape == (len(halves), width)
-    a, b, sep = scoring.lyric_halves(LYRICS[0])
+    a, b, sep = song_vectors.lyric_halves(LYRICS[0])
     chunks, _, tokens = emotion_predictor.chunk_texts(predictor.tokenizer, [(a, sep), (b, sep)], 8)
     chunk_features = predictor.chunk_outputs(chunks, 8, embeddings=True)["features"]
     expected = (chunk_features * np.array(tokens)[:, None]).sum(0) / sum(tokens)
