@@ -46,8 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     query.add_argument("--all", dest="all_songs", action="store_true", help="top-k for every song (writes CSV)")
     query.add_argument("--evaluate", action="store_true", help="labelled retrieval of every representation: "
                        "AI-Hub test dialogues (precision@10 of the same major class / label), GoEmotions test "
-                       "comments (sharing a label) and Melon half-split recall@10, beside generic, TF-IDF and "
-                       "chance; writes results/retrieval_eval.{json,md} (each part runs when its inputs exist)")
+                       "comments (sharing a label), songs people labelled with a mood (top-10 mood agreement, "
+                       "--song-moods) and Melon half-split recall@10, beside generic, TF-IDF and chance; writes "
+                       "results/retrieval_eval.{json,md} (each part runs when its inputs exist)")
     query.add_argument("--evaluate-halves", metavar="HALVES_CSV",
                        help="CSV of song_id, half (a/b) + emotion columns (results/song_halves.csv from "
                        "`lyrics_emotion.py score --halves`): print recall@TOP per representation")
@@ -71,6 +72,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--memory-mb", type=int, default=256, help="memory budget of one block of similarities")
     p.add_argument("--model-dir", help="emotion model for --text (default: OUT/saved_model/emotion)")
     p.add_argument("--max-comments", type=int, help="--evaluate: only the first N GoEmotions test comments")
+    p.add_argument("--song-moods", metavar="CSV", help="--evaluate: songs people labelled with a mood (song_id, "
+                   "lyrics, mood) for top-10 mood agreement (default: the first CSV in <data-dir>/song_moods/)")
     add_data_dir(p)
     add_device(p)
     return p.parse_args(argv)
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     if args.evaluate:
         return run_evaluations(Path(args.out), resolve_data_dir(args.data_dir), resolve_runtime(args.device),
-                               args.max_comments)
+                               args.max_comments, Path(args.song_moods) if args.song_moods else None)
     if args.evaluate_halves:
         return evaluate_halves(Path(args.evaluate_halves), Path(args.out), k=args.top)
     if args.artist and not args.song:

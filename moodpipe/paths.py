@@ -23,6 +23,7 @@ from pathlib import Path
 REVIEWS = "reviews/spotify_googleplay_10k.csv"
 CORPUS_DIR = "emotion_corpus"  # the AI-Hub corpus files (xlsx or json), whatever their names
 GOEMOTIONS_DIR = "goemotions"
+SONG_MOODS_DIR = "song_moods"  # songs people labelled with a mood (song_id, lyrics, mood): evaluation only
 GOEMOTIONS_FILES = ["goemotions/original/train.tsv", "goemotions/original/dev.tsv", "goemotions/original/test.tsv",
                     "goemotions/original/labels.txt", "goemotions/ekman_mapping.json"]
 LYRICS_FILES = ["lyrics/melon_songs.csv", "lyrics/melon_songs_2000_2023.csv"]  # the crawler writes the first

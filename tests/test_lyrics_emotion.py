@@ -413,7 +413,20 @@ def test_goemotions_multilabel_training_writes_thresholds(tiny_encoder, tmp_path
     result = recommend.main(["--evaluate", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")])
     scores = result["goemotions"]["precision_at_k"]
     assert {"raw", "log", "features", "generic", "hybrid", "tfidf", "chance"} <= set(scores)
-    assert "major6" not in scores and set(result["skipped"]) == {"aihub", "halves"}
+    assert "major6" not in scores and set(result["skipped"]) == {"aihub", "halves", "song_moods"}
+    assert "--song-moods" in result["skipped"]["song_moods"]
+    # song moods, scored by the English model like the catalogue: every representation beside TF-IDF and chance
+    moods = pd.DataFrame({"song_id": range(24), "mood": ["sad", "happy", "angry"] * 8,
+                          "lyrics": [f"text number {i}\nline {i % 3}" for i in range(24)]})
+    moods.to_csv(tmp_path / "moods.csv", index=False)
+    result = recommend.main(["--evaluate", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out"),
+                             "--song-moods", str(tmp_path / "moods.csv")])
+    english = result["song_moods"]["English"]
+    assert english["n_songs"] == 24 and english["moods"] == {"angry": 8, "happy": 8, "sad": 8}
+    assert {"log", "features", "generic", "tfidf", "chance"} <= set(english["agreement_at_k"])
+    assert english["agreement_at_k"]["chance"]["mood"] == pytest.approx(7 / 23)
+    assert "song_moods_korean" in result["skipped"]
+    assert "song moods top-10, English model" in (tmp_path / "out" / "results" / "retrieval_eval.md").read_text()
     assert all(0 <= s["any_label"] <= 1 for s in scores.values())
     assert (tmp_path / "out" / "results" / "retrieval_eval.md").is_file()
 

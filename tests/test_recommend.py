@@ -13,7 +13,7 @@ from conftest import COLUMNS, write_song_vectors
 
 from moodpipe.cli import run_cli
 from moodpipe.files import InputError
-from moodpipe.recommend import catalogue, evaluation, representations
+from moodpipe.recommend import catalogue, representations, retrieval_scores
 from moodpipe.recommend.evaluation import half_split_recall_at_k
 from moodpipe.recommend.queries import RecommendConfig, recommend
 from moodpipe.recommend.topk import normalize_rows, topk_cosine, topk_cosine_faiss
@@ -308,15 +308,15 @@ def test_precision_at_k_is_right_on_a_toy_set_with_a_known_answer():
     centres = np.eye(3) * 10
     x = np.vstack([centres[c] + rng.normal(size=(20, 3)) for c in range(3)])  # three tight, far-apart clusters
     y = np.repeat([0, 1, 2], 20)
-    assert evaluation.precision_at_k(x, y, k=10) == 1.0
-    assert evaluation.precision_at_k(x, np.tile([0, 1], 30), k=10) < 0.7  # labels unrelated to the clusters
-    assert evaluation.chance_precision(y) == pytest.approx(19 / 59)  # 19 same-label others out of 59
+    assert retrieval_scores.precision_at_k(x, y, k=10) == 1.0
+    assert retrieval_scores.precision_at_k(x, np.tile([0, 1], 30), k=10) < 0.7  # labels unrelated to the clusters
+    assert retrieval_scores.chance_precision(y) == pytest.approx(19 / 59)  # 19 same-label others out of 59
     multi = np.zeros((60, 3))
     multi[np.arange(60), y] = 1
     multi[:20, 2] = 1  # the first cluster also carries label 2: it shares a label with the third cluster too
-    idx = evaluation.neighbours(x, 10)
+    idx = retrieval_scores.neighbours(x, 10)
     assert idx.shape == (60, 10) and not (idx == np.arange(60)[:, None]).any()  # never itself
-    assert evaluation.precision_at_k(x, multi, k=10) == 1.0
+    assert retrieval_scores.precision_at_k(x, multi, k=10) == 1.0
 
 
 def test_tfidf_space_keeps_the_cosines_of_the_centred_dense_vectors():
@@ -325,6 +325,6 @@ def test_tfidf_space_keeps_the_cosines_of_the_centred_dense_vectors():
     texts = ["aa bb", "cc dd ee", "ff gg", "aa bb cc dd", "gg ee", "zz"]  # the last: no known word
     dense = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit(train).transform(texts).toarray()
     centred = dense - dense.mean(axis=0)
-    factored = evaluation.tfidf_space(train, texts, "word")
+    factored = retrieval_scores.tfidf_space(train, texts, "word")
     assert factored.shape == (len(texts), len(texts))
     assert np.allclose(factored @ factored.T, centred @ centred.T, atol=1e-5)

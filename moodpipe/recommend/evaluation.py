@@ -4,6 +4,8 @@ A song vector is good when its nearest neighbours share its emotion. Lyrics carr
 representations are measured where labels exist, through the same scoring code the songs go through:
 - AI-Hub test dialogues (Korean model): precision@k of the same major class and of the same label;
 - GoEmotions test comments (English model): precision@k of sharing at least one label;
+- songs people labelled with a mood (moodpipe.recommend.song_moods), with each model present: top-k mood
+  agreement;
 - Melon songs, unlabelled: half-split recall@k (one half of a song finds its other half).
 Beside them: `generic` (the untuned encoder, what anyone gets without us), TF-IDF and chance.
 The `hybrid` part and weight are chosen on the AI-Hub validation dialogues, never on test.
@@ -25,7 +27,6 @@ from moodpipe import paths
 from moodpipe.data.goemotions import read_goemotions
 from moodpipe.files import InputError, read_csv_checked, require_columns, write_json_atomic, write_text_atomic
 from moodpipe.models.saved_folder import label_names
-from moodpipe.models.tfidf import tfidf_vectorizer
 from moodpipe.recommend.catalogue import check_rows, emotion_columns, major_of
 from moodpipe.recommend.representations import (
     DEFAULT_HYBRID,
@@ -35,93 +36,20 @@ from moodpipe.recommend.representations import (
     available,
     fit_space,
 )
-from moodpipe.recommend.topk import normalize_rows, topk_cosine
+from moodpipe.recommend.retrieval_scores import (
+    HYBRID_WEIGHTS,
+    K,
+    chance_precision,
+    choose_hybrid,
+    precision_at_k,
+    representation_scores,
+    tfidf_space,
+)
+from moodpipe.recommend.song_moods import evaluate_song_moods, find_song_moods
+from moodpipe.recommend.topk import topk_cosine
 from moodpipe.runtime import Runtime
 
 log = logging.getLogger("pipeline")
-
-K = 10
-HYBRID_WEIGHTS = tuple(round(w, 1) for w in np.linspace(0.1, 0.9, 9))
-
-
-def neighbours(vectors: np.ndarray, k: int = K) -> np.ndarray:
-    """Each row's k nearest other rows by cosine (itself excluded), as indices (n, k). A row without a
-    direction (a TF-IDF row of unseen words only) gets a random one: its neighbours are then random, which is
-    all such a vector can give."""
-    x = np.asarray(vectors, np.float32).copy()
-    zero = ~np.any(x != 0, axis=1)
-    x[zero] = np.random.default_rng(0).normal(size=(int(zero.sum()), x.shape[1]))
-    own = np.arange(len(x))
-    units = normalize_rows(x)
-    return topk_cosine(units, units, min(k, len(x) - 1), exclude_same=[(own, own)])[0]
-
-
-def precision_at_k(vectors: np.ndarray, labels, k: int = K) -> float:
-    """Mean share of each item's k nearest others that share its label: `labels` is one label per item, or a
-    0/1 matrix (multi-label: sharing at least one counts).
-
-    >>> x = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]])
-    >>> precision_at_k(x, np.array([0, 0, 1, 1]), k=1), precision_at_k(x, np.array([0, 1, 0, 1]), k=1)
-    (1.0, 0.0)
-    """
-    return float(matches(neighbours(vectors, k), labels).mean())
-
-
-def matches(idx: np.ndarray, labels) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.ndim == 2:  # multi-label: any shared label
-        return (labels[idx].astype(bool) & labels[:, None, :].astype(bool)).any(axis=2)
-    return labels[idx] == labels[:, None]
-
-
-def chance_precision(labels) -> float:
-    """Expected precision@k when the k neighbours are drawn at random from the other items."""
-    labels = np.asarray(labels)
-    n = len(labels)
-    if labels.ndim == 2:
-        y = labels.astype(bool)
-        share = (y.astype(int) @ y.T.astype(int)) > 0
-        return float((share.sum(axis=1) - 1).mean() / (n - 1))
-    counts = pd.Series(labels).value_counts().to_numpy()
-    return float((counts * (counts - 1)).sum() / (n * (n - 1)))
-
-
-def representation_scores(catalogue: dict, columns: list[str], labels: dict[str, np.ndarray], hybrid: Hybrid,
-                          k: int = K) -> dict[str, dict[str, float]]:
-    """{representation: {label set: precision@k}} for every representation the catalogue supports."""
-    out = {}
-    has_majors = all(major_of(c) for c in columns)
-    for name in (r for r in available(catalogue, hybrid) if r != "major6" or has_majors):
-        space = fit_space(catalogue, columns, name, hybrid)(catalogue)
-        out[name] = {which: precision_at_k(space, y, k) for which, y in labels.items()}
-    return out
-
-
-def choose_hybrid(catalogue: dict, columns: list[str], y: np.ndarray, k: int = K) -> tuple[Hybrid, dict]:
-    """The embedding part and weight of `hybrid` with the best precision@k on this (validation) set."""
-    scores = {}
-    for part in (p for p in EMBEDDINGS if p in catalogue):
-        for w in HYBRID_WEIGHTS:
-            space = fit_space(catalogue, columns, "hybrid", Hybrid(part, w))(catalogue)
-            scores[f"{part} {w}"] = precision_at_k(space, y, k)
-    if not scores:
-        raise InputError("hybrid needs `features` or `generic` vectors")
-    part, w = max(scores, key=scores.get).split()
-    return Hybrid(part, float(w)), scores
-
-
-def tfidf_space(train_texts: list[str], texts: list[str], analyzer: str = "char") -> np.ndarray:
-    """Rows whose dot products are those of the centred TF-IDF vectors (char 1-4 grams for Korean, word 1-2
-    for English, fitted on the training rows). Centring a sparse matrix of ~10^5-10^6 n-grams would make it
-    dense (gigabytes), so the centred Gram matrix is built from sparse products and factored instead: n rows of
-    n numbers with exactly the same cosines."""
-    x = tfidf_vectorizer(analyzer).fit(train_texts).transform(texts).astype(np.float64)
-    mean = np.asarray(x.mean(axis=0)).ravel()
-    xm = x @ mean
-    gram = (x @ x.T).toarray() - xm[:, None] - xm[None, :] + mean @ mean  # (X - 1m')(X - 1m')'
-    values, vectors = np.linalg.eigh(gram)
-    return (vectors * np.sqrt(np.clip(values, 0, None))).astype(np.float32)
-
 
 # ----------------------------------------------------------------------------- the three evaluations
 
@@ -243,6 +171,8 @@ def summary_table(result: dict) -> tuple[list[str], str]:
                     ("AI-Hub P@10 label", result["aihub"]["precision_at_k"], "label")]
     if "goemotions" in result:
         columns.append(("GoEmotions P@10 any label", result["goemotions"]["precision_at_k"], "any_label"))
+    for model, part in result.get("song_moods", {}).items():
+        columns.append((f"song moods top-10, {model} model", part["agreement_at_k"], "mood"))
     if "halves" in result:
         recall = {r: {"recall": v} for r, v in result["halves"]["recall_at_10"].items()}
         recall["chance"] = {"recall": result["halves"]["chance"]}
@@ -262,7 +192,7 @@ def summary_table(result: dict) -> tuple[list[str], str]:
 
 
 def run_evaluations(out: Path, data_dir: Path, runtime: Runtime | None = None,
-                    max_comments: int | None = None) -> dict:
+                    max_comments: int | None = None, song_moods: Path | None = None) -> dict:
     """Every evaluation whose inputs exist under `out` (models, split, halves) and `data_dir` (GoEmotions);
     the ones that cannot run are named with what they need."""
     layout, result, skipped = paths.Layout(out), {}, {}
@@ -275,6 +205,9 @@ def run_evaluations(out: Path, data_dir: Path, runtime: Runtime | None = None,
         result["goemotions"] = evaluate_goemotions(Path(data_dir), layout.goemotions_model, runtime, max_comments)
     else:
         skipped["goemotions"] = f"needs {layout.goemotions_model} (train --dataset goemotions) and {goemotions}"
+    moods = evaluate_moods_with_each_model(layout, song_moods or find_song_moods(data_dir), runtime, skipped)
+    if moods:
+        result["song_moods"] = moods
     if layout.song_halves.is_file():
         result["halves"] = evaluate_halves(layout.song_halves, out)
     else:
@@ -284,6 +217,22 @@ def run_evaluations(out: Path, data_dir: Path, runtime: Runtime | None = None,
     if not result:
         raise InputError("nothing to evaluate: " + "; ".join(skipped.values()))
     return write_evaluation(layout, {**result, "skipped": skipped})
+
+
+def evaluate_moods_with_each_model(layout: paths.Layout, path: Path | None, runtime: Runtime | None,
+                                   skipped: dict) -> dict:
+    """Song-mood agreement with the English (GoEmotions) and the Korean (AI-Hub) model, each when trained."""
+    if path is None or not Path(path).is_file():
+        where = path or f"<data-dir>/{paths.SONG_MOODS_DIR}/*.csv"
+        skipped["song_moods"] = f"no song-mood CSV at {where} (pass --song-moods FILE with song_id, lyrics, mood)"
+        return {}
+    found = {}
+    for name, model in (("English", layout.goemotions_model), ("Korean", layout.emotion_model)):
+        if (model / "config.json").is_file():
+            found[name] = evaluate_song_moods(Path(path), model, runtime)
+        else:
+            skipped[f"song_moods_{name.lower()}"] = f"needs {model}"
+    return found
 
 
 def write_evaluation(layout: paths.Layout, result: dict) -> dict:

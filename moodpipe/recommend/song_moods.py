@@ -1,0 +1,89 @@
+"""Song-mood agreement: do a song's nearest neighbours share the mood people hear in it?
+
+Any CSV of songs with lyrics and one mood each (`song_id, lyrics, mood`; NJU-MusicMood's angry / happy /
+relaxed / sad, or a user's own labels) is scored by a saved emotion model exactly as the catalogue is
+(moodpipe.models.song_vectors), and every representation is measured by top-k mood agreement: the share of
+each song's k nearest other songs (cosine) that carry its mood. Beside them: TF-IDF of the lyrics and chance.
+The moods choose and evaluate; nothing is trained on them.
+
+    recommend.py --evaluate --song-moods my_songs.csv     ->  the "song moods" part of results/retrieval_eval.*
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from moodpipe import paths
+from moodpipe.files import InputError, read_csv_checked
+from moodpipe.models.song_vectors import song_emotion_vectors
+from moodpipe.recommend.representations import DEFAULT_HYBRID
+from moodpipe.recommend.retrieval_scores import K, chance_precision, precision_at_k, representation_scores, tfidf_space
+from moodpipe.runtime import Runtime
+
+log = logging.getLogger("pipeline")
+
+MOOD_COLUMNS = ["song_id", "lyrics", "mood"]
+HANGUL = re.compile("[\uac00-\ud7a3]")
+
+
+def find_song_moods(data_dir: Path) -> Path | None:
+    """The first CSV in <data-dir>/song_moods/, if any."""
+    return next(iter(sorted((Path(data_dir) / paths.SONG_MOODS_DIR).glob("*.csv"))), None)
+
+
+def read_song_moods(path: Path, k: int = K) -> pd.DataFrame:
+    """The labelled songs with lyrics: song_id, lyrics, mood (other columns kept). Songs without lyrics or
+    mood are dropped, said in one line; a missing column, a repeated song_id or too few songs is an error."""
+    songs = read_csv_checked(path, "pass a CSV with the columns song_id, lyrics, mood to --song-moods")
+    missing = [c for c in MOOD_COLUMNS if c not in songs.columns]
+    if missing:
+        raise InputError(f"{path} has no {', '.join(missing)} column(s): a song-mood CSV needs "
+                         f"{', '.join(MOOD_COLUMNS)} (it has: {', '.join(map(str, songs.columns))})")
+    repeated = songs.song_id[songs.song_id.astype(str).duplicated()].astype(str).unique()
+    if len(repeated):
+        raise InputError(f"{path}: song_id repeated: {', '.join(repeated[:5])}; give each song one row")
+    usable = songs.lyrics.fillna("").astype(str).str.strip().ne("") & songs.mood.fillna("").astype(str).ne("")
+    if (~usable).any():
+        log.info("song moods: %d of %d songs in %s have no lyrics or no mood; left out", (~usable).sum(),
+                 len(songs), path)
+    songs = songs[usable].reset_index(drop=True).assign(mood=lambda d: d.mood.astype(str))
+    if len(songs) <= k or songs.mood.nunique() < 2:
+        raise InputError(f"{path}: {len(songs)} usable songs in {songs.mood.nunique()} mood(s); top-{k} agreement "
+                         f"needs more than {k} songs and at least 2 moods")
+    return songs
+
+
+def mood_agreement(vectors: np.ndarray, moods, k: int = K) -> float:
+    """Mean share of each song's k nearest other songs with its mood.
+
+    >>> mood_agreement(np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]]), ["sad", "sad", "happy", "happy"], k=1)
+    1.0
+    """
+    return precision_at_k(vectors, np.asarray(moods), k)
+
+
+def lyrics_analyzer(lyrics: pd.Series) -> str:
+    """TF-IDF of words for lyrics in a spaced script, of characters for Korean (no word segmentation)."""
+    text = "".join(lyrics.head(50))
+    return "char" if len(HANGUL.findall(text)) > 0.3 * max(1, len(re.findall(r"\w", text))) else "word"
+
+
+def evaluate_song_moods(path: Path, model_dir: Path, runtime: Runtime | None = None, k: int = K) -> dict:
+    """Top-k mood agreement of every representation the model's vectors support, beside TF-IDF and chance."""
+    songs = read_song_moods(path, k)
+    rows, _, _, vectors = song_emotion_vectors(songs, str(model_dir), runtime or Runtime(), embeddings=True)
+    columns = [c for c in rows.columns if str(c).startswith("emo:")]
+    catalogue = {"probs": rows[columns].to_numpy(float), **{n: v for n, v in vectors.items() if "_" not in n}}
+    moods = songs.mood.to_numpy()
+    scores = representation_scores(catalogue, columns, {"mood": moods}, DEFAULT_HYBRID, k)
+    lyrics = songs.lyrics.astype(str)
+    scores["tfidf"] = {"mood": mood_agreement(tfidf_space(lyrics.tolist(), lyrics.tolist(), lyrics_analyzer(lyrics)),
+                                              moods, k)}
+    scores["chance"] = {"mood": chance_precision(moods)}
+    return {"file": str(path), "model": str(model_dir), "n_songs": len(songs), "k": k,
+            "moods": songs.mood.value_counts().sort_index().to_dict(), "agreement_at_k": scores}
