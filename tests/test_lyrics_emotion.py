@@ -465,3 +465,10 @@ def test_a_codebook_that_disagrees_is_an_error_naming_the_rows(tmp_path):
                  columns=["e_code", "major_label", "sub_label_codebook"]).to_csv(tmp_path / "book.csv", index=False)
     with pytest.raises(InputError, match=r"1 row\(s\): E51: 상처/고립된 \(ours: 당황/고립된\)"):
         check_codebook_file(tmp_path / "book.csv")
+
+
+def test_score_reads_the_model_under_its_own_out(tmp_path):
+    """--out X means the same for every command: score looks for X/saved_model/emotion, as recommend.py --text."""
+    pd.DataFrame({"song_id": [1], "lyrics": ["혼자 남았다"]}).to_csv(tmp_path / "songs.csv", index=False)
+    with pytest.raises(InputError, match=str(tmp_path / "elsewhere" / "saved_model" / "emotion")):
+        lyrics_emotion.main(["score", "--lyrics", str(tmp_path / "songs.csv"), "--out", str(tmp_path / "elsewhere")])
