@@ -56,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
 
 def main(argv: list[str] | None = None) -> dict:
     cfg = parse_args(argv)
-    run = run_pipeline(cfg)
+    run = run_pipeline(cfg, None if argv is None else ["main.py", *argv])
     print(f"pipeline finished in {time.perf_counter() - STARTED:.0f} s (imports included); report: "
           f"{Layout(Path(cfg.out)).report}")
     return run

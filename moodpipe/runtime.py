@@ -98,10 +98,7 @@ def resolve_device(name: str = "auto") -> str:
 
 def cpu_has_bf16() -> bool:
     """True when this CPU runs bf16 matmuls natively (AVX-512 BF16 / AMX); elsewhere bf16 is slower."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
+    flags = cpuinfo()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
@@ -202,3 +199,10 @@ def gather_from_processes(obj: object) -> list:
     gathered: list = [None] * world_size()
     dist.all_gather_object(gathered, obj)
     return gathered
+
+
+def cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""

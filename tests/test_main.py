@@ -4,6 +4,7 @@ skipping fresh stages, --force, and a clean stop when an input is missing."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -89,6 +90,10 @@ def test_quick_run_writes_every_promised_file_and_figure(quick_run):
             assert (out / "sample_graphs" / name).stat().st_size > 10_000, name
     report = (out / "results" / "REPORT.md").read_text()
     assert "Quick run" in report and "![song_similarity_heatmap.png]" in report
+    # the header says how it was made: the command, the commit of this checkout, the machine
+    assert "- command: `python " in report and "--quick" in report.split("- commit:")[0]
+    commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert f"- commit: `{commit}" in report and "CPU cores" in report
     emotion = json.loads((out / "saved_model" / "emotion" / "metrics.json").read_text())
     # recommendations are shown only when the emotion model learned more than the label prior
     assert ("| Rank | Song |" in report) != emotion_learned_nothing(emotion)

@@ -27,6 +27,7 @@ from moodpipe import paths
 from moodpipe.data.goemotions import read_goemotions
 from moodpipe.files import InputError, read_csv_checked, require_columns, write_json_atomic, write_text_atomic
 from moodpipe.models.saved_folder import label_names
+from moodpipe.provenance import provenance, provenance_lines
 from moodpipe.recommend.catalogue import check_rows, emotion_columns, major_of
 from moodpipe.recommend.representations import (
     DEFAULT_HYBRID,
@@ -238,8 +239,10 @@ def evaluate_moods_with_each_model(layout: paths.Layout, path: Path | None, runt
 def write_evaluation(layout: paths.Layout, result: dict) -> dict:
     order, table = summary_table(result)
     result["best_overall"] = order[0] if order else None
+    result["provenance"] = provenance()
     write_json_atomic(layout.retrieval_eval("json"), result)
-    write_text_atomic(layout.retrieval_eval("md"), table)
+    write_text_atomic(layout.retrieval_eval("md"), "\n".join(["# Retrieval evaluation", "",
+                                                               *provenance_lines(result["provenance"]), table]))
     print(table)
     if order:
         print(f"best over these evaluations (mean rank): {order[0]}")

@@ -10,6 +10,7 @@ import pandas as pd
 
 from moodpipe import paths
 from moodpipe.files import read_json, write_text_atomic
+from moodpipe.provenance import provenance_lines
 
 # ----------------------------------------------------------------------------- model cards
 
@@ -223,8 +224,10 @@ def emotion_section(root: Path) -> list[str]:
     w = t["similarity_weighted_f1"]
     lines += ["", f"Similarity-weighted F1 (hierarchy, same-major credit {w['same_major_credit']}): "
               f"{w['hierarchy']:.3f} (plain macro-F1 {w['identity']:.3f}).", ""]
-    if (folder / paths.HEAD_COMPARISON_MD).is_file():
-        lines += ["### Heads compared on the same split", "", (folder / paths.HEAD_COMPARISON_MD).read_text(), ""]
+    if (folder / paths.HEAD_COMPARISON).is_file():
+        compared = read_json(folder / paths.HEAD_COMPARISON)
+        lines += ["### Heads compared on the same split", "", comparison_markdown(compared["heads"],
+                                                                                  compared["chosen"]), ""]
     return lines
 
 
@@ -270,8 +273,10 @@ def recommend_section(root: Path, n_examples: int = 3) -> list[str]:
 
 
 def write_report(root: Path, run: dict, figure_names: list[str]) -> Path:
-    """results/REPORT.md: what ran, every stage's metrics with baselines, examples, and every figure."""
-    lines = ["# Pipeline report", ""]
+    """results/REPORT.md: how it was made, what ran, every stage's metrics with baselines, examples, and every
+    figure. The full run's report is the project's results document, so its header says where it came from."""
+    lines = ["# Pipeline report", "", *provenance_lines(run.get("provenance", {}), run.get("versions")),
+             f"Started {run.get('started')}, finished {run.get('finished')}.", ""]
     if run.get("quick"):
         lines += ["> **Quick run**: small slices and few steps, to prove the pipeline works end to end. "
                   "The numbers below are not results; run `python main.py` for those.", ""]

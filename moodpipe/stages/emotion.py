@@ -29,6 +29,7 @@ from moodpipe.models.metrics import (
 from moodpipe.models.tfidf import choose_weight, save_blend, tfidf_probabilities
 from moodpipe.models.training import library_versions, save_model_folder, tokenize_dataset
 from moodpipe.models.weights import resolve_model
+from moodpipe.provenance import provenance, provenance_lines
 from moodpipe.report.documents import comparison_markdown, emotion_model_card
 from moodpipe.runtime import Runtime, is_main_process, set_seed
 from moodpipe.stages.goemotions import train_goemotions
@@ -116,7 +117,7 @@ def emotion_metrics(cfg, resolved, report, baselines, results, head, label_names
         "hyper_parameters": {**asdict(cfg.train), "head": head, "dropout": cfg.dropout, "unit": cfg.unit,
                              "freeze_embeddings": cfg.freeze_embeddings},
         "comparison": {h: comparison_row(r) for h, r in results.items()} if len(results) > 1 else None,
-        "config": asdict(cfg), "versions": library_versions(),
+        "config": asdict(cfg), "versions": library_versions(), "provenance": provenance(),
     }
 
 
@@ -167,8 +168,9 @@ def finish_emotion_model(model_dir: Path, cfg, metrics, results, units, test_pro
     if metrics["comparison"]:
         write_json_atomic(model_dir / paths.HEAD_COMPARISON, {"chosen": metrics["head"], "selection":
                           metrics["head_selection"], "blend": metrics["blend"], "heads": metrics["comparison"]})
-        write_text_atomic(model_dir / paths.HEAD_COMPARISON_MD, comparison_markdown(metrics["comparison"],
-                                                                                     metrics["head"]))
+        write_text_atomic(model_dir / paths.HEAD_COMPARISON_MD, "\n".join([
+            "# Emotion heads compared on one split", "", *provenance_lines(metrics["provenance"], metrics["versions"]),
+            comparison_markdown(metrics["comparison"], metrics["head"])]))
     write_text_atomic(model_dir / paths.MODEL_CARD, emotion_model_card(metrics))
 
 

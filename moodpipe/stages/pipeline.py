@@ -24,6 +24,7 @@ from moodpipe.data.melon import CrawlConfig, crawl
 from moodpipe.files import InputError, write_json_atomic, write_text_atomic
 from moodpipe.models.emotion_finetune import TRAIN_DEFAULTS, EmotionTrainConfig
 from moodpipe.models.training import library_versions
+from moodpipe.provenance import provenance
 from moodpipe.recommend.evaluation import evaluate_halves
 from moodpipe.recommend.queries import RecommendConfig, recommend
 from moodpipe.recommend.representations import save_representation
@@ -290,9 +291,10 @@ def run_stage(stage: Stage, cfg: RunConfig) -> dict:
 
 # ----------------------------------------------------------------------------- the run
 
-def run_pipeline(cfg: RunConfig) -> dict:
+def run_pipeline(cfg: RunConfig, argv: list[str] | None = None) -> dict:
+    """Every selected stage in order; `argv`, the command as typed (default sys.argv), heads the report."""
     run = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": cfg.quick, "config": asdict(cfg),
-           "versions": library_versions(), "runtime": run_device(cfg), "stages": {}}
+           "provenance": provenance(argv), "versions": library_versions(), "runtime": run_device(cfg), "stages": {}}
     failed = None
     for stage in PIPELINE:
         if stage.name not in cfg.stages:
