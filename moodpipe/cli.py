@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -20,6 +21,12 @@ log = logging.getLogger("pipeline")
 
 
 def setup_logging(level: int = logging.INFO) -> None:
+    """Our log lines with their time; the libraries' own reports only when they are errors. Loading a
+    pretrained encoder under a new classification head makes transformers print a table of the head's
+    weights as MISSING, which is exactly what fine-tuning expects; our own lines say which model was loaded."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # read when transformers is first imported
+    if "transformers" in sys.modules:  # the command imported it already (its models load at import)
+        sys.modules["transformers"].utils.logging.set_verbosity_error()
     if not logging.getLogger().handlers:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
 

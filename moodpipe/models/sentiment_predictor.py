@@ -11,9 +11,11 @@ stage exports `model.onnx` beside the weights; `runtime="auto"` uses it on a CPU
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,7 +145,6 @@ def export_onnx(model_dir: Path) -> Path | None:
     try:
         return _export_onnx(Path(model_dir))
     except Exception as e:  # noqa: BLE001 (any exporter failure leaves the model usable through PyTorch)
-        import logging
         logging.getLogger("pipeline").warning("ONNX export failed (%s: %s); predict_sample.py will use PyTorch",
                                               type(e).__name__, str(e)[:200])
         return None
@@ -159,10 +160,15 @@ def _export_onnx(model_dir: Path) -> Path:
     os.close(fd)
     axes = {0: "batch", 1: "length"}
     try:
-        torch.onnx.export(cpu_model, (example["input_ids"], example["attention_mask"]), tmp, dynamo=False,
-                          input_names=["input_ids", "attention_mask"], output_names=["logits"], opset_version=17,
-                          dynamic_axes={"input_ids": axes, "attention_mask": axes, "logits": {0: "batch"}})
+        with warnings.catch_warnings():  # the tracer's notes on Python conditionals concern its graph, not users
+            warnings.simplefilter("ignore")
+            torch.onnx.export(cpu_model, (example["input_ids"], example["attention_mask"]), tmp, dynamo=False,
+                              input_names=["input_ids", "attention_mask"], output_names=["logits"],
+                              opset_version=17,
+                              dynamic_axes={"input_ids": axes, "attention_mask": axes, "logits": {0: "batch"}})
         os.replace(tmp, model_dir / ONNX_MODEL)
     finally:
         Path(tmp).unlink(missing_ok=True)
+    logging.getLogger("pipeline").info("exported %s (%.0f MB) for predict_sample.py's fast start",
+                                       model_dir / ONNX_MODEL, (model_dir / ONNX_MODEL).stat().st_size / 2**20)
     return model_dir / ONNX_MODEL
