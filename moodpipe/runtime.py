@@ -90,7 +90,7 @@ def resolve_device(name: str = "auto") -> str:
         return "cuda" if cuda_available() else "mps" if mps_available() else "cpu"
     if name == "cuda" and not cuda_available():
         raise InputError("--device cuda: no CUDA GPU is visible to torch here (check nvidia-smi and that torch "
-                         "is a CUDA build; the README's 'On a GPU' section says how); use --device cpu")
+                         "is a CUDA build; docs/gpu.md says how); use --device cpu")
     if name == "mps" and not mps_available():
         raise InputError("--device mps: Apple's MPS backend is not available here; use --device cpu")
     return name

@@ -99,7 +99,7 @@ def ensure_inputs(data_dir: Path, needed: list[str], allow_download: bool = True
                 why = " ".join(str(e).split())[:160]  # e.g. "500 Server Error", "IncompleteRead(... bytes read"
                 problems.append(f"{name}: download failed ({type(e).__name__}: {why}); fetch {DOWNLOADS[name][0]}")
                 continue
-        how = f"download {DOWNLOADS[name][0]}" if name in DOWNLOADS else HOW_TO_GET.get(name, "see README.md")
+        how = f"download {DOWNLOADS[name][0]}" if name in DOWNLOADS else HOW_TO_GET.get(name, "see docs/data.md")
         problems.append(f"{name}: {how}")
     if problems:
         raise InputError(f"missing inputs in {data_dir} (set --data-dir or DATA_DIR):\n  - " + "\n  - ".join(problems))
