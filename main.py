@@ -40,7 +40,9 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     p.add_argument("--sentiment-model", default="auto", help="--model of mobilebert_project.py (default: auto)")
     p.add_argument("--emotion-model", default="auto", help="--model of the Korean emotion stage (default: auto)")
     p.add_argument("--english-model", default="auto", help="--model of the GoEmotions stage (default: auto)")
-    p.add_argument("--no-compare", action="store_true", help="train only arch2 instead of all three heads")
+    p.add_argument("--compare", action="store_true", help="the emotion stage trains plain, arch1 and arch2 on one "
+                   "split and keeps the best on validation (three times its time; default: arch2 alone, the seed's "
+                   "design)")
     p.add_argument("--offline", action="store_true", help="never try to download missing inputs")
     add_device(p)
     a = p.parse_args(argv)
@@ -50,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         raise InputError(f"--stages: unknown {', '.join(unknown)}; choose from {', '.join(STAGES)}")
     return RunConfig(data_dir=str(resolve_data_dir(a.data_dir)), out=a.out, stages=stages, force=a.force,
                      quick=a.quick, seed=a.seed, lyrics=a.lyrics, sentiment_model=a.sentiment_model,
-                     emotion_model=a.emotion_model, english_model=a.english_model, compare_heads=not a.no_compare,
+                     emotion_model=a.emotion_model, english_model=a.english_model, compare_heads=a.compare,
                      offline=a.offline, device=a.device)
 
 

@@ -59,7 +59,7 @@ class RunConfig:
     sentiment_model: str = "auto"
     emotion_model: str = "auto"
     english_model: str = "auto"
-    compare_heads: bool = True
+    compare_heads: bool = False  # --compare: the three heads (three times the emotion stage)
     offline: bool = False  # never try downloads
     device: str = "auto"
 
@@ -164,7 +164,7 @@ def figure_names() -> list[str]:
 
 
 def expected_figures(cfg: RunConfig) -> list[str]:
-    """The figures this run can draw: one head (--quick, --no-compare) leaves no head comparison."""
+    """The figures this run can draw: one head (the default, --quick) leaves no head comparison."""
     compared = emotion_config(cfg, "aihub").compare
     return [name for name in figure_names() if compared or name != HEAD_COMPARISON_FIGURE]
 
