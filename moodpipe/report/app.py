@@ -8,6 +8,7 @@ makes, with the song vectors and the saved emotion predictor loaded once and kep
     GET /api/recommend?...     one query: text= | emotion= (repeatable) | song_id= | song=, with representation=,
                                exclude_same_artist=1, year_from=, year_to=, top=, toward= (repeatable), steps=
     GET /api/playlist.csv?...  the same query's songs as a playlist file (also playlist.m3u)
+    POST /api/recommend        the same, the query form-encoded or as JSON in the body (for long texts)
 
 Every failure is JSON {"error": one line} with 400 (bad query), 404 (no such page or song) or 503 (no song
 vectors or no saved model yet); the server keeps serving. Ranking is never redone here: rows, scores and
@@ -40,6 +41,7 @@ log = logging.getLogger("pipeline")
 PAGE = Path(__file__).with_name("app_template.html")
 MAX_TEXT = 2000  # characters: a few paragraphs; longer texts are refused rather than scored for a minute
 MAX_TOP, MAX_STEPS = 100, 20
+MAX_BODY = 1 << 20  # bytes of a POSTed query
 QUERY_KEYS = ("text", "emotion", "song_id", "song")  # exactly one per query
 
 
@@ -225,9 +227,30 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         url = urlsplit(self.path)
-        params = parse_qs(url.query, keep_blank_values=True)
+        self.answer_safely(lambda: self.route(url.path, parse_qs(url.query, keep_blank_values=True)))
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.answer_safely(lambda: self.route(urlsplit(self.path).path, self.posted()))
+
+    def posted(self) -> dict[str, list[str]]:
+        """A POSTed query: JSON ({"text": "...", "emotion": ["슬픔"]}) or a form, as parse_qs would give it."""
+        size = int(self.headers.get("Content-Length") or 0)
+        if size > MAX_BODY:
+            raise AppError(413, f"the query is {size:,} bytes; the app reads at most {MAX_BODY:,}")
+        body = self.rfile.read(size).decode("utf-8", errors="replace")
+        if not (self.headers.get("Content-Type") or "").startswith("application/json"):
+            return parse_qs(body, keep_blank_values=True)
         try:
-            self.route(url.path, params)
+            given = json.loads(body or "{}")
+        except json.JSONDecodeError as e:
+            raise AppError(400, f"the body is not JSON: {e.msg} at character {e.pos}") from None
+        if not isinstance(given, dict):
+            raise AppError(400, "the body must be a JSON object of query fields")
+        return {k: [str(x) for x in v] if isinstance(v, list) else [str(v)] for k, v in given.items()}
+
+    def answer_safely(self, answer) -> None:
+        try:
+            answer()
         except AppError as e:
             self.send_json({"error": str(e)}, e.status)
         except Exception as e:  # a bug must not end the server nor show a stack trace to the person asking
@@ -258,6 +281,12 @@ class Handler(BaseHTTPRequestHandler):
                       {"Content-Disposition": f"attachment; filename=playlist.{'csv' if csv else 'm3u'}"})
         else:
             raise AppError(404, f"no page {path}; try / or /api/recommend?text=...")
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a request line over 64 KB, a bad request) as JSON too."""
+        hint = "; POST long texts to /api/recommend" if code == 414 else ""
+        self.close_connection = True
+        self.send_json({"error": f"{message or HTTPStatus(code).phrase}{hint}"}, code)
 
     def send_json(self, obj: dict, status: int = 200) -> None:
         self.send(json.dumps(obj, ensure_ascii=False).encode("utf-8"), "application/json; charset=utf-8",
