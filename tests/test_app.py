@@ -174,7 +174,8 @@ def test_no_model_and_no_vectors_say_what_to_run(app_root, tmp_path):
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     try:
         status, body = get(f"{base}/api/recommend?text=hello")
-        assert status == 503 and "no saved emotion model" in body["error"] and "lyrics_emotion.py train" in body["error"]
+        assert status == 503 and "no saved emotion model" in body["error"]
+        assert "lyrics_emotion.py train" in body["error"]
         assert get(f"{base}/api/recommend?emotion=기쁨")[0] == 200  # emotions and songs still work
         assert get(f"{base}/api/info")[1]["text_model"] is False
     finally:
