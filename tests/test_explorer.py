@@ -1,7 +1,9 @@
-"""results/explorer.html, built from a small fixture catalogue: the same neighbours as recommend.py (in the data
-and, in headless Chromium, on screen), a page that says so when there is no catalogue, and titles holding HTML
-shown as text. python -m pytest -q -rs tests/test_explorer.py (the browser test is skipped, with its reason,
-where Chromium is not installed: .ci/run installs it with apt-get)."""
+"""results/explorer.html, built from small fixture catalogues: the same neighbours as recommend.py on screen in
+headless Chromium, for every filter in a probability and in an embedding default (features), a phone without
+horizontal scroll, hash and Back, the heatmap's colours, the quick-run banner and the retrieval panel, a page that
+says so when there is no catalogue, and titles holding HTML shown as text. python -m pytest -q -rs
+tests/test_explorer.py (the browser tests are skipped, with their reason, where Chromium is not installed:
+.ci/run installs it with apt-get)."""
 
 from __future__ import annotations
 
