@@ -3,7 +3,9 @@
     python recommend.py --song "봄날" --artist "방탄소년단"      # top 10 like a song (title match ignores case/spaces)
     python recommend.py --text "비 오는 날 헤어진 연인이 그리워"  # a text scored by saved_model/emotion
     python recommend.py --emotion 슬픔 --emotion 외로운 --top 20   # songs closest to an emotion profile
+    python recommend.py --text "지친 하루" --toward 기쁨 --steps 5      # a mood path: 5 songs from there to joy
     python recommend.py --all --format csv                         # top-k for every song (the seed's tables)
+    python recommend.py --serve [--port 8000]                      # the local app: http://127.0.0.1:8000
     python recommend.py --evaluate --data-dir data                 # labelled retrieval of every --representation
     python recommend.py --evaluate-halves results/song_halves.csv  # half-split recall@10 alone
 
@@ -43,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     query.add_argument("--emotion", dest="emotions", action="append", default=[], metavar="NAME",
                        help="target emotion (a major class such as 슬픔, or a sub-emotion); repeatable. Songs are "
                        "ranked by how strongly they carry it. " + EXPLANATIONS["strength"])
+    query.add_argument("--serve", action="store_true", help="start the local app (page + JSON API) on --port: "
+                       "free text, emotions, songs and mood paths answered by this same code (docs/app.md)")
     query.add_argument("--all", dest="all_songs", action="store_true", help="top-k for every song (writes CSV)")
     query.add_argument("--evaluate", action="store_true", help="labelled retrieval of every representation: "
                        "AI-Hub test dialogues (precision@10 of the same major class / label), GoEmotions test "
@@ -61,11 +65,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    + ". Default: the one main.py chose for these vectors (results/representation.json beside "
                      f"them), else {DEFAULT_REPRESENTATION}, the labelled-retrieval winner (`--evaluate` "
                      f"measures it), or {FALLBACK_REPRESENTATION} for vectors without embeddings")
+    p.add_argument("--toward", action="append", default=[], metavar="EMOTION",
+                   help="with --song/--song-id/--text: a mood path of --steps songs from there toward this emotion "
+                   "(repeatable). " + EXPLANATIONS["path"])
+    p.add_argument("--steps", type=int, default=5, help="songs on a --toward mood path (default: 5)")
+    p.add_argument("--port", type=int, default=8000, help="--serve: the port (0: any free one; default: 8000)")
+    p.add_argument("--host", default="127.0.0.1", help="--serve: the address to listen on (default: 127.0.0.1)")
     p.add_argument("--exclude-same-artist", action="store_true", help="never recommend the query's own artist")
     p.add_argument("--include-self", action="store_true", help="let a query song appear in its own list")
     p.add_argument("--year-from", type=int, help="only songs released in or after this year")
     p.add_argument("--year-to", type=int, help="only songs released in or before this year")
-    p.add_argument("--format", choices=["csv", "json", "md"], help="also write results/recommendations.<ext>")
+    p.add_argument("--format", choices=["csv", "json", "md", "m3u"],
+                   help="also write results/query.<ext> (m3u: a playlist of titles and artists)")
     p.add_argument("--seed", type=int, default=SEED, help="picks the 10 songs of results/heatmap_songs.csv")
     p.add_argument("--index", choices=["blocked", "faiss"], default="blocked",
                    help="blocked exact numpy top-k (default) or FAISS IndexFlatIP (pip install faiss-cpu)")
@@ -86,8 +97,14 @@ def main(argv: list[str] | None = None) -> dict:
                                args.max_comments, Path(args.song_moods) if args.song_moods else None)
     if args.evaluate_halves:
         return evaluate_halves(Path(args.evaluate_halves), Path(args.out), k=args.top)
+    if args.serve:
+        from moodpipe.report.app import App, serve  # lazy: only the app needs the server
+        return serve(App(out=Path(args.out), vectors=args.vectors, model_dir=args.model_dir, device=args.device),
+                     args.host, args.port)
     if args.artist and not args.song:
         raise InputError("--artist goes with --song")
+    if args.toward and not (args.song or args.song_id or args.text):
+        raise InputError("--toward goes with --song, --song-id or --text: the path starts there")
     result = recommend(config_from_args(RecommendConfig, args))
     write_recommendations(result, Path(args.out))
     print_recommendations(result)

@@ -181,3 +181,22 @@ def write_reviews(path, n_copies: int = 4, extra: list[dict] | None = None) -> p
     df = pd.DataFrame(rows + (extra or []))
     df.to_csv(path, index=False)
     return df
+
+
+@pytest.fixture(scope="session")
+def app_root(tmp_path_factory) -> Path:
+    """An output root with a tiny saved emotion model and 40 songs scored by it (tests/app_fixtures.py); the
+    tests read it and never write into it."""
+    from app_fixtures import write_app_root
+    return write_app_root(tmp_path_factory.mktemp("app_root"))
+
+
+def set_viewport(driver, width: int, height: int, mobile: bool) -> None:
+    """Emulate a screen in headless Chromium: 1400x1000 desktop, or a 390x844 phone (mobile viewport rules)."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": width, "height": height,
+                                                                  "deviceScaleFactor": 1, "mobile": mobile})
+
+
+def horizontal_overflow(driver) -> int:
+    """How many CSS pixels the page is wider than the screen (0: no horizontal scroll)."""
+    return driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")

@@ -1,7 +1,9 @@
-"""results/explorer.html, built from a small fixture catalogue: the same neighbours as recommend.py (in the data
-and, in headless Chromium, on screen), a page that says so when there is no catalogue, and titles holding HTML
-shown as text. python -m pytest -q -rs tests/test_explorer.py (the browser test is skipped, with its reason,
-where Chromium is not installed: .ci/run installs it with apt-get)."""
+"""results/explorer.html, built from small fixture catalogues: the same neighbours as recommend.py on screen in
+headless Chromium, for every filter in a probability and in an embedding default (features), a phone without
+horizontal scroll, hash and Back, the heatmap's colours, the quick-run banner and the retrieval panel, a page that
+says so when there is no catalogue, and titles holding HTML shown as text. python -m pytest -q -rs
+tests/test_explorer.py (the browser tests are skipped, with their reason, where Chromium is not installed:
+.ci/run installs it with apt-get)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import COLUMNS, MAJORS, write_song_vectors
+from conftest import COLUMNS, MAJORS, horizontal_overflow, set_viewport, write_song_vectors
 
 import generate_graphs
 from moodpipe.recommend.catalogue import load_song_vectors
@@ -82,14 +84,10 @@ def built(tmp_path_factory) -> Path:
 
 # ----------------------------------------------------------------------------- the page's data
 
-def test_neighbours_are_recommend_pys_and_catalogue_outputs_are_untouched(built):
+def test_building_leaves_catalogue_outputs_untouched(built):
     cat = page_data(explorer_path(built))["catalogue"]
     assert cat["default_representation"] == SAVED_REPRESENTATION
-    for i in (0, 7, 23):
-        song_id = cat["songs"][i][0]
-        shown = [(cat["songs"][j][0], sim, ", ".join(cat["neighbours"]["parts"][p] for p in parts))
-                 for j, sim, parts in cat["neighbours"]["lists"][i]]
-        assert shown == [(r["song_id"], r["similarity"], r["shared_emotions"]) for r in cli_rows(built, song_id)]
+    assert "precomputed" not in cat["representations"][SAVED_REPRESENTATION]  # a probability space: computed in page
     # recommend(all_songs=True) ran in a temporary output root: no catalogue output appeared here
     assert not (built / "results" / "recommendations.csv").exists()
     assert not (built / "results" / "heatmap_songs.csv").exists()
@@ -195,7 +193,7 @@ def pick(driver, typed: str, expected_title: str) -> None:
 
 def shown_neighbours(driver) -> list[tuple[str, str, str]]:
     from selenium.webdriver.common.by import By
-    rows = driver.find_elements(By.CSS_SELECTOR, "#neighbours tbody tr")
+    rows = driver.find_elements(By.CSS_SELECTOR, "#neighbours tbody tr[data-song-id]")
     return [(r.get_attribute("data-song-id"), *[td.text for td in r.find_elements(By.TAG_NAME, "td")[4:6]])
             for r in rows]
 
@@ -270,3 +268,119 @@ def test_main_py_graphs_stage_writes_and_promises_the_page(tmp_path):
     run = pipeline.main(["--stages", "graphs", "--out", str(tmp_path), "--data-dir", str(tmp_path), "--offline"])
     assert run["stages"]["graphs"]["status"] == "ran"
     assert len(page_data(explorer_path(tmp_path))["catalogue"]["songs"]) == 12
+
+
+# ----------------------------------------------------------------------------- an embedding default (features)
+
+FILTERS = [{}, {"exclude_same_artist": True}, {"year_from": 2005, "year_to": 2012},
+           {"exclude_same_artist": True, "year_from": 2010}, {"year_to": 2003}]
+
+
+@pytest.fixture(scope="module")
+def features_page(app_root, tmp_path_factory) -> Path:
+    """The page of the app fixture's catalogue (40 songs scored by a tiny model, default `features`), built with
+    a depth of 15 so that narrow filters run out of precomputed neighbours."""
+    import moodpipe.report.explorer as explorer
+    depth, explorer.DEPTH = explorer.DEPTH, 15
+    try:
+        return write_explorer(app_root, path=tmp_path_factory.mktemp("page") / "explorer.html")
+    finally:
+        explorer.DEPTH = depth
+
+
+def set_filters(driver, representation: str | None = None, exclude_same_artist: bool = False,
+                year_from: int | None = None, year_to: int | None = None) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+    box = driver.find_element(By.ID, "exclude-artist")
+    if box.is_selected() != exclude_same_artist:
+        box.click()
+    for field, value in (("year-from", year_from), ("year-to", year_to)):
+        driver.find_element(By.ID, field).clear()
+        driver.find_element(By.ID, field).send_keys(f"{'' if value is None else value}\t")
+    if representation:
+        Select(driver.find_element(By.ID, "representation")).select_by_value(representation)
+
+
+def test_in_chromium_every_filter_in_the_embedding_default_equals_the_cli(app_root, features_page, browser):
+    """The default `features` space, every filter: the rows on screen are recommend.py's; when fewer than 10 of
+    a song's 15 precomputed neighbours pass, the page shows exactly the CLI's first ones and says so."""
+    from selenium.webdriver.common.by import By
+    set_viewport(browser, 1400, 1000, mobile=False)
+    browser.get(features_page.as_uri() + "#song=1004")
+    wait_for(browser, lambda d: d.find_element(By.ID, "song-title").text == "노래 4")
+    for song_id, title in (("1004", "노래 4"), ("1009", "Song 9")):
+        browser.execute_script(f"location.hash = '#song={song_id}'")  # a typed hash is followed
+        wait_for(browser, lambda d, t=title: d.find_element(By.ID, "song-title").text == t)
+        for filters in FILTERS:
+            set_filters(browser, **filters)
+            cli = expected(cli_rows(app_root, song_id, **filters))
+            shown = shown_neighbours(browser)
+            note = browser.find_elements(By.CSS_SELECTOR, "#neighbours .depth-note")
+            if len(cli) == 10 and not note:
+                assert shown == cli, (song_id, filters)
+            else:  # depth ran out: the CLI's first rows, and the page says how to get the rest
+                assert shown == cli[:len(shown)] and len(shown) < 10, (song_id, filters)
+                assert "nearest songs pass these filters" in note[0].text or "No song passes" in note[0].text
+    set_filters(browser, year_to=2001)  # two years of 40 songs: beyond the 15 nearest, so the page must say so
+    note = browser.find_element(By.CSS_SELECTOR, "#neighbours .depth-note").text
+    assert "of this song's 15 nearest songs pass these filters" in note and "--year-to 2001" in \
+        browser.find_element(By.ID, "neighbours-source").text
+    assert console_errors(browser) == []
+
+
+def test_in_chromium_first_screen_hash_and_back(app_root, features_page, browser):
+    from selenium.webdriver.common.by import By
+    browser.get(features_page.as_uri())
+    title = wait_for(browser, lambda d: d.find_element(By.ID, "song-title").text)  # a song without asking
+    assert title == "Song 0" and len(shown_neighbours(browser)) == 10
+    assert "Try another" in browser.find_element(By.ID, "example").text
+    pick(browser, "노래 13", "노래 13")
+    pick(browser, "노래 28", "노래 28")
+    browser.back()
+    wait_for(browser, lambda d: d.find_element(By.ID, "song-title").text == "노래 13")
+    assert browser.execute_script("return location.hash") == "#song=1013"
+    assert console_errors(browser) == []
+
+
+def test_in_chromium_heatmap_colours_match_the_png(tmp_path, browser):
+    write_catalogue(tmp_path)
+    write_recommendations(recommend(RecommendConfig(out=str(tmp_path), all_songs=True)), tmp_path)
+    browser.get(write_explorer(tmp_path).as_uri())
+    wait_for(browser, lambda d: d.execute_script("return document.querySelectorAll('#heatmap .hm').length") > 0)
+    top = browser.execute_script("const t = document.getElementById('heatmap')._fullData[0];"
+                                 "return [t.reversescale, t.colorscale[t.colorscale.length - 1][1]]")
+    assert top[0] is False and top[1] == "rgb(178,10,28)"  # +1 is red, as RdBu_r in song_similarity_heatmap.png
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_in_chromium_quick_banner_and_retrieval_panel(tmp_path, browser, quick):
+    from selenium.webdriver.common.by import By
+    write_catalogue(tmp_path, n=12)
+    (tmp_path / "results" / "run.json").write_text(json.dumps({"quick": quick, "stages": {}}))
+    if not quick:
+        (tmp_path / "results" / "retrieval_eval.json").write_text(json.dumps({"halves": {
+            "recall_at_10": {"features": 0.4, "log": 0.3, "generic": 0.9}, "chance": 0.01}}))
+    browser.get(write_explorer(tmp_path).as_uri())
+    assert browser.find_element(By.ID, "quick-run").is_displayed() == quick
+    if quick:
+        assert "python recommend.py --evaluate" in browser.find_element(By.ID, "retrieval-missing").text
+    else:
+        rows = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#retrieval-table tbody tr")]
+        assert rows[0].startswith("generic 0.9000") and rows[-1].startswith("chance 0.0100")
+
+
+def test_in_chromium_a_phone_scrolls_only_down(app_root, features_page, browser, tmp_path):
+    """390 x 844: no horizontal scroll, and the neighbours' shared emotions are on screen, not cut off."""
+    from selenium.webdriver.common.by import By
+    set_viewport(browser, 390, 844, mobile=True)
+    try:
+        browser.get(features_page.as_uri() + "#song=1004")
+        wait_for(browser, lambda d: len(shown_neighbours(d)) == 10)
+        assert horizontal_overflow(browser) <= 0
+        cell = browser.find_element(By.CSS_SELECTOR, "#neighbours tbody tr td:nth-child(6)")
+        assert cell.text and cell.rect["x"] + cell.rect["width"] <= 390
+        browser.save_screenshot(str(tmp_path / "explorer-phone.png"))
+        print(f"screenshot: {tmp_path / 'explorer-phone.png'}")
+    finally:
+        set_viewport(browser, 1400, 1000, mobile=False)

@@ -5,6 +5,7 @@ columns, emotion profiles for `--emotion` queries, and finding a song by title.
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 import re
 import unicodedata
@@ -101,6 +102,22 @@ def load_song_embeddings(path: Path, song_ids: pd.Series) -> dict[str, np.ndarra
             log.warning("%s does not hold the songs of %s (re-scored since?); ignoring it", npz, path)
             return {}
         return {k: saved[k] for k in saved.files if k in ("features", "generic")}
+
+
+def load_catalogue(path: Path) -> tuple[pd.DataFrame, np.ndarray, list[str], dict[str, np.ndarray]]:
+    """(metadata, probabilities, emotion columns, {probs, embeddings}) of a vector CSV and the embeddings beside
+    it, read once per process while both files are unchanged: the app answers many queries from one read.
+    Callers must not modify what it returns (it is shared)."""
+    from moodpipe.paths import embeddings_path
+    stamps = tuple((p.stat().st_mtime_ns, p.stat().st_size) if p.is_file() else None
+                   for p in (Path(path), embeddings_path(path)))
+    return _read_catalogue(str(path), stamps)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_catalogue(path: str, stamps: tuple) -> tuple[pd.DataFrame, np.ndarray, list[str], dict[str, np.ndarray]]:
+    meta, probs, columns = load_song_vectors(Path(path))
+    return meta, probs, columns, {"probs": probs, **load_song_embeddings(Path(path), meta.song_id)}
 
 
 def song_labels(meta: pd.DataFrame) -> np.ndarray:

@@ -166,6 +166,14 @@ def evaluate_halves(path: Path, out: Path, k: int = 10) -> dict:
 
 def summary_table(result: dict) -> tuple[list[str], str]:
     """(representations ordered by their mean rank over the evaluations run, a markdown table)."""
+    order, headers, rows = summary_rows(result)
+    lines = ["| " + " | ".join(headers) + " |", "|---" * len(headers) + "|"]
+    return order, "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
+
+
+def summary_rows(result: dict) -> tuple[list[str], list[str], list[list[str]]]:
+    """(representations by mean rank, the headers, one row of formatted cells per representation, then the
+    baselines TF-IDF and chance): the table of results/retrieval_eval.md and of the explorer page."""
     columns = []
     if "aihub" in result:
         columns += [("AI-Hub P@10 major", result["aihub"]["precision_at_k"], "major"),
@@ -183,13 +191,9 @@ def summary_table(result: dict) -> tuple[list[str], str]:
     ranks = {r: np.mean([sorted(-c[1][x][c[2]] for x in ours).index(-c[1][r][c[2]]) for c in columns])
              for r in ours}
     order = sorted(ours, key=lambda r: ranks[r])
-    lines = ["| representation | " + " | ".join(c[0] for c in columns) + " | mean rank |",
-             "|---" * (len(columns) + 2) + "|"]
-    for r in [*order, *[x for x in names if x not in ours]]:
-        cells = [f"{c[1][r][c[2]]:.4f}" if r in c[1] else "-" for c in columns]
-        rank = f"{ranks[r] + 1:.1f}" if r in ranks else "-"
-        lines.append(f"| {r} | " + " | ".join(cells) + f" | {rank} |")
-    return order, "\n".join(lines) + "\n"
+    rows = [[r, *[f"{c[1][r][c[2]]:.4f}" if r in c[1] else "-" for c in columns],
+             f"{ranks[r] + 1:.1f}" if r in ranks else "-"] for r in [*order, *[x for x in names if x not in ours]]]
+    return order, ["representation", *[c[0] for c in columns], "mean rank"], rows
 
 
 def run_evaluations(out: Path, data_dir: Path, runtime: Runtime | None = None,

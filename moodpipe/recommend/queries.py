@@ -25,8 +25,7 @@ from moodpipe.recommend.catalogue import (
     check_rows,
     emotion_groups,
     find_song,
-    load_song_embeddings,
-    load_song_vectors,
+    load_catalogue,
     normalize_title,
     song_labels,
 )
@@ -64,6 +63,8 @@ class RecommendConfig:
     memory_mb: int = 256
     model_dir: str | None = None  # default <out>/saved_model/emotion
     device: str = "auto"  # --text only
+    toward: list[str] = field(default_factory=list)  # a mood path from the song or text to these emotions
+    steps: int = 5  # songs on a mood path
 
 
 def score_text(text: str, model_dir: Path, columns: Sequence[str], runtime: Runtime,
@@ -169,13 +170,14 @@ def recommend(cfg: RecommendConfig) -> dict:
         raise InputError("--top must be at least 1")
     out = Path(cfg.out)
     vectors = Path(cfg.vectors) if cfg.vectors else Layout(out).song_vectors
-    meta, probs, columns = load_song_vectors(vectors)
+    meta, probs, columns, catalogue = load_catalogue(vectors)  # read once per process while unchanged
     names = song_labels(meta)
     check_rows(probs, names, vectors)
-    catalogue = {"probs": probs, **load_song_embeddings(vectors, meta.song_id)}
     cfg = replace(cfg, representation=representation_for(cfg.representation, vectors, catalogue))
+    if cfg.toward and cfg.emotions:
+        raise InputError("--toward starts from a song or a text (--song, --song-id, --text), not from --emotion")
     if cfg.emotions:  # ranked by emotion strength: no similarity space involved
-        labels, table, note = emotion_query(cfg, meta, probs, columns)
+        (labels, table, note), profile = emotion_query(cfg, meta, probs, columns), None
         units = normalize_rows(fitted_space(catalogue, columns, "log").rank(catalogue)).astype(np.float32)
     else:
         space = fitted_space(catalogue, columns, cfg.representation, vectors)
@@ -183,10 +185,12 @@ def recommend(cfg: RecommendConfig) -> dict:
         check_rows(items, names, vectors, f"no direction under --representation {cfg.representation} "
                    "(the vector equals the catalogue mean)")
         units = normalize_rows(items).astype(np.float32)  # ranking needs no more; halves the time of --all
-        labels, table, note = similarity_query(cfg, meta, catalogue, columns, vectors, space, units)
+        query = mood_path if cfg.toward else similarity_query
+        labels, table, note, profile = query(cfg, meta, catalogue, columns, vectors, space, units)
     result = {"representation": cfg.representation, "n_songs": len(meta), "vectors": str(vectors),
               "queries": labels, "table": table, "note": note, "config": asdict(cfg),
-              "score": "strength" if cfg.emotions else "similarity"}
+              "score": "strength" if cfg.emotions else "path" if cfg.toward else "similarity",
+              "query_probs": profile}  # a text's own emotion probabilities (in `columns` order), else None
     result["heatmap"] = heatmap_matrix(meta, units, cfg.seed)
     return result
 
@@ -214,7 +218,12 @@ def similarity_query(cfg: RecommendConfig, meta: pd.DataFrame, catalogue: dict, 
                           "rank": rank + 1, "song_id": found.song_id, "song": found.song, "artist": found.artist,
                           "year": found.year.astype("Int64"), "similarity": sims[qi, rank].astype(float).round(4),
                           "shared_emotions": why[qi, rank]})
-    return labels, table, note
+    return labels, table, note, text_profile(query, rows)
+
+
+def text_profile(query: dict, rows: np.ndarray) -> list[float] | None:
+    """A text query's emotion probabilities (what the app shows against the catalogue average); None for songs."""
+    return np.asarray(query["probs"][0], float).round(6).tolist() if len(rows) == 1 and rows[0] < 0 else None
 
 
 def explain_matches(space: Space, catalogue: dict, query: dict, idx: np.ndarray) -> np.ndarray:
@@ -237,25 +246,71 @@ def artist_codes(meta: pd.DataFrame) -> np.ndarray:
     return codes
 
 
-def emotion_query(cfg: RecommendConfig, meta: pd.DataFrame, probs: np.ndarray, columns: list[str]):
-    """Songs ranked by how strongly they carry the asked emotions: each emotion's probability mass in the
-    song over its catalogue average, summed over the emotions asked for (ties: catalogue order)."""
-    groups = emotion_groups(cfg.emotions, columns)
+def emotion_strength(names: list[str], probs: np.ndarray, columns: list[str]) -> tuple[np.ndarray, dict]:
+    """(per song: each asked emotion's probability mass over its catalogue average, summed; a function giving
+    the 'name 34% (average 20%)' text of a song), for --emotion rankings and mood-path targets."""
+    groups = emotion_groups(names, columns)
     mass = np.stack([probs[:, cols].sum(axis=1) for cols in groups.values()], axis=1)  # (songs, emotions)
     average = mass.mean(axis=0)
     strength = (mass / np.maximum(average, 1e-12)).sum(axis=1)
+    return strength, lambda i: ", ".join(f"{name} {100 * mass[i, j]:.0f}% (average {100 * average[j]:.0f}%)"
+                                         for j, name in enumerate(groups))
+
+
+def emotion_query(cfg: RecommendConfig, meta: pd.DataFrame, probs: np.ndarray, columns: list[str]):
+    """Songs ranked by how strongly they carry the asked emotions: each emotion's probability mass in the
+    song over its catalogue average, summed over the emotions asked for (ties: catalogue order)."""
+    strength, asked = emotion_strength(cfg.emotions, probs, columns)
     mask = year_mask(cfg, meta)
     allowed = np.ones(len(meta), bool) if mask is None else mask
     order = [i for i in np.argsort(-strength, kind="stable") if allowed[i]][:cfg.top]
     label = f"emotions: {', '.join(cfg.emotions)}"
-    why = [", ".join(f"{name} {100 * mass[i, j]:.0f}% (average {100 * average[j]:.0f}%)"
-                     for j, name in enumerate(groups)) for i in order]
     found = meta.iloc[order].reset_index(drop=True)
     table = pd.DataFrame({"query": label, "query_song_id": "", "rank": np.arange(1, len(order) + 1),
                           "song_id": found.song_id, "song": found.song, "artist": found.artist,
                           "year": found.year.astype("Int64"), "strength": strength[order].round(4),
-                          "shared_emotions": why})
+                          "shared_emotions": [asked(i) for i in order]})
     return [label], table, ""
+
+
+# A mood path aims at the centroid of the songs that carry the target emotions most: an emotion has no vector
+# of its own in an embedding space (features), but its strongest songs do, in every representation.
+TARGET_SONGS = 20
+
+
+def mood_path(cfg: RecommendConfig, meta: pd.DataFrame, catalogue: dict, columns: list[str], vectors: Path,
+              space: Space, units: np.ndarray):
+    """`steps` songs from where the song or text sits toward the target emotions: step i takes the nearest
+    unused song (cosine, the filters applied) to the point i/steps of the way from the start's unit vector to
+    the target's, normalised. Similarity: cosine to that point; the last column: the target emotions' share."""
+    if cfg.steps < 1:
+        raise InputError("--steps must be at least 1")
+    labels, query, rows, note = build_queries(cfg, meta, catalogue, columns, vectors)
+    start = normalize_rows(space.rank(query))[0]
+    strength, asked = emotion_strength(cfg.toward, catalogue["probs"], columns)
+    target = normalize_rows(units[np.argsort(-strength, kind="stable")[:TARGET_SONGS]].mean(axis=0)[None])[0]
+    share = (np.arange(1, cfg.steps + 1) / cfg.steps)[:, None]
+    points = normalize_rows((1 - share) * start + share * target).astype(np.float32)
+    exclude = [(np.repeat(rows, cfg.steps), np.arange(len(meta)))] if rows[0] >= 0 else []
+    if cfg.exclude_same_artist and rows[0] >= 0:
+        codes = artist_codes(meta)
+        exclude.append((np.repeat(codes[rows], cfg.steps), codes))
+    idx, sims = topk_cosine(points, units, cfg.steps, item_mask=year_mask(cfg, meta), exclude_same=exclude,
+                            memory_mb=cfg.memory_mb)  # `steps` candidates: enough for `steps` unused picks
+    chosen, used = [], set()
+    for step in range(cfg.steps):
+        pick = next((n for n in range(idx.shape[1]) if idx[step, n] >= 0 and idx[step, n] not in used), None)
+        if pick is not None:
+            used.add(int(idx[step, pick]))
+            chosen.append((step + 1, int(idx[step, pick]), float(sims[step, pick])))
+    label = f"{labels[0]} -> {', '.join(cfg.toward)}"
+    found = meta.iloc[[c[1] for c in chosen]].reset_index(drop=True)
+    table = pd.DataFrame({"query": label, "query_song_id": meta.song_id[rows[0]] if rows[0] >= 0 else "",
+                          "rank": [c[0] for c in chosen], "song_id": found.song_id, "song": found.song,
+                          "artist": found.artist, "year": found.year.astype("Int64"),
+                          "similarity": np.round([c[2] for c in chosen], 4), "shared_emotions":
+                          [asked(c[1]) for c in chosen]})
+    return [label], table, note, text_profile(query, rows)
 
 
 def heatmap_matrix(meta: pd.DataFrame, units: np.ndarray, seed: int, n: int = 10) -> pd.DataFrame:

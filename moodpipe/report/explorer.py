@@ -2,10 +2,12 @@
 the catalogue (the 10-song heatmap, a 2-D map of every song), and read the models' key numbers and every figure.
 
 It opens from disk with no server and no network: the data is inlined as JSON, Plotly's JavaScript inline, the
-figures as base64 PNGs. With the default filters a song's neighbours are those of `recommend.py --all` (the
-same `recommend` call, made here), so the page and the CLI cannot disagree; other filters are computed in the
-browser over the inlined probabilities, transformed as `fit_representation` does (its offset and scale,
-probed from the transform itself rather than re-derived).
+figures as base64 PNGs. In an embedding representation (features, generic, hybrid: the page cannot rebuild them
+from probabilities) each song's DEPTH nearest songs come from `recommend.py --all --top DEPTH` (the same
+`recommend` call, made here), and the page filters that list: the first 10 that pass are the CLI's answer with
+the same filters, and when fewer than 10 of the DEPTH pass the page says so and prints the command. In the
+probability representations everything is computed in the browser over the inlined probabilities, transformed
+as `fit_representation` does (its offset and scale, probed from the transform itself rather than re-derived).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import pandas as pd
 from moodpipe import paths
 from moodpipe.files import InputError, read_json, write_text_atomic
 from moodpipe.paths import Layout
-from moodpipe.recommend.catalogue import load_song_embeddings, load_song_vectors, major_of, readable
+from moodpipe.recommend.catalogue import load_catalogue, major_of, readable
+from moodpipe.recommend.evaluation import summary_rows
 from moodpipe.recommend.queries import RecommendConfig, recommend
 from moodpipe.recommend.representations import (
     DEFAULT_HYBRID,
@@ -40,6 +43,7 @@ from moodpipe.recommend.topk import normalize_rows
 log = logging.getLogger("pipeline")
 
 TOP = 10  # neighbours per song, as recommend.py's --top default
+DEPTH = 50  # nearest songs kept per song in an embedding space, for filtering in the page (4 bytes each)
 TEMPLATE = Path(__file__).with_name("explorer_template.html")
 
 
@@ -52,14 +56,16 @@ def write_explorer(root: Path, graphs_dir: Path | None = None, path: Path | None
     """Build the page from the artifacts saved under root and write it; a missing or empty catalogue gives a
     page that says so (the models and figures are still shown)."""
     layout = Layout(Path(root))
-    data: dict = {"catalogue": None, "heatmap": heatmap_data(layout.heatmap)}
+    data: dict = {"catalogue": None, "heatmap": heatmap_data(layout.heatmap),
+                  "quick": bool(layout.run_json.is_file() and read_json(layout.run_json).get("quick"))}
     problem = ""
     try:
         data["catalogue"] = catalogue_data(layout.song_vectors)
     except InputError as e:
         problem = str(e)
         log.warning("explorer: no song catalogue in the page: %s", problem)
-    page = render_page(data, problem, models_html(layout), figures_html(graphs_dir or layout.graphs))
+    page = render_page(data, problem, models_html(layout) + retrieval_html(layout),
+                       figures_html(graphs_dir or layout.graphs))
     path = write_text_atomic(path or explorer_path(layout.root), page)
     log.info("explorer: wrote %s (%.1f MB)", path, path.stat().st_size / 1e6)
     return path
@@ -68,15 +74,15 @@ def write_explorer(root: Path, graphs_dir: Path | None = None, path: Path | None
 # ----------------------------------------------------------------------------- the catalogue's data
 
 def catalogue_data(vectors: Path) -> dict:
-    """Songs, probabilities, representations, the CLI's neighbours and the 2-D map, ready for JSON."""
-    meta, probs, columns = load_song_vectors(vectors)
-    cli = cli_neighbours(vectors)  # also rejects NaN rows and vectors without a direction, as the CLI does
-    default = cli["representation"]
-    catalogue = {"probs": probs, **load_song_embeddings(vectors, meta.song_id)}
+    """Songs, probabilities, representations, the CLI's deep neighbour lists and the 2-D map, ready for JSON."""
+    meta, probs, columns, catalogue = load_catalogue(vectors)
+    top = cli_neighbours(vectors, None, TOP)  # also rejects NaN rows and vectors without a direction, as the CLI
+    default = top["representation"]
     units = normalize_rows(fit_space(catalogue, columns, default, DEFAULT_HYBRID)(catalogue))
     majors = major_names(columns)
     groups = probs @ group_matrix(columns, majors) if majors else probs
     years = meta.year.to_numpy(float)
+    specs = representation_specs(probs, columns)
     return {
         "songs": [[sid, song, artist, None if np.isnan(y) else int(y)]
                   for sid, song, artist, y in zip(meta.song_id, meta.song, meta.artist, years, strict=True)],
@@ -89,35 +95,50 @@ def catalogue_data(vectors: Path) -> dict:
         "dominant": groups.argmax(axis=1).tolist(),
         "dominant_names": majors or [readable(c) for c in columns],
         "default_representation": default,
-        "representations": {**representation_specs(probs, columns), **precomputed_only(default)},
+        "representations": {**specs, **precomputed(default, vectors, meta)},
         "log_floor": LOG_FLOOR,
         "top": TOP,
-        "neighbours": encode_neighbours(cli["table"], meta),
         "map": pca_map(units),
     }
 
 
-def cli_neighbours(vectors: Path) -> dict:
-    """`recommend.py --all`'s result for these vectors, with its default representation (the one saved beside
-    them, else the default the vectors support). Nothing is written: the recommend stage's outputs stay its own."""
-    return recommend(RecommendConfig(out=str(Path(vectors).parent), vectors=str(vectors), all_songs=True, top=TOP))
+def cli_neighbours(vectors: Path, representation: str | None, top: int) -> dict:
+    """`recommend.py --all --top TOP [--representation R]`'s result for these vectors (no representation: the
+    one saved beside them, else the default the vectors support). Nothing is written: the recommend stage's
+    outputs stay its own."""
+    return recommend(RecommendConfig(out=str(Path(vectors).parent), vectors=str(vectors), all_songs=True, top=top,
+                                     representation=representation))
 
 
-def encode_neighbours(table: pd.DataFrame, meta: pd.DataFrame) -> dict:
-    """Per song: [[neighbour row, similarity, [shared-emotion part ids]], ...] in rank order.
+def precomputed(default: str, vectors: Path, meta: pd.DataFrame) -> dict:
+    """An embedding space (features, generic, hybrid) cannot be rebuilt from the inlined probabilities: when it
+    is the default, the page gets each song's DEPTH nearest songs from the CLI and filters them; its shared
+    emotions are read in `log`, as the CLI reads them (explanation_space)."""
+    if default in PROBABILITY_REPRESENTATIONS:
+        return {}
+    depth = max(min(DEPTH, len(meta) - 1), 1)
+    table = cli_neighbours(vectors, default, depth)["table"]
+    about = REPRESENTATIONS[default] + f" (each song's {depth} nearest, from recommend.py, filtered in the page)"
+    return {default: {"about": about, "precomputed": encode_deep(table, meta, depth), "explain": "log"}}
 
-    The shared-emotion texts ('슬픔/외로운 41%, low 기쁨 12%') are split at ', ' into parts kept once in a
-    vocabulary: 82,500 full texts would take ~6 MB, the part ids a fifth of that; the page joins them back."""
-    position = pd.Series(np.arange(len(meta)), index=meta.song_id.to_numpy())
+
+def encode_deep(table: pd.DataFrame, meta: pd.DataFrame, depth: int) -> dict:
+    """Per song its `depth` nearest, as two base64 arrays of songs x depth: catalogue rows (uint16, or uint32 past
+    65,535 songs; the largest value = none) and similarities x 10,000 (int16: the CLI's 4 decimals exactly)."""
+    n = len(meta)
+    rank = table["rank"].to_numpy() - 1
+    query = np.cumsum(rank == 0) - 1  # --all lists the queries in catalogue order, each from rank 1
+    if query[-1] != n - 1:
+        raise RuntimeError("recommend --all gave a query without neighbours: the page's lists would shift")
+    position = pd.Series(np.arange(n), index=meta.song_id.to_numpy())
     position = position[~position.index.duplicated()]  # a repeated song_id: its first row, as --song-id picks
-    queries = position.reindex(table.query_song_id.to_numpy()).to_numpy()
-    found = position.reindex(table.song_id.to_numpy()).to_numpy()
-    vocabulary: dict[str, int] = {}
-    lists: list[list] = [[] for _ in range(len(meta))]
-    for q, j, sim, why in zip(queries, found, table.similarity, table.shared_emotions, strict=True):
-        parts = [vocabulary.setdefault(p, len(vocabulary)) for p in str(why).split(", ") if p]
-        lists[int(q)].append([int(j), float(sim), parts])
-    return {"lists": lists, "parts": list(vocabulary)}
+    wide = n > 65_535
+    rows = np.full((n, depth), np.iinfo(np.uint32 if wide else np.uint16).max, dtype="<u4" if wide else "<u2")
+    sims = np.zeros((n, depth), dtype="<i2")
+    rows[query, rank] = position.reindex(table.song_id.to_numpy()).to_numpy()
+    sims[query, rank] = np.rint(table.similarity.to_numpy() * 10_000)
+    return {"depth": depth, "wide": wide, "rows": base64.b64encode(rows.tobytes()).decode("ascii"),
+            "sims": base64.b64encode(sims.tobytes()).decode("ascii")}
 
 
 def major_names(columns: list[str]) -> list[str]:
@@ -181,15 +202,6 @@ def representation_specs(probs: np.ndarray, columns: list[str]) -> dict:
     return specs
 
 
-def precomputed_only(default: str) -> dict:
-    """An embedding space (features, generic, hybrid) cannot be rebuilt from the inlined probabilities: when it
-    is the default, the page offers it with the CLI's precomputed neighbours and no filters."""
-    if default in PROBABILITY_REPRESENTATIONS:
-        return {}
-    return {default: {"about": REPRESENTATIONS[default] + " (precomputed neighbours; filters need a probability "
-                      "representation or the command below)", "precomputed_only": True}}
-
-
 def probe_rows(kind: str, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Two probability rows whose base is all 0 and all 1."""
     d = len(columns)
@@ -251,7 +263,8 @@ def emotion_rows(m: dict) -> tuple[list[str], list[tuple[str, list[float]]]]:
 def goemotions_rows(m: dict) -> tuple[list[str], list[tuple[str, list[float]]]]:
     t = m["test"]
     rows = [("28 labels, thresholds tuned on dev", t["labels28_tuned"]), ("28 labels at 0.5", t["labels28_at_0.5"]),
-            ("Ekman groups, tuned", t["ekman7_tuned"])]
+            ("Ekman groups, tuned", t["ekman7_tuned"]),
+            ("baseline: the most frequent label for every comment", m["baselines"]["majority"])]
     return ["macro-F1", "micro-F1"], [(name, [r["macro_f1"], r["micro_f1"]]) for name, r in rows]
 
 
@@ -264,17 +277,38 @@ def models_html(layout: Layout) -> str:
         head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
         body = "".join(f"<tr><td>{html.escape(str(name))}</td>" + "".join(f"<td>{v:.3f}</td>" for v in values)
                        + "</tr>" for name, values in rows)
-        parts.append(f"<h3>{html.escape(title)}</h3><table class='metrics'><thead><tr><th>model</th>{head}</tr>"
-                     f"</thead><tbody>{body}</tbody></table>")
+        parts.append(f"<h3>{html.escape(title)}</h3><div class='scroll'><table class='metrics'><thead><tr>"
+                     f"<th>model</th>{head}</tr></thead><tbody>{body}</tbody></table></div>")
     return "".join(parts) or "<p class='notice'>No saved model metrics (saved_model/*/metrics.json) yet.</p>"
 
 
+def retrieval_html(layout: Layout) -> str:
+    """How good the recommendations are: results/retrieval_eval.json's table (every representation beside the
+    untuned encoder `generic`, TF-IDF and chance), else how to measure it."""
+    path = layout.retrieval_eval("json")
+    title = "<h3 id='retrieval'>How good are the recommendations? Labelled retrieval (test sets)</h3>"
+    if not path.is_file():
+        return (f"{title}<p class='notice' id='retrieval-missing'>Not measured for these artifacts yet: "
+                "<code>python recommend.py --evaluate</code> scores every representation on held-out labelled "
+                "dialogues and comments (of a text's 10 nearest, the share with its label) and on the Melon "
+                "half-split test, beside the untuned encoder <code>generic</code>, TF-IDF and chance.</p>")
+    _, headers, rows = summary_rows(read_json(path))
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return (f"{title}<p class='muted'>Precision@10: of the 10 nearest test texts, the share with the same label; "
+            "recall@10: how often one half of a song finds its other half. <code>generic</code> is what anyone "
+            "gets without our model; chance is a random list.</p><div class='scroll'><table class='metrics' "
+            f"id='retrieval-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+
+
 def figures_html(graphs_dir: Path) -> str:
-    """Every PNG in the graphs folder, inlined so the page stays one file."""
+    """Every PNG in the graphs folder, inlined so the page stays one file, with a caption saying what it shows."""
+    from moodpipe.report.figures import CAPTIONS  # lazy: matplotlib loads only where figures are drawn
     figures = sorted(Path(graphs_dir).glob("*.png"))
-    parts = [f"<figure><img alt='{html.escape(f.stem, quote=True)}' src='data:image/png;base64,"
-             f"{base64.b64encode(f.read_bytes()).decode('ascii')}'><figcaption>{html.escape(f.name)}</figcaption>"
-             "</figure>" for f in figures]
+    parts = [f"<figure><img alt='{html.escape(CAPTIONS.get(f.name, f.stem), quote=True)}' "
+             f"src='data:image/png;base64,{base64.b64encode(f.read_bytes()).decode('ascii')}'><figcaption>"
+             f"{html.escape(CAPTIONS.get(f.name, f.stem))} <span class='muted'>({html.escape(f.name)})</span>"
+             "</figcaption></figure>" for f in figures]
     return "".join(parts) or f"<p class='notice'>No figures in {html.escape(str(graphs_dir))} yet.</p>"
 
 

@@ -170,6 +170,19 @@ FIGURES: list[tuple[str, Callable, tuple[float, float], str]] = [
     ("song_emotion_profile.png", song_profile, (10, 6), "lyrics_emotion.py score"),
 ]
 
+# What each figure shows, in a sentence (the explorer page's captions).
+CAPTIONS = {
+    "review_length_distribution.png": "Review lengths in words, negative and positive reviews (sentiment data).",
+    "sentiment_label_distribution.png": "Negative and positive reviews in the train, validation and test splits.",
+    "sentiment_training_curves.png": "Sentiment fine-tuning: loss, validation accuracy and macro-F1 per epoch.",
+    "sentiment_confusion_matrix.png": "Sentiment test set: true labels (rows) against predictions (columns).",
+    "emotion_confusion_matrix_6class.png": "Korean emotion test set, 6 major classes: true (rows) against predicted.",
+    "emotion_label_similarity_60x60.png": "How alike the model finds the 60 emotion labels (+1 red, -1 blue).",
+    "emotion_head_comparison.png": "The emotion heads compared on the test set (accuracy and macro-F1).",
+    "song_similarity_heatmap.png": "Cosine similarity of 10 random songs (+1 red, -1 blue; as the heatmap above).",
+    "song_emotion_profile.png": "One song's emotions against the catalogue mean: the 8 most above and below.",
+}
+
 
 def generate_graphs(root: Path, graphs_dir: Path | None = None) -> list[Path]:
     """Draw every figure whose inputs exist under root; return the PNGs written."""

@@ -18,7 +18,11 @@ EXPLANATIONS = {
                   "sit below it).",
     "strength": "Strength: each asked emotion's share of the song over its catalogue average, summed (1 per "
                 "emotion = average). Asked emotions: the song's share of each, and the catalogue average.",
+    "path": "Mood path: step i is the song nearest the point i/N of the way from the start to the songs that "
+            "carry the target emotions most. Similarity: cosine to that point. Target emotions: the song's "
+            "share of each, and the catalogue average.",
 }
+MELON_SONG = "https://www.melon.com/song/detail.htm?songId={}"  # song_id is Melon's (crawl_melon.py)
 
 
 def write_recommendations(result: dict, out: Path) -> dict[str, str]:
@@ -32,6 +36,8 @@ def write_recommendations(result: dict, out: Path) -> dict[str, str]:
         path = layout.recommendations(fmt) if cfg["all_songs"] else layout.query_recommendations(fmt)
         if fmt == "csv":
             write_csv_atomic(path, result["table"])
+        elif fmt == "m3u":
+            write_text_atomic(path, playlist_m3u(result))
         elif fmt == "json":
             meta = {k: v for k, v in result.items() if k not in ("queries", "table", "heatmap", "outputs")}
             write_json_atomic(path, {**meta, "rows": json.loads(result["table"].to_json(orient="records"))})
@@ -52,16 +58,35 @@ def grouped(result: dict, max_queries: int | None = None) -> list[tuple[str, lis
 
 
 def column_titles(result: dict) -> tuple[str, str]:
-    return ("Strength", "Asked emotions") if result["score"] == "strength" else ("Similarity", "Shared emotions")
+    return {"strength": ("Strength", "Asked emotions"), "path": ("Similarity", "Target emotions")}.get(
+        result["score"], ("Similarity", "Shared emotions"))
+
+
+def score_column(result: dict) -> str:
+    """The table column holding the score: `strength` for --emotion, else `similarity`."""
+    return "strength" if result["score"] == "strength" else "similarity"
+
+
+def playlist_m3u(result: dict) -> str:
+    """The result's songs as an extended M3U playlist: '#EXTINF:-1,artist - title', then the song's Melon page."""
+    lines = ["#EXTM3U", f"#PLAYLIST:{' / '.join(result['queries'][:1])}"]
+    for r in result["table"].to_dict("records"):
+        lines += [f"#EXTINF:-1,{r['artist']} - {r['song']}", MELON_SONG.format(r["song_id"])]
+    return "\n".join(lines) + "\n"
+
+
+def playlist_csv(result: dict) -> str:
+    """The result's songs as a playlist CSV: rank, title, artist, year, song_id, score, why."""
+    table = result["table"].rename(columns={"song": "title", score_column(result): "score", "shared_emotions": "why"})
+    return table[["rank", "title", "artist", "year", "song_id", "score", "why"]].to_csv(index=False)
 
 
 def markdown_tables(result: dict) -> list[str]:
-    score, why = column_titles(result)
+    (score, why), columns = column_titles(result), ("rank", "song", "artist", score_column(result), "shared_emotions")
     lines = [f"_{EXPLANATIONS[result['score']]}_", ""]
     for query, rows in grouped(result):
         lines += [f"### {query}", "", f"| Rank | Song | Artist | {score} | {why} |", "|---" * 5 + "|"]
-        lines += ["| " + " | ".join(str(r[c]).replace("|", "\\|") for c in ("rank", "song", "artist", result["score"],
-                                                                          "shared_emotions")) + " |" for r in rows]
+        lines += ["| " + " | ".join(str(r[c]).replace("|", "\\|") for c in columns) + " |" for r in rows]
         lines.append("")
     return lines
 
@@ -85,9 +110,10 @@ def print_recommendations(result: dict, max_queries: int = 3) -> None:
     print(EXPLANATIONS[result["score"]])
     for query, rows in grouped(result, max_queries):
         space = "" if result["score"] == "strength" else f"  [{result['representation']}]"
-        print(f"\nSongs {'carrying' if result['score'] == 'strength' else 'like'} {query}{space}")
+        verb = {"strength": "carrying", "path": "on the way from"}.get(result["score"], "like")
+        print(f"\nSongs {verb} {query}{space}")
         print(format_table(["Rank", "Song", "Artist", score, why],
-                           [[r["rank"], r["song"][:30], r["artist"][:20], f"{r[result['score']]:.3f}",
+                           [[r["rank"], r["song"][:30], r["artist"][:20], f"{r[score_column(result)]:.3f}",
                              r["shared_emotions"]] for r in rows]) if rows else "(no song passes the filters)")
     if len(result["queries"]) > max_queries:
         print(f"\n... and {len(result['queries']) - max_queries} more queries in "

@@ -1,0 +1,154 @@
+"""How fast the local app answers a free text on a full-size catalogue, against the naive ways.
+
+    python bench/app_speed.py --out /tmp/quick          # the quick run's saved emotion model
+    python bench/app_speed.py --model-dir saved_model/emotion --songs 8250 --queries 20
+
+The catalogue is synthetic unless --vectors is given: 8,250 songs (the real catalogue's size) with Dirichlet
+emotion probabilities over the model's labels and random `features` of the model's width, in the default
+representation (features). Measured, all on this machine in one run:
+
+- cold start: a fresh process that imports, loads the vectors and the model, and answers one text (the app's
+  start, `recommend.py --serve`, does the same before it listens);
+- warm: the running app (make_server on a free port) answering texts over HTTP, median and worst;
+- naive, in process: the same call with every cache cleared first (vectors and model reloaded per query);
+- naive, one command per query: `python recommend.py --text ...` in a fresh process, as without the app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+TEXTS = ["비 오는 날 헤어진 연인이 그리워", "오늘은 정말 행복하고 신나는 하루였어", "I feel lonely tonight",
+         "친구가 약속을 어겨서 너무 화가 나", "시험에 떨어질까 봐 불안해", "고마운 사람들 덕분에 힘이 나",
+         "아무도 나를 이해하지 못하는 것 같아", "So grateful for this sunny morning"]
+
+
+def synthetic_catalogue(folder: Path, model_dir: Path, n: int, seed: int = 0) -> Path:
+    """results/song_emotions.csv (+ .embeddings.npz, representation.json) of n songs over the model's labels."""
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+    from moodpipe.models.emotion_predictor import load_emotion_predictor
+    width = load_emotion_predictor(str(model_dir)).model.classifier.in_features
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet(np.full(len(labels), 0.3), size=n)
+    df = pd.DataFrame({"song_id": np.arange(1, n + 1).astype(str), "song_name": [f"song {i}" for i in range(n)],
+                       "artist": [f"artist {i % 997}" for i in range(n)], "year": 2000 + np.arange(n) % 24})
+    df = pd.concat([df, pd.DataFrame(probs, columns=[f"emo:{c}" for c in labels])], axis=1)
+    path = folder / "results" / "song_emotions.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False)
+    np.savez(path.with_suffix(".embeddings.npz"), song_id=df.song_id.to_numpy(dtype=str),
+             features=rng.normal(size=(n, width)).astype(np.float32))
+    (path.parent / "representation.json").write_text(json.dumps({"representation": "features"}))
+    return path
+
+
+def cold_start(vectors: Path, model_dir: Path) -> float:
+    """Seconds for a fresh process to import, load everything and answer one text (App.warm_up)."""
+    code = ("import time; t = time.perf_counter(); from pathlib import Path; from moodpipe.report.app import App; "
+            f"App(out=Path({str(vectors.parents[1])!r}), vectors={str(vectors)!r}, model_dir={str(model_dir)!r}, "
+            "device='cpu').warm_up(); print(time.perf_counter() - t)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    if done.returncode:
+        raise SystemExit(f"error: the cold-start process failed:\n{done.stderr[-2000:]}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def warm_queries(app, texts: list[str]) -> list[float]:
+    """Seconds per text asked of the running app over HTTP."""
+    from moodpipe.report.app import make_server
+    server = make_server(app, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/api/recommend?"
+    times = []
+    try:
+        for text in texts:
+            start = time.perf_counter()
+            with urllib.request.urlopen(base + urlencode({"text": text}), timeout=120) as response:
+                assert len(json.loads(response.read())["rows"]) == 10
+            times.append(time.perf_counter() - start)
+    finally:
+        server.shutdown()
+        server.server_close()
+    return times
+
+
+def naive_in_process(app, texts: list[str]) -> list[float]:
+    """Seconds per text when every cache is cleared first: the vectors and the model reloaded each time."""
+    from moodpipe.models import emotion_predictor
+    from moodpipe.recommend import catalogue
+    times = []
+    for text in texts:
+        catalogue._read_catalogue.cache_clear()
+        emotion_predictor._load_predictor.cache_clear()
+        start = time.perf_counter()
+        app.answer({"text": [text]})
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def naive_command(vectors: Path, model_dir: Path, texts: list[str]) -> list[float]:
+    """Seconds per text as one `python recommend.py --text` process each."""
+    times = []
+    for text in texts:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "recommend.py", "--text", text, "--vectors", str(vectors), "--model-dir",
+                        str(model_dir), "--device", "cpu"], capture_output=True, check=True,
+                       cwd=Path(__file__).resolve().parents[1])
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default=".", help="output root whose saved_model/emotion is used (default: .)")
+    p.add_argument("--model-dir", help="a saved emotion model (default: OUT/saved_model/emotion)")
+    p.add_argument("--vectors", help="a real song-vector CSV instead of the synthetic catalogue")
+    p.add_argument("--songs", type=int, default=8250, help="synthetic catalogue size (default: 8,250)")
+    p.add_argument("--queries", type=int, default=16, help="warm queries (default: 16)")
+    p.add_argument("--naive", type=int, default=3, help="naive queries of each kind (default: 3)")
+    args = p.parse_args()
+    from moodpipe.report.app import App
+    model_dir = Path(args.model_dir or Path(args.out) / "saved_model" / "emotion")
+    if not (model_dir / "config.json").is_file():
+        raise SystemExit(f"error: no saved emotion model in {model_dir}: run `python main.py --quick --out DIR` "
+                         "and pass --out DIR (or --model-dir)")
+    with tempfile.TemporaryDirectory() as tmp:
+        vectors = Path(args.vectors) if args.vectors else synthetic_catalogue(Path(tmp), model_dir, args.songs)
+        n = len(pd.read_csv(vectors, usecols=[0]))
+        print(f"{n:,} songs ({'real: ' + str(vectors) if args.vectors else 'synthetic'}), model {model_dir}")
+        cold = cold_start(vectors, model_dir)
+        app = App(out=vectors.parents[1], vectors=str(vectors), model_dir=str(model_dir), device="cpu")
+        app.warm_up()
+        texts = (TEXTS * (args.queries // len(TEXTS) + 1))[:args.queries]
+        warm = warm_queries(app, texts)
+        reload = naive_in_process(app, texts[:args.naive])
+        command = naive_command(vectors, model_dir, texts[:args.naive])
+    median = statistics.median(warm)
+    print(f"cold start (fresh process: imports, vectors, model, first answer): {cold:.2f} s")
+    print(f"warm text query over HTTP: median {median:.3f} s, worst {max(warm):.3f} s ({len(warm)} queries)")
+    print(f"naive, caches cleared per query: median {statistics.median(reload):.2f} s "
+          f"-> the warm app is {statistics.median(reload) / median:.1f}x faster")
+    print(f"naive, `recommend.py --text` per query: median {statistics.median(command):.2f} s "
+          f"-> the warm app is {statistics.median(command) / median:.1f}x faster")
+    print(f"target: warm <= 1 s: {'met' if median <= 1 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+"""The local app (`recommend.py --serve`) on a free port, over the app fixture (a tiny saved emotion model and
+40 songs scored by it): its answers are recommend.py's for every kind of query, filter and representation; bad
+input gets one line and a fitting status while the server keeps serving; playlists and links work; and in headless
+Chromium, at desktop and phone sizes, a typed sentence shows the CLI's songs. python -m pytest -q tests/test_app.py
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import numpy as np
+import pytest
+from conftest import horizontal_overflow, set_viewport
+from test_explorer import browser, console_errors, wait_for  # noqa: F401 (the browser fixture)
+
+import recommend as recommend_py
+from moodpipe.recommend.queries import RecommendConfig, mood_path, recommend
+from moodpipe.recommend.topk import normalize_rows
+from moodpipe.report.app import MAX_TEXT, App, make_server
+
+TEXT = "비 오는 날 헤어진 연인이 그리워"
+
+
+@pytest.fixture(scope="module")
+def server(app_root):
+    """The app on port 0 in a thread; yields its base URL."""
+    httpd = make_server(App(out=app_root, device="cpu"), port=0)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def get(url: str) -> tuple[int, dict | str]:
+    url = quote(url, safe=":/?&=%+")  # Hangul typed in a test's URL, percent-encoded as a browser does
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            status, body, kind = response.status, response.read().decode("utf-8"), response.headers["Content-Type"]
+    except urllib.error.HTTPError as e:
+        status, body, kind = e.code, e.read().decode("utf-8"), e.headers["Content-Type"]
+    return status, json.loads(body) if kind.startswith("application/json") else body
+
+
+def post(url: str, query: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(url, json.dumps(query).encode("utf-8"), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def ask(server: str, **params) -> dict:
+    status, body = get(f"{server}/api/recommend?{urlencode(params, doseq=True)}")
+    assert status == 200, body
+    return body
+
+
+def cli(root: Path, *args: str) -> list[tuple]:
+    """What `python recommend.py ARGS --out ROOT` prints, as (song_id, score, why) rows."""
+    result = recommend_py.main([*args, "--out", str(root), "--device", "cpu"])
+    score = "strength" if result["score"] == "strength" else "similarity"
+    return [(r["song_id"], r[score], r["shared_emotions"]) for r in result["table"].to_dict("records")]
+
+
+def rows(answer: dict) -> list[tuple]:
+    return [(r["song_id"], r["score"], r["why"]) for r in answer["rows"]]
+
+
+# ----------------------------------------------------------------------------- the same answers as the CLI
+
+@pytest.mark.parametrize("representation", [None, "log", "hybrid"])
+def test_text_queries_equal_the_cli(server, app_root, representation):
+    extra = {"representation": representation} if representation else {}
+    flags = ["--representation", representation] if representation else []
+    for text in (TEXT, "I feel so happy today"):
+        answer = ask(server, text=text, **extra)
+        assert rows(answer) == cli(app_root, "--text", text, *flags) and len(answer["rows"]) == 10
+        assert answer["command"].startswith("python recommend.py --text") and answer["profile"]["majors"]
+    answer = ask(server, text=TEXT, exclude_same_artist="1", year_from="2005", year_to="2015", top="5", **extra)
+    assert rows(answer) == cli(app_root, "--text", TEXT, "--exclude-same-artist", "--year-from", "2005",
+                               "--year-to", "2015", "--top", "5", *flags)
+
+
+@pytest.mark.parametrize("representation", ["features", "centered", "hybrid"])
+@pytest.mark.parametrize("filters", [{}, {"exclude_same_artist": "1"}, {"year_from": "2004", "year_to": "2011"}])
+def test_song_queries_equal_the_cli_for_every_filter(server, app_root, representation, filters):
+    flags = [*(["--exclude-same-artist"] if filters.get("exclude_same_artist") else []),
+             *[x for k in ("year_from", "year_to") if k in filters for x in (f"--{k.replace('_', '-')}", filters[k])]]
+    answer = ask(server, song_id="1007", representation=representation, **filters)
+    assert rows(answer) == cli(app_root, "--song-id", "1007", "--representation", representation, *flags)
+
+
+def test_emotion_queries_and_mood_paths_equal_the_cli(server, app_root):
+    assert rows(ask(server, emotion=["슬픔", "외로운"])) == cli(app_root, "--emotion", "슬픔", "--emotion", "외로운")
+    path = ask(server, text=TEXT, toward="기쁨", steps="4")
+    assert rows(path) == cli(app_root, "--text", TEXT, "--toward", "기쁨", "--steps", "4")
+    assert path["kind"] == "path" and [r["rank"] for r in path["rows"]] == [1, 2, 3, 4]
+    assert rows(ask(server, song_id="1003", toward="분노")) == cli(app_root, "--song-id", "1003", "--toward", "분노")
+
+
+def test_a_mood_path_takes_the_nearest_unused_song_at_each_step(app_root):
+    """The design, checked by brute force: waypoints between the start and the target centroid (the 20 songs
+    carrying the emotion most), the nearest unused song to each, never the start song."""
+    from moodpipe.recommend.catalogue import load_catalogue
+    from moodpipe.recommend.queries import TARGET_SONGS, emotion_strength
+    from moodpipe.recommend.representations import fitted_space
+    result = recommend(RecommendConfig(out=str(app_root), song_id="1003", toward=["기쁨"], steps=6))
+    meta, probs, columns, catalogue = load_catalogue(app_root / "results" / "song_emotions.csv")
+    units = normalize_rows(fitted_space(catalogue, columns, result["representation"]).rank(catalogue))
+    start = units[3]
+    strength, _ = emotion_strength(["기쁨"], probs, columns)
+    target = normalize_rows(units[np.argsort(-strength, kind="stable")[:TARGET_SONGS]].mean(0)[None])[0]
+    used = {3}
+    for step, row in enumerate(result["table"].to_dict("records"), start=1):
+        point = normalize_rows(((1 - step / 6) * start + step / 6 * target)[None])[0]
+        sims = units @ point
+        best = max((i for i in range(len(units)) if i not in used), key=lambda i: (sims[i], -i))
+        assert row["song_id"] == meta.song_id[best] and row["similarity"] == pytest.approx(sims[best], abs=1e-4)
+        used.add(best)
+    assert mood_path.__doc__  # documented where it is defined
+
+
+def test_playlists_and_links(server, app_root):
+    status, m3u = get(f"{server}/api/playlist.m3u?song_id=1007&top=3")
+    expected = recommend(RecommendConfig(out=str(app_root), song_id="1007", top=3))["table"]
+    assert status == 200 and m3u.startswith("#EXTM3U\n")
+    assert [line for line in m3u.splitlines() if line.startswith("#EXTINF")] == [
+        f"#EXTINF:-1,{r.artist} - {r.song}" for r in expected.itertuples()]
+    status, csv = get(f"{server}/api/playlist.csv?{urlencode({'emotion': '기쁨', 'top': 4})}")
+    assert status == 200 and csv.splitlines()[0] == "rank,title,artist,year,song_id,score,why"
+    assert len(csv.splitlines()) == 5
+    link = ask(server, text=TEXT, year_from="2003")["link"]
+    assert link.startswith("/?") and rows(ask(server, text=TEXT, year_from="2003")) == rows(
+        get(f"{server}/api/recommend?{link[2:]}")[1])
+
+
+# ----------------------------------------------------------------------------- bad input: one line, and serving on
+
+@pytest.mark.parametrize(("query", "status", "message"), [
+    ({"text": ""}, 400, "the text is empty"),
+    ({"text": "   \n "}, 400, "the text is empty"),
+    ({"text": "가" * 10_000}, 400, f"at most {MAX_TEXT:,}"),
+    ({"emotion": "그리움"}, 400, "unknown emotion '그리움'; valid names: 기쁨, 분노, 슬픔"),
+    ({"song_id": "99999"}, 404, "no song with song_id '99999'"),
+    ({"song_id": "1003", "year_from": "soon"}, 400, "year_from must be a whole number"),
+    ({"song_id": "1003", "representation": "generic"}, 400, "needs `generic` vectors"),
+    ({"text": "a", "song_id": "1003"}, 400, "ask one thing"),
+    ({"emotion": "기쁨", "toward": "슬픔"}, 400, "starts from a text or a song"),
+])
+def test_bad_queries_get_one_line_and_the_server_keeps_serving(server, query, status, message):
+    got, body = post(f"{server}/api/recommend", query)  # POST: 10,000 Hangul characters are 90 KB in a URL
+    assert got == status and message in body["error"] and "\n" not in body["error"]
+    assert "Traceback" not in body["error"]
+    assert get(f"{server}/api/info")[0] == 200
+
+
+def test_a_url_too_long_for_a_get_says_to_post(server):
+    status, body = get(f"{server}/api/recommend?{urlencode({'text': '가' * 10_000})}")
+    assert status == 414 and "POST long texts" in body["error"]
+    assert get(f"{server}/api/info")[0] == 200
+
+
+def test_no_model_and_no_vectors_say_what_to_run(app_root, tmp_path):
+    no_model = App(out=app_root, model_dir=str(tmp_path / "none"))
+    httpd = make_server(no_model, port=0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        status, body = get(f"{base}/api/recommend?text=hello")
+        assert status == 503 and "no saved emotion model" in body["error"]
+        assert "lyrics_emotion.py train" in body["error"]
+        assert get(f"{base}/api/recommend?emotion=기쁨")[0] == 200  # emotions and songs still work
+        assert get(f"{base}/api/info")[1]["text_model"] is False
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    status, body = get_from(App(out=tmp_path), "/api/recommend?emotion=기쁨")
+    assert status == 503 and "no song vectors" in body["error"] and "python main.py" in body["error"]
+    assert get_from(App(out=tmp_path), "/nowhere")[0] == 404
+
+
+def get_from(app: App, path: str) -> tuple[int, dict | str]:
+    httpd = make_server(app, port=0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        return get(f"http://127.0.0.1:{httpd.server_address[1]}{path}")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+# ----------------------------------------------------------------------------- as a person: in Chromium
+
+def shown(driver) -> list[tuple[str, str, str]]:
+    from selenium.webdriver.common.by import By
+    return [(r.get_attribute("data-song-id"), *[td.get_attribute("textContent") for td in
+                                                 r.find_elements(By.TAG_NAME, "td")[4:6]])
+            for r in driver.find_elements(By.CSS_SELECTOR, "#results tbody tr[data-song-id]")]
+
+
+def as_text(rows: list[tuple]) -> list[tuple[str, str, str]]:
+    return [(song_id, f"{score:.4f}", why) for song_id, score, why in rows]
+
+
+@pytest.mark.parametrize(("width", "height", "mobile"), [(1400, 1000, False), (390, 844, True)])
+def test_in_chromium_type_a_sentence_and_read_the_cli_songs(server, app_root, browser, tmp_path,  # noqa: F811
+                                                          width, height, mobile):
+    from selenium.webdriver.common.by import By
+    set_viewport(browser, width, height, mobile)
+    try:
+        browser.get(server + "/")
+        wait_for(browser, lambda d: len(shown(d)) == 10)  # the first visit answers an example sentence
+        box = browser.find_element(By.ID, "text")
+        box.clear()
+        box.send_keys("혼자 있는 밤이 외로워")
+        browser.find_element(By.ID, "exclude-artist").click()
+        browser.find_element(By.ID, "go").click()
+        wait_for(browser, lambda d: "혼자" in d.find_element(By.ID, "answer-title").text)
+        assert shown(browser) == as_text(cli(app_root, "--text", "혼자 있는 밤이 외로워", "--exclude-same-artist"))
+        assert "--exclude-same-artist" in browser.find_element(By.ID, "command").text
+        assert browser.find_element(By.ID, "profile").is_displayed()
+        assert horizontal_overflow(browser) <= 0
+        browser.save_screenshot(str(tmp_path / f"app-{width}.png"))
+        print(f"screenshot: {tmp_path / f'app-{width}.png'}")
+        first = browser.current_url
+        browser.find_element(By.CSS_SELECTOR, ".tabs button[data-mode=emotion]").click()  # emotions: error shown
+        browser.find_element(By.ID, "subs").send_keys("그리움")
+        browser.find_element(By.ID, "go").click()
+        wait_for(browser, lambda d: d.find_element(By.ID, "error").is_displayed())
+        assert browser.find_element(By.ID, "error").text.startswith("unknown emotion '그리움'")
+        browser.back()  # Back reopens the sentence's query
+        wait_for(browser, lambda d: d.current_url == first and "혼자" in d.find_element(By.ID, "answer-title").text)
+        assert console_errors(browser) == [] or all("400" in e["message"] for e in console_errors(browser))
+    finally:
+        set_viewport(browser, 1400, 1000, False)
+
+
+def test_in_chromium_a_link_reopens_a_song_query_with_filters(server, app_root, browser):  # noqa: F811
+    from selenium.webdriver.common.by import By
+    link = ask(server, song_id="1010", year_from="2004", representation="log")["link"]
+    browser.get(server + link)
+    wait_for(browser, lambda d: "'노래 10'" in d.find_element(By.ID, "answer-title").text)
+    assert shown(browser) == as_text(cli(app_root, "--song-id", "1010", "--year-from", "2004",
+                                         "--representation", "log"))
+    assert browser.find_element(By.ID, "year-from").get_attribute("value") == "2004"
