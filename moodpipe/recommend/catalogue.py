@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from moodpipe.files import InputError, read_csv_checked, require_columns
+from moodpipe.files import InputError, loading, read_csv_checked, require_columns, require_unique
+from moodpipe.paths import REBUILD_SONG_VECTORS
 
 log = logging.getLogger("pipeline")
 
@@ -69,8 +70,10 @@ def emotion_columns(df: pd.DataFrame) -> list[str]:
 
 def load_song_vectors(path: Path) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
     """(metadata with song_id/song/artist/year, probability matrix, emotion column names) of a vector CSV."""
-    df = read_csv_checked(path, "run `python lyrics_emotion.py` first, or pass --vectors FILE")
+    df = read_csv_checked(path, f"run `{REBUILD_SONG_VECTORS}` first, or pass --vectors FILE", REBUILD_SONG_VECTORS)
     id_col = next((c for c in ID_COLUMNS if c in df.columns), None)
+    if id_col:
+        require_unique(df, id_col, path)
     title_col = next((c for c in TITLE_COLUMNS if c in df.columns), None)
     if title_col is None:
         require_columns(df, ["song_name"], path, "a title column is needed to name songs")
@@ -95,7 +98,7 @@ def load_song_embeddings(path: Path, song_ids: pd.Series) -> dict[str, np.ndarra
     npz = embeddings_path(path)
     if not npz.is_file():
         return {}
-    with np.load(npz, allow_pickle=False) as saved:
+    with loading(npz, REBUILD_SONG_VECTORS), np.load(npz, allow_pickle=False) as saved:
         ids = saved["song_id"].astype(str)
         if len(ids) != len(song_ids) or not (ids == song_ids.astype(str).to_numpy()).all():
             log.warning("%s does not hold the songs of %s (re-scored since?); ignoring it", npz, path)
