@@ -9,7 +9,9 @@ Output: <data-dir>/lyrics/melon_songs.csv with the columns song_id, song_name, a
 genre, lyric_writer, composer, first_chart_ym, last_chart_ym, best_rank, n_chart_months, n_lines, lyrics,
 plus year, rank (where the source gives them) and status (ok / no_lyrics / adult_only / failed:<reason>),
 written atomically, and melon_songs.crawl.json beside it (configuration and summary). Every page is cached
-on disk, so a re-run or an interrupted run resumes without refetching.
+on disk, so a re-run or an interrupted run resumes without refetching. An existing CSV that holds more songs
+with lyrics than the new crawl found is kept unless --replace is given; a crawl in which every song failed
+writes nothing and exits with code 2.
 """
 
 from __future__ import annotations
@@ -56,8 +58,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="yearly chart of Korean (KPOP) or foreign (POP) songs (default: %(default)s)")
     add_data_dir(p)
     p.add_argument("--out", type=Path, help="output CSV (default: <data-dir>/lyrics/melon_songs.csv)")
+    p.add_argument("--replace", action="store_true", help="overwrite --out even when it holds more songs with "
+                   "lyrics than this crawl found (by default such a file is kept and the run stops)")
     p.add_argument("--cache-dir", type=Path,
-                   help="page cache, one file per URL (default: <data-dir>/lyrics/.melon_cache)")
+                   help="page cache, an SQLite file (default: <data-dir>/lyrics/.melon_cache)")
     p.add_argument("--base-url", default=MELON, help="site to crawl; tests point it at a local server "
                    "(default: %(default)s)")
     p.add_argument("--delay", type=non_negative_float, default=CrawlConfig.delay,
@@ -84,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
                          song_ids=args.song_ids or [], data_dir=resolve_data_dir(args.data_dir),
                          out=args.out, cache_dir=args.cache_dir, base_url=args.base_url.rstrip("/"),
                          delay=args.delay, retries=args.retries, backoff=args.backoff, timeout=args.timeout,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, replace=args.replace)
     return crawl(config)
 
 

@@ -181,6 +181,10 @@ def recommend(cfg: RecommendConfig) -> dict:
                    "(the vector equals the catalogue mean)")
         units = normalize_rows(items).astype(np.float32)  # ranking needs no more; halves the time of --all
         labels, table, note = similarity_query(cfg, meta, catalogue, columns, vectors, space, units)
+    if table.empty:  # an answer with no song is no answer: say why instead of printing an empty table
+        filters = [f"--{k.replace('_', '-')} {v}" for k, v in (("year_from", cfg.year_from), ("year_to", cfg.year_to))
+                   if v is not None] + (["--exclude-same-artist"] if cfg.exclude_same_artist else [])
+        raise InputError(f"no song of {vectors} passes {' '.join(filters) or 'the query'}: nothing to recommend")
     result = {"representation": cfg.representation, "n_songs": len(meta), "vectors": str(vectors),
               "queries": labels, "table": table, "note": note, "config": asdict(cfg),
               "score": "strength" if cfg.emotions else "similarity"}
