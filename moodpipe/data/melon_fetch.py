@@ -59,6 +59,9 @@ class PoliteRetry(Retry):
         errors = len(self.history)
         return 0.0 if errors == 0 else min(self.backoff_max, self.backoff_factor * 2 ** (errors - 1))
 
+    def parse_retry_after(self, retry_after: str) -> float:
+        return min(super().parse_retry_after(retry_after), MAX_RETRY_AFTER)
+
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
         if isinstance(error, NameResolutionError):
             raise MaxRetryError(_pool, url, error) from error
@@ -101,8 +104,7 @@ def polite_session(config: FetchSettings) -> requests_cache.CachedSession:
         str(cache_dir / CACHE_NAME), backend="sqlite", expire_after=requests_cache.NEVER_EXPIRE,
         allowable_codes=(200,), allowable_methods=("GET",), cache_control=False)  # Melon's no-cache is ignored
     retry = PoliteRetry(total=config.retries, backoff_factor=config.backoff, status_forcelist=RETRY_STATUSES,
-                        allowed_methods=frozenset({"GET"}), raise_on_status=False,
-                        retry_after_max=MAX_RETRY_AFTER, backoff_max=MAX_RETRY_AFTER)
+                        allowed_methods=frozenset({"GET"}), raise_on_status=False, backoff_max=MAX_RETRY_AFTER)
     adapter = SpacedAdapter(config.delay, retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
