@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from moodpipe.files import DAMAGED_FILE_ERRORS, InputError
+from moodpipe.files import DAMAGED_FILE_ERRORS, loading
 
 
-def label_names(model_dir: Path) -> list[str]:
+def label_names(model_dir: Path, rebuild: str = "the command that trained it") -> list[str]:
     """The model's labels in output order, from its config.json (`id2label`).
 
     >>> import tempfile
@@ -18,11 +18,8 @@ def label_names(model_dir: Path) -> list[str]:
     ['negative', 'positive']
     """
     config = Path(model_dir) / "config.json"
-    try:
+    with loading(config, rebuild):
         id2label = json.loads(config.read_text(encoding="utf-8"))["id2label"]
-    except (OSError, ValueError, KeyError) as e:
-        raise InputError(f"{config} cannot be read as a model config with id2label ({e.__class__.__name__}); "
-                         "retrain the model that wrote it") from None
     return [str(id2label[k]) for k in sorted(id2label, key=int)]
 
 

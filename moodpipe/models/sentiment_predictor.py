@@ -84,7 +84,7 @@ def load_torch_predictor(model_dir: Path, precision: str, max_length: int, devic
     with loading(model_dir, REBUILD_SENTIMENT, model_load_errors(), locate=damaged_file_in):
         model = AutoModelForSequenceClassification.from_pretrained(model_dir).to(runtime.torch_device)
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    return Predictor(model.eval(), tokenizer, label_names(model_dir), runtime.precision, max_length)
+    return Predictor(model.eval(), tokenizer, label_names(model_dir, REBUILD_SENTIMENT), runtime.precision, max_length)
 
 
 def load_onnx_predictor(model_dir: Path, max_length: int) -> OnnxPredictor:
@@ -95,7 +95,7 @@ def load_onnx_predictor(model_dir: Path, max_length: int) -> OnnxPredictor:
     import onnxruntime
     from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
     from tokenizers import Tokenizer
-    labels = label_names(model_dir)
+    labels = label_names(model_dir, REBUILD_SENTIMENT)
     with loading(model_dir / "config.json", REBUILD_SENTIMENT):
         config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     # tokenizers reports a malformed tokenizer.json as a bare Exception: the narrowest class it gives
