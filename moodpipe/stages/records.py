@@ -7,6 +7,9 @@ cut short or changed afterwards no longer matches it. Either way the stage rerun
 
     >>> fingerprint({"seed": 42})
     '1e5792df46fc8663'
+    >>> fingerprint({"out": "/runs/a", "model": "/runs/a/saved_model"}, "/runs/a") == fingerprint(
+    ...     {"out": "/tmp/b", "model": "/tmp/b/saved_model"}, "/tmp/b")
+    True
 """
 
 from __future__ import annotations
@@ -22,8 +25,22 @@ HASHED_UP_TO = 1 << 20  # files up to 1 MiB are hashed too (metrics, configs, to
 CHECKPOINTS = ".checkpoints-*"  # the Trainer's work folders (moodpipe.models), removed when training ends
 
 
-def fingerprint(settings: object) -> str:
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def fingerprint(settings: object, root: str | Path | None = None) -> str:
+    """A short hash of a stage's settings. Paths under the output root count relative to it, so a run folder
+    that is moved or copied stays fresh (its records live inside it)."""
+    portable = json.dumps(relative_to_root(settings, str(root)) if root is not None else settings,
+                          sort_keys=True, default=str)
+    return hashlib.sha256(portable.encode()).hexdigest()[:16]
+
+
+def relative_to_root(value: object, root: str) -> object:
+    if isinstance(value, dict):
+        return {k: relative_to_root(v, root) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [relative_to_root(v, root) for v in value]
+    if isinstance(value, str | Path) and (str(value) == root or str(value).startswith(root.rstrip("/") + "/")):
+        return "<out>" + str(value)[len(root.rstrip("/")):]
+    return value
 
 
 def file_facts(path: Path) -> dict:
@@ -54,7 +71,7 @@ def relative(path: Path, root: Path) -> str:
 
 def write_record(path: Path, settings: object, root: Path, candidates: list[Path], seconds: float,
                  finished: str) -> None:
-    write_json_atomic(path, {"settings": fingerprint(settings), "finished": finished, "seconds": seconds,
+    write_json_atomic(path, {"settings": fingerprint(settings, root), "finished": finished, "seconds": seconds,
                              "files": produced_files(root, candidates)})
 
 
@@ -67,7 +84,7 @@ def record_problem(path: Path, settings: object, root: Path) -> str | None:
         settings_seen, files = record["settings"], record.get("files", {})
     except (ValueError, KeyError, TypeError):
         return f"its record {path} is unreadable"
-    if settings_seen != fingerprint(settings):
+    if settings_seen != fingerprint(settings, root):
         return "settings changed"
     for name, facts in files.items():
         problem = file_problem(Path(name) if Path(name).is_absolute() else root / name, facts)
