@@ -223,3 +223,7 @@ def test_offline_never_crawls_and_a_named_lyrics_file_is_never_crawled_into(tmp_
     assert "no such file" in fails(pipeline, [*common, "--lyrics", tmp_path / "typo.csv", "--stages", "crawl"], capsys)
     assert all((tmp_path / "out" / "results" / name).is_file() for name in ("run.json", "REPORT.md"))
     assert not (tmp_path / "typo.csv").exists()
+
+
+def test_a_title_of_punctuation_alone_suggests_nothing(run_copy, capsys):
+    assert one_line(recommend, ["--song", "!!", "--out", run_copy], capsys) == "error: no song titled '!!'\n"

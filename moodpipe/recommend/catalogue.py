@@ -160,8 +160,10 @@ def by_artist(meta: pd.DataFrame, rows: list[int], title: str, artist: str) -> l
 
 
 def closest_titles(meta: pd.DataFrame, title: str) -> str:
-    keys = meta.song.map(normalize_title)
-    contains = [i for i in np.flatnonzero(keys.str.contains(normalize_title(title), regex=False))][:5]
+    key = normalize_title(title)
+    if not key:  # punctuation alone would "contain" in every title: no suggestion beats five arbitrary ones
+        return ""
+    contains = [i for i in np.flatnonzero(meta.song.map(normalize_title).str.contains(key, regex=False))][:5]
     close = difflib.get_close_matches(title, meta.song.unique().tolist(), n=5, cutoff=0.4)
     rows = list(dict.fromkeys(contains + [int(np.flatnonzero(meta.song == t)[0]) for t in close]))[:5]
     return "; closest titles: " + ", ".join(f"'{meta.song[i]}' - {meta.artist[i]}" for i in rows) if rows else ""

@@ -220,14 +220,14 @@ class Stage:
     A stage with its own `needed` check (the data check, the crawl) is judged by that alone: it keeps no
     record, --force does not rerun it, and `skip_note` says why it was skipped. Every other stage reruns when
     its record (results/stages/<name>.json) is missing, its settings changed, a file it produced changed or
-    went missing, or an input is newer. `outputs` are the files later stages read; the record also lists
-    `folders` (each file in them, e.g. the whole saved model)."""
+    went missing, or an input is newer. `outputs` are the files later stages read; the record also lists what
+    `produced` names (files, or folders standing for every file in them, e.g. the whole saved model)."""
     name: str
     run: Callable[[RunConfig], dict]
     inputs: Callable[[RunConfig], list[Path]]
     outputs: Callable[[RunConfig], list[Path]]
     settings: Callable[[RunConfig], object] = lambda cfg: {}
-    folders: Callable[[RunConfig], list[Path]] = lambda cfg: []
+    produced: Callable[[RunConfig], list[Path]] = lambda cfg: []
     needed: Callable[[RunConfig], str | None] | None = None  # None: the record decides
     skip_note: Callable[[RunConfig], str] = lambda cfg: "outputs are up to date"
 
@@ -248,18 +248,18 @@ PIPELINE = [
     Stage("sentiment", sentiment_stage, lambda c: _data(c, paths.REVIEWS),
           lambda c: [layout(c).sentiment_model / f for f in (paths.METRICS, paths.WEIGHTS)],
           lambda c: asdict(sentiment_config(c)),
-          folders=lambda c: [layout(c).sentiment_model, *map(layout(c).sentiment_split, SPLITS)]),
+          produced=lambda c: [layout(c).sentiment_model, *map(layout(c).sentiment_split, SPLITS)]),
     Stage("emotion", emotion_stage, corpus_inputs,
           lambda c: [layout(c).emotion_model / f for f in (paths.METRICS, paths.WEIGHTS)],
           lambda c: asdict(emotion_config(c, "aihub")),
-          folders=lambda c: [layout(c).emotion_model, *map(layout(c).emotion_split, SPLITS)]),
+          produced=lambda c: [layout(c).emotion_model, *map(layout(c).emotion_split, SPLITS)]),
     Stage("goemotions", goemotions_stage, lambda c: _data(c, *paths.GOEMOTIONS_FILES),
           lambda c: [layout(c).goemotions_model / paths.METRICS],
-          lambda c: asdict(emotion_config(c, "goemotions")), folders=lambda c: [layout(c).goemotions_model]),
+          lambda c: asdict(emotion_config(c, "goemotions")), produced=lambda c: [layout(c).goemotions_model]),
     Stage("score", score_stage, lambda c: [lyrics_path(c), layout(c).emotion_model / paths.WEIGHTS],
           lambda c: [layout(c).song_vectors, layout(c).song_halves],
           lambda c: asdict(score_config(c)),
-          folders=lambda c: [paths.embeddings_path(layout(c).song_vectors), layout(c).scoring_summary]),
+          produced=lambda c: [paths.embeddings_path(layout(c).song_vectors), layout(c).scoring_summary]),
     Stage("recommend", recommend_stage, lambda c: [layout(c).song_vectors, layout(c).song_halves],
           lambda c: [layout(c).recommendations("csv"), layout(c).recommendations("md"), layout(c).heatmap,
                      layout(c).representation_eval, layout(c).chosen_representation],
@@ -307,7 +307,7 @@ def run_stage(stage: Stage, cfg: RunConfig) -> dict:
     seconds = round(time.time() - start, 1)
     if stage.keeps_record:
         write_record(stamp_path(cfg, stage.name), stage.settings(cfg), Path(cfg.out),
-                     [*stage.outputs(cfg), *stage.folders(cfg)], seconds, time.strftime("%Y-%m-%d %H:%M:%S"))
+                     [*stage.outputs(cfg), *stage.produced(cfg)], seconds, time.strftime("%Y-%m-%d %H:%M:%S"))
     print(f"[{stage.name}] done in {seconds:.0f} s")
     return {"status": "ran", "seconds": seconds, **(info or {})}
 

@@ -84,7 +84,7 @@ def vectors_frame(vectors: np.ndarray, label_names: list[str]) -> pd.DataFrame:
 
 def read_lyrics(cfg: ScoreConfig) -> tuple[pd.DataFrame, Path]:
     path = Path(cfg.lyrics) if cfg.lyrics else paths.find_lyrics(paths.resolve_data_dir(cfg.data_dir))
-    songs = read_csv_checked(path, paths.HOW_TO_GET_LYRICS)
+    songs = read_csv_checked(path, "check the path given to --lyrics" if cfg.lyrics else paths.HOW_TO_GET_LYRICS)
     require_columns(songs, ["song_id", "lyrics"], path)
     require_unique(songs, "song_id", path)  # a song scored twice would be recommended as its own neighbour
     songs = songs.head(cfg.max_songs) if cfg.max_songs else songs
