@@ -9,7 +9,9 @@ Output: <data-dir>/lyrics/melon_songs.csv with the columns song_id, song_name, a
 genre, lyric_writer, composer, first_chart_ym, last_chart_ym, best_rank, n_chart_months, n_lines, lyrics,
 plus year, rank (where the source gives them) and status (ok / no_lyrics / adult_only / failed:<reason>),
 written atomically, and melon_songs.crawl.json beside it (configuration and summary). Every page is cached
-on disk, so a re-run or an interrupted run resumes without refetching.
+on disk, so a re-run or an interrupted run resumes without refetching. An existing CSV that holds more songs
+with lyrics than the new crawl found is kept unless --replace is given; a crawl in which every song failed
+writes nothing and exits with code 2.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ import argparse
 import re
 from pathlib import Path
 
-from moodpipe.cli import add_data_dir, run_cli
+from moodpipe.cli import (
+    add_data_dir,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    run_cli,
+    year,
+)
 from moodpipe.data.melon import MELON, CrawlConfig, crawl
 from moodpipe.paths import resolve_data_dir
 
@@ -27,9 +37,12 @@ from moodpipe.paths import resolve_data_dir
 def year_range(text: str) -> tuple[int, int]:
     """'1991-2014' -> (1991, 2014); '2005' -> (2005, 2005)."""
     match = re.fullmatch(r"(\d{4})(?:-(\d{4}))?", text.strip())
-    if not match or int(match.group(2) or match.group(1)) < int(match.group(1)):
-        raise argparse.ArgumentTypeError(f"expected YYYY or YYYY-YYYY with the first year first, got {text!r}")
-    return int(match.group(1)), int(match.group(2) or match.group(1))
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected YYYY or YYYY-YYYY, got {text!r}")
+    first, last = year(match.group(1)), year(match.group(2) or match.group(1))
+    if last < first:
+        raise argparse.ArgumentTypeError(f"expected the first year first, got {text!r}")
+    return first, last
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -39,28 +52,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Melon yearly charts to crawl, YYYY or YYYY-YYYY (the default source; default: 1991-2014)")
     source.add_argument("--playlist", help="a Melon DJ playlist id (plylstSeq) to crawl instead of charts")
     source.add_argument("--song-ids", nargs="+", metavar="ID", help="Melon song ids to crawl (spaces or commas)")
-    p.add_argument("--top", type=int, default=CrawlConfig.top, help="songs per yearly chart (default: %(default)s)")
+    p.add_argument("--top", type=positive_int, default=CrawlConfig.top,
+                   help="songs per yearly chart (default: %(default)s)")
     p.add_argument("--chart-genre", default=CrawlConfig.chart_genre, choices=["KPOP", "POP"],
                    help="yearly chart of Korean (KPOP) or foreign (POP) songs (default: %(default)s)")
     add_data_dir(p)
     p.add_argument("--out", type=Path, help="output CSV (default: <data-dir>/lyrics/melon_songs.csv)")
+    p.add_argument("--replace", action="store_true", help="overwrite --out even when it holds more songs with "
+                   "lyrics than this crawl found (by default such a file is kept and the run stops)")
     p.add_argument("--cache-dir", type=Path,
-                   help="page cache, one file per URL (default: <data-dir>/lyrics/.melon_cache)")
+                   help="page cache, an SQLite file (default: <data-dir>/lyrics/.melon_cache)")
     p.add_argument("--base-url", default=MELON, help="site to crawl; tests point it at a local server "
                    "(default: %(default)s)")
-    p.add_argument("--delay", type=float, default=CrawlConfig.delay,
+    p.add_argument("--delay", type=non_negative_float, default=CrawlConfig.delay,
                    help="seconds between network requests; cache hits do not wait (default: %(default)s)")
-    p.add_argument("--retries", type=int, default=CrawlConfig.retries,
+    p.add_argument("--retries", type=non_negative_int, default=CrawlConfig.retries,
                    help="retries per page on 429, 5xx, connection errors and timeouts (default: %(default)s)")
-    p.add_argument("--backoff", type=float, default=CrawlConfig.backoff,
+    p.add_argument("--backoff", type=non_negative_float, default=CrawlConfig.backoff,
                    help="first retry wait in seconds, doubled at each retry; a longer Retry-After wins "
                    "(default: %(default)s)")
-    p.add_argument("--timeout", type=float, default=CrawlConfig.timeout,
+    p.add_argument("--timeout", type=positive_float, default=CrawlConfig.timeout,
                    help="seconds to wait for a response (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = p.parse_args(argv)
-    if args.top < 1 or args.delay < 0 or args.retries < 0 or args.backoff < 0 or args.timeout <= 0:
-        p.error("--top must be >= 1, --timeout > 0, and --delay, --retries, --backoff >= 0")
     if args.song_ids:
         args.song_ids = [sid.strip() for chunk in args.song_ids for sid in chunk.split(",") if sid.strip()]
         if not all(sid.isdigit() for sid in args.song_ids):
@@ -74,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
                          song_ids=args.song_ids or [], data_dir=resolve_data_dir(args.data_dir),
                          out=args.out, cache_dir=args.cache_dir, base_url=args.base_url.rstrip("/"),
                          delay=args.delay, retries=args.retries, backoff=args.backoff, timeout=args.timeout,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, replace=args.replace)
     return crawl(config)
 
 

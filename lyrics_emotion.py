@@ -30,7 +30,17 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from moodpipe.cli import add_data_dir, add_device, config_from_args, new_parser, run_cli
+from moodpipe.cli import (
+    add_data_dir,
+    add_device,
+    config_from_args,
+    fraction,
+    new_parser,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    run_cli,
+)
 from moodpipe.data.codebook import check_codebook_file
 from moodpipe.models.emotion_finetune import TRAIN_DEFAULTS, EmotionTrainConfig
 from moodpipe.models.heads import HEADS
@@ -53,7 +63,7 @@ def add_common_options(q: argparse.ArgumentParser) -> None:
     add_data_dir(q)
     add_device(q)
     q.add_argument("--out", default=".", help="output root (default: .)")
-    q.add_argument("--max-length", type=int, help=f"tokens per example/chunk (train default: "
+    q.add_argument("--max-length", type=positive_int, help=f"tokens per example/chunk (train default: "
                    f"{defaults('max_length')}; score default: the model's training max length)")
     q.add_argument("--bf16", default="auto", choices=["auto", "yes", "no"],
                    help="bf16 autocast (auto: where the device runs it natively; fp16 on other GPUs)")
@@ -76,21 +86,22 @@ def add_train_options(tr: argparse.ArgumentParser) -> None:
     tr.add_argument("--model", default=d.model, help="auto | hub id | local folder | bundled name (auto: "
                     "klue/bert-base, or roberta-base for goemotions, when reachable, else the bundled model)")
     tr.add_argument("--corpus", help=f"AI-Hub corpus file or folder (default: <data-dir>/{CORPUS_DIR})")
-    tr.add_argument("--epochs", type=float, help=f"maximum epochs (default: {defaults('epochs')})")
-    tr.add_argument("--batch-size", type=int, help=f"default: {defaults('batch_size')}")
-    tr.add_argument("--lr", dest="learning_rate", type=float,
+    tr.add_argument("--epochs", type=positive_float, help=f"maximum epochs (default: {defaults('epochs')})")
+    tr.add_argument("--batch-size", type=positive_int, help=f"default: {defaults('batch_size')}")
+    tr.add_argument("--lr", dest="learning_rate", type=positive_float,
                     help=f"the encoder's learning rate (default: {defaults('learning_rate')})")
-    tr.add_argument("--head-lr", dest="head_learning_rate", type=float, help="learning rate of the new head (default: "
+    tr.add_argument("--head-lr", dest="head_learning_rate", type=positive_float,
+                    help="learning rate of the new head (default: "
                     f"{defaults('head_learning_rate')}); a higher one than --lr lets a freshly initialised head "
                     "keep up with a gently tuned encoder")
-    tr.add_argument("--warmup-ratio", type=float, default=t.warmup_ratio, help="share of steps for LR warm-up")
-    tr.add_argument("--patience", type=int, help=f"early-stopping patience in epochs (default: "
+    tr.add_argument("--warmup-ratio", type=fraction, default=t.warmup_ratio, help="share of steps for LR warm-up")
+    tr.add_argument("--patience", type=non_negative_int, help=f"early-stopping patience in epochs (default: "
                     f"{defaults('patience')})")
-    tr.add_argument("--max-steps", type=int, default=t.max_steps, help="cap on optimizer steps (tests)")
+    tr.add_argument("--max-steps", type=positive_int, default=t.max_steps, help="cap on optimizer steps (tests)")
     tr.add_argument("--codebook", help="a codebook CSV (e_code, major_label, sub_label_codebook) to check against "
                     "the built-in E10-E69 table; a mismatch is an error naming the rows")
     tr.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
-    tr.add_argument("--dropout", type=float, default=d.dropout, help="dropout before the final linear layer")
+    tr.add_argument("--dropout", type=fraction, default=d.dropout, help="dropout before the final linear layer")
     tr.add_argument("--feature-norm", action="store_true", help="batch-normalise the pooled vector before the "
                     "classifier: near-parallel sentence vectors (multilingual-e5) then separate in a few steps "
                     "(main.py --quick uses it)")
@@ -98,19 +109,21 @@ def add_train_options(tr: argparse.ArgumentParser) -> None:
                     help="freeze the word-embedding matrix (auto: when it holds over 3/4 of the encoder's "
                          "parameters, as in multilingual-e5-small: 96M of 118M; used: frozen, but the rows "
                          "of the tokens in the training data are tuned)")
-    tr.add_argument("--similarity-credit", type=float, default=d.similarity_credit,
+    tr.add_argument("--similarity-credit", type=fraction, default=d.similarity_credit,
                     help="weighted-F1 credit for a wrong sub label in the right major class")
-    tr.add_argument("--max-train-rows", type=int, help="sample this many training dialogues/rows (quick runs)")
+    tr.add_argument("--max-train-rows", type=positive_int, help="sample this many training dialogues/rows (quick runs)")
     tr.add_argument("--only-labels", type=lambda s: tuple(x.strip() for x in s.split(",") if x.strip()),
                     help="comma-separated <major>/<sub> labels, or one-per-major (each major class's most frequent "
                     "label): train and test on their dialogues only (quick runs; main.py --quick uses one-per-major)")
-    tr.add_argument("--max-eval-rows", type=int, help="keep only this many validation/test rows (quick runs)")
+    tr.add_argument("--max-eval-rows", type=positive_int, help="keep only this many validation/test rows (quick runs)")
     tr.add_argument("--lora", action="store_true", help="train LoRA adapters (peft) instead of the whole encoder")
     tr.add_argument("--qlora", action="store_true", help="LoRA on a 4-bit encoder (bitsandbytes; CUDA only)")
-    tr.add_argument("--lora-r", type=int, default=d.lora_r, help=f"LoRA rank (default: {d.lora_r})")
-    tr.add_argument("--lora-alpha", type=int, default=d.lora_alpha, help=f"LoRA alpha (default: {d.lora_alpha})")
-    tr.add_argument("--lora-dropout", type=float, default=d.lora_dropout, help="LoRA dropout")
-    tr.add_argument("--seed", type=int, default=t.seed, help=f"split and training seed (default: {t.seed})")
+    tr.add_argument("--lora-r", type=positive_int, default=d.lora_r, help=f"LoRA rank (default: {d.lora_r})")
+    tr.add_argument("--lora-alpha", type=positive_int, default=d.lora_alpha,
+                    help=f"LoRA alpha (default: {d.lora_alpha})")
+    tr.add_argument("--lora-dropout", type=fraction, default=d.lora_dropout, help="LoRA dropout")
+    tr.add_argument("--seed", type=non_negative_int, default=t.seed,
+                    help=f"split and training seed (default: {t.seed})")
 
 
 def add_score_options(sc: argparse.ArgumentParser) -> None:
@@ -121,8 +134,9 @@ def add_score_options(sc: argparse.ArgumentParser) -> None:
                     "(default: <out>/saved_model/emotion)")
     sc.add_argument("--halves", action="store_true", help="also write results/song_halves.csv (first and second "
                     "half of each song's lyrics)")
-    sc.add_argument("--batch-size", type=int, help="chunks per inference batch (default: 64 on a CPU, 256 on a GPU)")
-    sc.add_argument("--max-songs", type=int, help="score only the first N songs (quick runs)")
+    sc.add_argument("--batch-size", type=positive_int,
+                    help="chunks per inference batch (default: 64 on a CPU, 256 on a GPU)")
+    sc.add_argument("--max-songs", type=positive_int, help="score only the first N songs (quick runs)")
     sc.add_argument("--embeddings", action=argparse.BooleanOptionalAction, default=s.embeddings,
                     help="also save each song's `features` (the fine-tuned model's vector before its classifier) "
                     "and `generic` (the untuned base encoder's mean-pooled embedding) in "

@@ -20,7 +20,7 @@ STARTED = time.perf_counter()  # before the imports below, which are part of wha
 
 from pathlib import Path  # noqa: E402
 
-from moodpipe.cli import add_data_dir, add_device, new_parser, run_cli  # noqa: E402
+from moodpipe.cli import add_data_dir, add_device, new_parser, non_negative_int, run_cli  # noqa: E402
 from moodpipe.files import InputError  # noqa: E402
 from moodpipe.paths import Layout, resolve_data_dir  # noqa: E402
 from moodpipe.runtime import SEED  # noqa: E402
@@ -35,7 +35,8 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     p.add_argument("--force", action="store_true", help="rerun the selected stages even when fresh")
     p.add_argument("--quick", action="store_true", help="small slices and bundled models: every output in minutes "
                    "(numbers will be poor; the report says so)")
-    p.add_argument("--seed", type=int, default=SEED, help=f"seed for splits and training (default: {SEED})")
+    p.add_argument("--seed", type=non_negative_int, default=SEED,
+                   help=f"seed for splits and training (default: {SEED})")
     p.add_argument("--lyrics", help="a lyrics CSV to use instead of crawling Melon")
     p.add_argument("--sentiment-model", default="auto", help="--model of mobilebert_project.py (default: auto)")
     p.add_argument("--emotion-model", default="auto", help="--model of the Korean emotion stage (default: auto)")

@@ -15,7 +15,16 @@ the Hugging Face Trainer. Outputs (under --out, default the repository root):
 
 from __future__ import annotations
 
-from moodpipe.cli import add_data_dir, add_device, config_from_args, new_parser, run_cli
+from moodpipe.cli import (
+    add_data_dir,
+    add_device,
+    config_from_args,
+    new_parser,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    run_cli,
+)
 from moodpipe.data.reviews import RATING_COLUMNS, TEXT_COLUMNS
 from moodpipe.models.training import TrainConfig
 from moodpipe.runtime import is_main_process
@@ -35,19 +44,21 @@ def parse_args(argv: list[str] | None = None) -> SentimentConfig:
     p.add_argument("--model", default=d.model, help="auto | hub id | local folder | bundled:minilm-l6 "
                    "(auto: google/mobilebert-uncased when reachable, else bundled:minilm-l6)")
     p.add_argument("--out", default=d.out, help="output root for data/processed and saved_model (default: .)")
-    p.add_argument("--max-rows", type=int, help="use a stratified sample of this many reviews (quick runs)")
+    p.add_argument("--max-rows", type=positive_int, help="use a stratified sample of this many reviews (quick runs)")
     add_device(p)
-    p.add_argument("--epochs", type=float, default=t.epochs, help=f"maximum epochs (default: {t.epochs})")
-    p.add_argument("--batch-size", type=int, default=t.batch_size, help=f"per device (default: {t.batch_size})")
-    p.add_argument("--lr", dest="learning_rate", type=float, default=t.learning_rate,
+    p.add_argument("--epochs", type=positive_float, default=t.epochs, help=f"maximum epochs (default: {t.epochs})")
+    p.add_argument("--batch-size", type=positive_int, default=t.batch_size,
+                   help=f"per device (default: {t.batch_size})")
+    p.add_argument("--lr", dest="learning_rate", type=positive_float, default=t.learning_rate,
                    help=f"learning rate (default: {t.learning_rate})")
-    p.add_argument("--max-length", type=int, default=t.max_length, help=f"tokens per review (default: {t.max_length})")
-    p.add_argument("--patience", type=int, default=t.patience, help="early-stopping patience in epochs")
-    p.add_argument("--max-steps", type=int, default=t.max_steps, help="cap on optimizer steps (tests)")
+    p.add_argument("--max-length", type=positive_int, default=t.max_length,
+                   help=f"tokens per review (default: {t.max_length})")
+    p.add_argument("--patience", type=non_negative_int, default=t.patience, help="early-stopping patience in epochs")
+    p.add_argument("--max-steps", type=positive_int, default=t.max_steps, help="cap on optimizer steps (tests)")
     p.add_argument("--bf16", default=t.bf16, choices=["auto", "yes", "no"], help="bf16 autocast (auto: where the "
                    "device runs it natively; on a GPU without bf16, fp16 is used)")
     p.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
-    p.add_argument("--seed", type=int, default=t.seed, help=f"split and training seed (default: {t.seed})")
+    p.add_argument("--seed", type=non_negative_int, default=t.seed, help=f"split and training seed (default: {t.seed})")
     args = p.parse_args(argv)
     return config_from_args(SentimentConfig, args, train=config_from_args(TrainConfig, args))
 

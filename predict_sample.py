@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from moodpipe.cli import add_device, new_parser, run_cli
+from moodpipe.cli import add_device, new_parser, positive_int, run_cli
 from moodpipe.files import InputError
 from moodpipe.models.sentiment_predictor import PRECISION_CHOICES, RUNTIMES, load_predictor, predict_sentences
 from moodpipe.paths import Layout
@@ -36,6 +36,10 @@ def read_sentences(args: argparse.Namespace) -> list[str]:
             lines = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
         except FileNotFoundError:
             raise InputError(f"--file {args.file}: no such file") from None
+        except IsADirectoryError:
+            raise InputError(f"--file {args.file} is a folder: give a text file, one sentence per line") from None
+        except OSError as e:
+            raise InputError(f"--file {args.file} cannot be read: {e.strerror or e}") from None
         except UnicodeDecodeError:
             raise InputError(f"--file {args.file} is not UTF-8 text: re-save it as UTF-8") from None
         sentences += [line.strip() for line in lines.splitlines() if line.strip()]
@@ -55,8 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_device(p)
     p.add_argument("--runtime", default="auto", choices=list(RUNTIMES), help="auto: ONNX Runtime on a CPU when the "
                    "model folder has model.onnx (no torch at start-up: about 1 s to a first answer), else PyTorch")
-    p.add_argument("--batch-size", type=int, help="sentences per forward pass (default: 64 on a CPU, 256 on a GPU)")
-    p.add_argument("--max-length", type=int, default=128, help="tokens per sentence (default: 128)")
+    p.add_argument("--batch-size", type=positive_int,
+                   help="sentences per forward pass (default: 64 on a CPU, 256 on a GPU)")
+    p.add_argument("--max-length", type=positive_int, default=128, help="tokens per sentence (default: 128)")
     return p.parse_args(argv)
 
 

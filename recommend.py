@@ -24,7 +24,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from moodpipe.cli import add_data_dir, add_device, config_from_args, new_parser, run_cli
+from moodpipe.cli import (
+    add_data_dir,
+    add_device,
+    check_year_order,
+    config_from_args,
+    new_parser,
+    non_negative_int,
+    positive_int,
+    run_cli,
+    text_query,
+    year,
+)
 from moodpipe.files import InputError
 from moodpipe.paths import resolve_data_dir
 from moodpipe.recommend.evaluation import evaluate_halves, run_evaluations
@@ -38,11 +49,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = new_parser(__doc__)
     p.epilog = EXPLANATIONS["similarity"]
     query = p.add_mutually_exclusive_group(required=True)
-    query.add_argument("--song", help="title of the query song: an exact title (case aside) wins, else case, spaces "
+    query.add_argument("--song", type=text_query,
+                       help="title of the query song: an exact title (case aside) wins, else case, spaces "
                        "and punctuation are ignored; the output says which song it used and lists the others")
-    query.add_argument("--song-id", help="song_id of the query song")
-    query.add_argument("--text", help="free text, scored by the saved emotion model (lyrics_emotion.py)")
-    query.add_argument("--emotion", dest="emotions", action="append", default=[], metavar="NAME",
+    query.add_argument("--song-id", type=text_query, help="song_id of the query song")
+    query.add_argument("--text", type=text_query,
+                       help="free text, scored by the saved emotion model (lyrics_emotion.py)")
+    query.add_argument("--emotion", dest="emotions", type=text_query, action="append", default=[], metavar="NAME",
                        help="target emotion (a major class such as 슬픔, or a sub-emotion); repeatable. Songs are "
                        "ranked by how strongly they carry it. " + EXPLANATIONS["strength"])
     query.add_argument("--serve", action="store_true", help="start the local app (page + JSON API) on --port: "
@@ -56,10 +69,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     query.add_argument("--evaluate-halves", metavar="HALVES_CSV",
                        help="CSV of song_id, half (a/b) + emotion columns (results/song_halves.csv from "
                        "`lyrics_emotion.py score --halves`): print recall@TOP per representation")
-    p.add_argument("--artist", help="with --song: the artist (substring), when several songs share the title")
+    p.add_argument("--artist", type=text_query,
+                   help="with --song: the artist (substring), when several songs share the title")
     p.add_argument("--out", default=".", help="output root; results/ lives under it (default: .)")
     p.add_argument("--vectors", help="song-vector CSV (default: OUT/results/song_emotions.csv)")
-    p.add_argument("--top", type=int, default=10, help="recommendations per query (default: 10)")
+    p.add_argument("--top", type=positive_int, default=10, help="recommendations per query (default: 10)")
     p.add_argument("--representation", choices=list(REPRESENTATIONS),
                    help="space where cosine is taken: " + "; ".join(f"{k}: {v}" for k, v in REPRESENTATIONS.items())
                    + ". Default: the one main.py chose for these vectors (results/representation.json beside "
@@ -73,21 +87,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1", help="--serve: the address to listen on (default: 127.0.0.1)")
     p.add_argument("--exclude-same-artist", action="store_true", help="never recommend the query's own artist")
     p.add_argument("--include-self", action="store_true", help="let a query song appear in its own list")
-    p.add_argument("--year-from", type=int, help="only songs released in or after this year")
-    p.add_argument("--year-to", type=int, help="only songs released in or before this year")
+    p.add_argument("--year-from", type=year, help="only songs released in or after this year")
+    p.add_argument("--year-to", type=year, help="only songs released in or before this year")
     p.add_argument("--format", choices=["csv", "json", "md", "m3u"],
                    help="also write results/query.<ext> (m3u: a playlist of titles and artists)")
-    p.add_argument("--seed", type=int, default=SEED, help="picks the 10 songs of results/heatmap_songs.csv")
+    p.add_argument("--seed", type=non_negative_int, default=SEED,
+                   help="picks the 10 songs of results/heatmap_songs.csv")
     p.add_argument("--index", choices=["blocked", "faiss"], default="blocked",
                    help="blocked exact numpy top-k (default) or FAISS IndexFlatIP (pip install faiss-cpu)")
-    p.add_argument("--memory-mb", type=int, default=256, help="memory budget of one block of similarities")
+    p.add_argument("--memory-mb", type=positive_int, default=256, help="memory budget of one block of similarities")
     p.add_argument("--model-dir", help="emotion model for --text (default: OUT/saved_model/emotion)")
-    p.add_argument("--max-comments", type=int, help="--evaluate: only the first N GoEmotions test comments")
+    p.add_argument("--max-comments", type=positive_int, help="--evaluate: only the first N GoEmotions test comments")
     p.add_argument("--song-moods", metavar="CSV", help="--evaluate: songs people labelled with a mood (song_id, "
                    "lyrics, mood) for top-10 mood agreement (default: the first CSV in <data-dir>/song_moods/)")
     add_data_dir(p)
     add_device(p)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    check_year_order(p, args.year_from, args.year_to)
+    return args
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import logging
 import os
 import sys
@@ -52,6 +53,112 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
 def add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                         help="where to train and predict (auto: CUDA when available, else MPS, else CPU)")
+
+
+# ----------------------------------------------------------------------------- option types
+# Numbers are checked where they are parsed, so a bad value is argparse's one-line usage error (exit 2)
+# before anything is read or written.
+
+FIRST_YEAR = 1900  # no recorded song, chart or release date this catalogue handles is older
+
+
+def positive_int(text: str) -> int:
+    """A size or a count that must be at least 1 (--batch-size, --top, --max-rows, ...).
+
+    >>> positive_int("3")
+    3
+    >>> positive_int("0")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: expected a whole number >= 1, got '0'
+    """
+    return _int_at_least(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """A count that may be 0 (--retries, --patience, --seed)."""
+    return _int_at_least(text, 0)
+
+
+def positive_float(text: str) -> float:
+    """A rate, a duration or a number of epochs that must be above 0.
+
+    >>> positive_float("-1")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: expected a number > 0, got '-1'
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A wait in seconds that may be 0 (--delay, --backoff)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A share from 0 to 1 (--dropout, --warmup-ratio)."""
+    value = non_negative_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
+    return value
+
+
+def year(text: str) -> int:
+    """A calendar year from FIRST_YEAR to next year.
+
+    >>> year("2005")
+    2005
+    >>> year("1800")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: expected a year from 1900 to ..., got '1800'
+    """
+    last = datetime.date.today().year + 1
+    if not text.strip().isdigit() or not FIRST_YEAR <= int(text) <= last:
+        raise argparse.ArgumentTypeError(f"expected a year from {FIRST_YEAR} to {last}, got {text!r}")
+    return int(text)
+
+
+def text_query(text: str) -> str:
+    """A query that must say something: empty or whitespace-only text is refused (it would rank songs for
+    nothing). Surrounding spaces are dropped.
+
+    >>> text_query("  비 오는 날 ")
+    '비 오는 날'
+    >>> text_query("   ")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: expected some text, got '   '
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected some text, got {text!r}")
+    return text.strip()
+
+
+def check_year_order(parser: argparse.ArgumentParser, first: int | None, last: int | None,
+                     names: str = "--year-from/--year-to") -> None:
+    """An inverted year range selects nothing: say so at once instead of answering with no songs."""
+    if first is not None and last is not None and first > last:
+        parser.error(f"{names}: {first} is after {last}; give the earlier year first")
+
+
+def _int_at_least(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text!r}")
+    return value
 
 
 def config_from_args(cls: type, args: argparse.Namespace, **overrides: object):

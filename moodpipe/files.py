@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,20 +31,26 @@ def require_file(path: Path, how_to_get: str) -> Path:
     return Path(path)
 
 
-def read_csv_checked(path: Path, how_to_get: str = "check the path") -> pd.DataFrame:
-    """Read a CSV with clear errors for a missing, empty or non-UTF-8 file."""
+def read_csv_checked(path: Path, how_to_get: str = "check the path", rebuild: str | None = None,
+                     **options) -> pd.DataFrame:
+    """Read a CSV with clear errors for a missing, empty or non-UTF-8 file. rebuild: the command that makes
+    it, when it is one of our outputs (the error then says to run it, instead of how to fix a user's file)."""
     import pandas as pd
     require_file(path, how_to_get)
+    fix = {"empty": f"rebuild it with `{rebuild}`", "encoding": f"rebuild it with `{rebuild}`"} if rebuild else {
+        "empty": "it needs a header row and data rows", "encoding": "re-save it as UTF-8"}
     try:
-        df = pd.read_csv(path, encoding="utf-8-sig", low_memory=False)
+        df = pd.read_csv(path, encoding="utf-8-sig", low_memory=False, **options)
     except pd.errors.EmptyDataError:
-        raise InputError(f"{path} is empty: it needs a header row and data rows") from None
+        raise InputError(f"{path} is empty: {fix['empty']}") from None
     except UnicodeDecodeError as e:
-        raise InputError(f"{path} is not UTF-8 ({e.reason} at byte {e.start}): re-save it as UTF-8") from None
+        raise InputError(f"{path} is not UTF-8 ({e.reason} at byte {e.start}): {fix['encoding']}") from None
     except pd.errors.ParserError as e:
-        raise InputError(f"{path} is not a readable CSV: {e}") from None
+        raise InputError(f"{path} is not a readable CSV ({' '.join(str(e).split())})"
+                         + (f"; rebuild it with `{rebuild}`" if rebuild else "")) from None
     if df.empty:
-        raise InputError(f"{path} has a header but no data rows")
+        raise InputError(f"{path} has a header but no data rows" + (f"; rebuild it with `{rebuild}`" if rebuild
+                                                                     else ""))
     return df
 
 
@@ -53,15 +61,59 @@ def require_columns(df: pd.DataFrame, columns: Sequence[str], path: Path, hint: 
                          f"(columns: {', '.join(map(str, df.columns))}){'; ' + hint if hint else ''}")
 
 
-def read_json(path: Path) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+# What reading a truncated, empty or malformed file raises (JSON, CSV, npz, joblib, transformers' loaders);
+# libraries with their own error classes (safetensors, ONNX Runtime, tokenizers) add theirs where they load.
+DAMAGED_FILE_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile)
+
+
+def damaged(path: Path, rebuild: str, error: BaseException) -> InputError:
+    """The one-line error for a saved file that cannot be read: which file, why, and what rebuilds it."""
+    why = " ".join(str(error).split())[:160]
+    return InputError(f"{path} is damaged or incomplete ({type(error).__name__}{': ' + why if why else ''}); "
+                      f"rebuild it with `{rebuild}`")
+
+
+@contextmanager
+def loading(path: Path, rebuild: str, errors: tuple[type[BaseException], ...] = DAMAGED_FILE_ERRORS,
+            locate: Callable[[Path], Path | None] | None = None) -> Iterator[None]:
+    """Around the code that loads a saved file or folder: the errors a damaged one raises become damaged(...).
+    A missing path is a missing input, not a damaged one. locate(path) may name the bad file in a folder."""
+    try:
+        yield
+    except InputError:
+        raise
+    except errors as e:
+        if not Path(path).exists():
+            raise InputError(f"missing {path}: build it with `{rebuild}`") from None
+        raise damaged((locate and locate(Path(path))) or path, rebuild, e) from None
+
+
+def read_json(path: Path, rebuild: str = "the command that wrote it") -> dict:
+    """A JSON file; a missing one raises FileNotFoundError (callers may skip it), a damaged one an InputError."""
+    text = Path(path).read_text(encoding="utf-8")
+    with loading(path, rebuild):
+        return json.loads(text)
+
+
+def require_unique(df: pd.DataFrame, column: str, path: Path) -> None:
+    """One row per key: a repeated id is an error naming the ids (which row should win is the user's call)."""
+    repeated = df[column][df[column].duplicated()].astype(str).unique().tolist()
+    if repeated:
+        raise InputError(f"{path}: {len(repeated)} {column} value(s) appear more than once "
+                         f"({', '.join(repeated[:5])}{' ...' if len(repeated) > 5 else ''}); keep one row per {column}")
+
+
+TMP_SUFFIX = ".tmp"  # what an interrupted atomic write leaves behind: .<name>.<random>.tmp
 
 
 def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     """Write through a temp file in the same folder, then rename: a crash never leaves half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
+    except OSError as e:  # a read-only place, /proc, a file where a folder should be: check --out
+        raise InputError(f"cannot write {path}: {e.strerror or e} (check --out)") from None
     os.close(fd)
     try:
         write(Path(tmp))

@@ -38,6 +38,13 @@ HOW_TO_GET_GOEMOTIONS = ("download data/original/{train,dev,test}.tsv and labels
                          "(`python main.py --stages data` does it when online)")
 HOW_TO_GET_LYRICS = "crawl them with `python crawl_melon.py`, or pass a lyrics CSV (song_id, lyrics) with --lyrics"
 
+# The command that rebuilds each saved output, named in the error for a damaged one.
+REBUILD_SENTIMENT = "python mobilebert_project.py"
+REBUILD_EMOTION = "python lyrics_emotion.py train"
+REBUILD_GOEMOTIONS = "python lyrics_emotion.py train --dataset goemotions"
+REBUILD_SONG_VECTORS = "python lyrics_emotion.py score --halves"
+REBUILD_RECOMMENDATIONS = "python recommend.py --all"
+
 
 def resolve_data_dir(cli_value: str | None) -> Path:
     """--data-dir, else $DATA_DIR, else data/ (relative to the working directory)."""
@@ -129,3 +136,19 @@ class Layout:
 
     def stage_stamp(self, stage: str) -> Path:
         return self.results / "stages" / f"{stage}.json"
+
+    def rebuild_command(self, path: Path) -> str:
+        """The command that rebuilds a saved output under this root, for the error that names a damaged one.
+
+        >>> Layout(Path("run")).rebuild_command(Path("run/saved_model/emotion/metrics.json"))
+        'python lyrics_emotion.py train --out run'
+        """
+        path, out = Path(path), "" if Path(self.root) == Path(".") else f" --out {self.root}"
+        owners = [(self.sentiment_model, REBUILD_SENTIMENT), (self.emotion_model, REBUILD_EMOTION),
+                  (self.goemotions_model, REBUILD_GOEMOTIONS)]
+        command = next((c for folder, c in owners if folder in path.parents), None)
+        if command is None and path.parent == self.processed:
+            command = REBUILD_EMOTION if path.name.startswith("emotion_") else REBUILD_SENTIMENT
+        if command is None and path.name.startswith(("song_emotions", "song_halves")):
+            command = REBUILD_SONG_VECTORS
+        return (command or REBUILD_RECOMMENDATIONS) + out

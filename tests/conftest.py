@@ -64,6 +64,26 @@ def tiny_mobilebert(tmp_path_factory) -> Path:
     return write_tiny_mobilebert(tmp_path_factory.mktemp("tiny_mobilebert"))
 
 
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory, tiny_mobilebert):
+    """One main.py --quick run with tiny models (a MobileBERT for reviews, a character-level BERT for the rest):
+    (output root, argv, run). Shared by the tests that read its outputs (test_main) and those that copy, damage or
+    interrupt them (test_bad_inputs, test_resume); a test that changes them in place puts them back."""
+    from test_lyrics_emotion import corpus_rows
+    from test_main import write_data_dir, write_lyrics
+
+    import main as pipeline
+    root = tmp_path_factory.mktemp("pipeline")
+    data = write_data_dir(root / "data")
+    texts = [r[k] for r in corpus_rows() for k in ("사람문장1", "사람문장2", "사람문장3")]
+    encoder = write_char_bert(root / "encoder", texts)
+    argv = ["--quick", "--offline", "--data-dir", str(data), "--out", str(root / "out"), "--lyrics",
+            str(write_lyrics(root / "songs.csv")), "--sentiment-model", str(tiny_mobilebert),
+            "--emotion-model", str(encoder), "--english-model", str(encoder)]
+    run = pipeline.main(argv)
+    return root / "out", argv, run
+
+
 def write_tiny_roberta(folder: Path, texts: list[str]) -> Path:
     """A random 2-layer RoBERTa (hidden 32) with a byte-level BPE vocabulary learned from texts."""
     import torch

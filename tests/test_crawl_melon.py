@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -293,3 +294,51 @@ def test_every_option_has_help(capsys):
         assert option in text
     assert parse_args(["--song-ids", "1,2", "3"]).song_ids == ["1", "2", "3"]
     assert parse_args(["--years", "1991-2014"]).years == (1991, 2014)
+
+
+def write_good_csv(path: Path, n: int = 6) -> str:
+    pd.DataFrame({"song_id": range(1, n + 1), "song_name": "노래", "artist": "가수", "lyrics": "가사 한 줄"}).to_csv(
+        path, index=False)
+    return path.read_text(encoding="utf-8")
+
+
+def test_a_worse_crawl_never_replaces_a_better_csv(melon, tmp_path, capsys):
+    out = tmp_path / "melon_songs.csv"
+    good = write_good_csv(out)
+    argv = ["--song-ids", "99999", "--base-url", melon.base_url, "--data-dir", str(tmp_path / "data"), "--out",
+            str(out), "--delay", "0", "--retries", "0", "--no-progress"]
+    with pytest.raises(SystemExit) as exit_info:  # every song failed (404): nothing written, exit 2
+        run_cli(main, argv)
+    assert exit_info.value.code == 2 and "every one of the 1 songs failed" in capsys.readouterr().err
+    assert out.read_text(encoding="utf-8") == good
+
+    one_song = config_for(melon, tmp_path, song_ids=["30001"], out=out)
+    with pytest.raises(InputError, match="not replacing .* 6 songs with lyrics, this crawl found 1"):
+        crawl(one_song)
+    assert out.read_text(encoding="utf-8") == good
+    crawl(replace(one_song, replace=True))  # asked for: replaced
+    assert list(read_rows(out)) == ["30001"]
+
+
+def test_every_song_failing_with_no_csv_writes_nothing(melon, tmp_path):
+    config = config_for(melon, tmp_path, song_ids=["99998", "99999"])
+    with pytest.raises(InputError, match="every one of the 2 songs failed .*http_404: 2"):
+        crawl(config)
+    assert not config.out_path().exists()
+
+
+def test_no_dns_fails_at_once_without_retries(tmp_path, monkeypatch):
+    lookups = []
+
+    def no_dns(host, *args, **kwargs):
+        lookups.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    config = CrawlConfig(years=(2000, 2000), data_dir=tmp_path, base_url="http://melon.invalid", delay=0.0,
+                         retries=4, backoff=5.0, progress=False)
+    start = time.monotonic()
+    with pytest.raises(InputError, match="cannot reach http://melon.invalid: its host name does not resolve"):
+        crawl(config)
+    assert time.monotonic() - start < 2.0 and lookups == ["melon.invalid"]  # one try, no backoff
+    assert not config.out_path().exists()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import write_char_bert, write_reviews
+from conftest import write_reviews
 from test_lyrics_emotion import CODEBOOK, PHRASES, corpus_rows
 
 import main as pipeline
@@ -65,20 +65,6 @@ def write_lyrics(path: Path, n_songs: int = 14) -> Path:
              for i in range(n_songs)]
     pd.DataFrame(songs).to_csv(path, index=False)
     return path
-
-
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory, tiny_mobilebert):
-    """One --quick run with tiny models: a MobileBERT for reviews, a character-level BERT for the rest."""
-    root = tmp_path_factory.mktemp("pipeline")
-    data = write_data_dir(root / "data")
-    texts = [r[k] for r in corpus_rows() for k in ("사람문장1", "사람문장2", "사람문장3")]
-    encoder = write_char_bert(root / "encoder", texts)
-    argv = ["--quick", "--offline", "--data-dir", str(data), "--out", str(root / "out"), "--lyrics",
-            str(write_lyrics(root / "songs.csv")), "--sentiment-model", str(tiny_mobilebert),
-            "--emotion-model", str(encoder), "--english-model", str(encoder)]
-    run = pipeline.main(argv)
-    return root / "out", argv, run
 
 
 def test_quick_run_writes_every_promised_file_and_figure(quick_run):

@@ -3,29 +3,28 @@
 Sources: the yearly chart (/chart/age/list.htm?chartType=YE&chartDate=YYYY), a DJ playlist
 (/mymusic/dj/mymusicdjplaylistview_inform.htm?plylstSeq=ID) or song ids. Each song's page
 (/song/detail.htm?songId=ID) gives title, artists, album, release date, genre, lyricist,
-composer and the lyrics (div#d_video_summary, one <br> per line). Every page is cached on disk (one
-file per URL), so a re-run or an interrupted run resumes without refetching; requests are spaced,
-retried with exponential backoff, and Retry-After is honoured.
+composer and the lyrics (div#d_video_summary, one <br> per line). Pages come through
+moodpipe.data.melon_fetch: cached on disk, so a re-run or an interrupted run resumes without refetching;
+requests spaced, retried with exponential backoff, Retry-After honoured. A crawl never replaces a CSV that
+holds more songs with lyrics than its own result unless asked (`replace`), and a crawl in which every song
+failed writes nothing.
 """
 
 from __future__ import annotations
 
-import email.utils
-import hashlib
 import logging
 import re
-import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pandas as pd
-import requests
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 from tqdm import tqdm
 
-from moodpipe.files import InputError, write_csv_atomic, write_json_atomic, write_text_atomic
+from moodpipe.data.melon_fetch import FetchError, FetchSettings, NetworkUnreachable, PoliteFetcher
+from moodpipe.files import InputError, write_csv_atomic, write_json_atomic
 from moodpipe.paths import LYRICS_FILES
 
 log = logging.getLogger("pipeline")
@@ -34,11 +33,6 @@ REFERENCE_COLUMNS = ["song_id", "song_name", "artist", "album", "release_date", 
                      "first_chart_ym", "last_chart_ym", "best_rank", "n_chart_months", "n_lines", "lyrics"]
 COLUMNS = REFERENCE_COLUMNS + ["year", "rank", "status"]
 MELON = "https://www.melon.com"
-USER_AGENT = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-              "Chrome/126.0.0.0 Safari/537.36")
-RETRY_STATUSES = {429, 500, 502, 503, 504}
-MAX_RETRY_AFTER = 300.0      # never let one Retry-After header stall the crawl for longer than this
-LOST_CONNECTION_AFTER = 3    # consecutive pages that fail to connect before we stop instead of grinding on
 PLAYLIST_PAGE_SIZE = 50      # a playlist page lists 50 songs; the rest come from an AJAX list, 50 at a time
 
 
@@ -58,6 +52,7 @@ class CrawlConfig:
     backoff: float = 2.0
     timeout: float = 20.0
     progress: bool = True
+    replace: bool = False            # may replace a CSV that holds more songs with lyrics than this crawl found
 
     def out_path(self) -> Path:
         return Path(self.out) if self.out else Path(self.data_dir) / LYRICS_FILES[0]
@@ -65,117 +60,8 @@ class CrawlConfig:
     def cache_path(self) -> Path:
         return Path(self.cache_dir) if self.cache_dir else Path(self.data_dir) / "lyrics" / ".melon_cache"
 
-
-# ----------------------------------------------------------------------------- fetching
-
-class FetchError(Exception):
-    """One page could not be fetched; reason is short and goes into the CSV's status column."""
-
-    def __init__(self, url: str, reason: str):
-        super().__init__(f"{url}: {reason}")
-        self.url, self.reason = url, reason
-
-
-class NetworkUnreachable(Exception):
-    """The server cannot be reached at all: stop the whole crawl rather than fail every song."""
-
-
-def cache_file(cache_dir: Path, url: str) -> Path:
-    """One file per URL, named after its path and query (not the host, so a mirror shares the cache).
-
-    >>> cache_file(Path("c"), "https://www.melon.com/song/detail.htm?songId=38541").name
-    'song_detail_htm_songId_38541-7c8df5b6d2.html'
-    """
-    parts = urlsplit(url)
-    key = parts.path + ("?" + parts.query if parts.query else "")
-    slug = re.sub(r"[^0-9A-Za-z]+", "_", key).strip("_")[:80]
-    return cache_dir / f"{slug}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.html"
-
-
-def retry_after_seconds(value: str | None) -> float:
-    """Retry-After as seconds: '7' -> 7.0; an HTTP date -> seconds from now; missing or bad -> 0."""
-    if not value:
-        return 0.0
-    if value.strip().isdigit():
-        return min(float(value), MAX_RETRY_AFTER)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return min(max(when.timestamp() - time.time(), 0.0), MAX_RETRY_AFTER)
-
-
-class PoliteFetcher:
-    """GET pages through the on-disk cache; network requests are spaced by `delay`, retried with
-    exponential backoff (honouring Retry-After) and counted. Cache hits never wait."""
-
-    def __init__(self, config: CrawlConfig):
-        self.session = requests.Session()
-        self.session.headers.update({"User-Agent": USER_AGENT, "Referer": config.base_url + "/",
-                                     "Accept-Language": "ko-KR,ko;q=0.9,en;q=0.8"})
-        self.config, self.cache_dir = config, config.cache_path()
-        self.fetched = self.from_cache = self.connection_failures_in_a_row = 0
-        self.reached_server = False
-        self._last_request = float("-inf")
-
-    def get(self, url: str) -> str:
-        path = cache_file(self.cache_dir, url)
-        if path.is_file():
-            self.from_cache += 1
-            return path.read_text(encoding="utf-8")
-        html = self._download(url)
-        write_text_atomic(path, html)  # atomic: a crash mid-write never leaves a truncated page to resume from
-        self.fetched += 1
-        return html
-
-    def forget(self, url: str) -> None:
-        """Drop a cached page that turned out useless (e.g. an error page served with 200)."""
-        cache_file(self.cache_dir, url).unlink(missing_ok=True)
-
-    def _download(self, url: str) -> str:
-        cfg = self.config
-        for attempt in range(cfg.retries + 1):
-            wait = cfg.backoff * 2 ** attempt
-            self._wait_for_turn()
-            try:
-                response = self.session.get(url, timeout=cfg.timeout)
-            except requests.ConnectionError:  # includes ConnectTimeout: nothing answered
-                reason = "connection"
-            except requests.Timeout:
-                reason = "timeout"
-            except requests.RequestException as e:
-                reason = type(e).__name__
-            else:
-                self.reached_server, self.connection_failures_in_a_row = True, 0
-                if response.status_code == 200:
-                    if "charset" not in response.headers.get("Content-Type", ""):
-                        response.encoding = "utf-8"  # Melon is UTF-8; requests would guess Latin-1
-                    return response.text
-                reason = f"http_{response.status_code}"
-                if response.status_code not in RETRY_STATUSES:
-                    raise FetchError(url, reason)  # 404 and friends will not get better by asking again
-                wait = max(wait, retry_after_seconds(response.headers.get("Retry-After")))
-            if attempt < cfg.retries:
-                log.debug("%s: %s, retry %d/%d in %.1fs", url, reason, attempt + 1, cfg.retries, wait)
-                time.sleep(wait)
-        if reason == "connection":
-            self._give_up_if_offline(url)
-        raise FetchError(url, reason)
-
-    def _wait_for_turn(self) -> None:
-        pause = self.config.delay - (time.monotonic() - self._last_request)
-        if pause > 0:
-            time.sleep(pause)
-        self._last_request = time.monotonic()
-
-    def _give_up_if_offline(self, url: str) -> None:
-        self.connection_failures_in_a_row += 1
-        if not self.reached_server:
-            raise NetworkUnreachable(f"cannot reach {self.config.base_url} (connecting to {url} failed "
-                                     f"{self.config.retries + 1} times)")
-        if self.connection_failures_in_a_row >= LOST_CONNECTION_AFTER:
-            raise NetworkUnreachable(f"lost the connection to {self.config.base_url} "
-                                     f"({self.connection_failures_in_a_row} pages in a row failed to connect)")
+    def fetch_settings(self) -> FetchSettings:
+        return FetchSettings(self.base_url, self.cache_path(), self.delay, self.retries, self.backoff, self.timeout)
 
 
 # ----------------------------------------------------------------------------- URLs and parsing
@@ -351,7 +237,7 @@ def song_row(entry: dict, fetcher: PoliteFetcher, base_url: str) -> dict:
 
 def crawl(config: CrawlConfig) -> dict:
     """Crawl the configured source into config.out_path(); return a summary dict."""
-    out, fetcher, problems = config.out_path(), PoliteFetcher(config), []
+    out, fetcher, problems = config.out_path(), PoliteFetcher(config.fetch_settings()), []
     if config.delay < 1 and config.base_url.rstrip("/") == MELON:
         log.warning("--delay %.2fs is below 1 s: please be gentle with melon.com", config.delay)
     try:
@@ -371,12 +257,35 @@ def crawl(config: CrawlConfig) -> dict:
         raise
 
     table = pd.DataFrame(rows, columns=COLUMNS).astype({"year": "Int64", "rank": "Int64", "n_lines": "Int64"})
-    write_csv_atomic(out, table)
     summary = summarize(table, fetcher, problems) | {"out": str(out)}
+    check_worth_writing(table, summary, out, config.replace)
+    write_csv_atomic(out, table)
     effective = asdict(config) | {"out": out, "cache_dir": fetcher.cache_dir}
     write_json_atomic(out.with_suffix(".crawl.json"), {"config": effective, "summary": summary})
     log.info("crawl: %d songs -> %s | %s", len(table), out, summary_line(summary))
     return summary
+
+
+def songs_with_lyrics(path: Path) -> int:
+    """How many songs with lyrics a lyrics CSV holds (0 when it cannot be read as one)."""
+    try:
+        lyrics = pd.read_csv(path, usecols=["lyrics"], dtype=str, encoding="utf-8-sig").lyrics
+    except (ValueError, OSError, pd.errors.ParserError):  # not a lyrics CSV (or no lyrics column): nothing to lose
+        return 0
+    return int((lyrics.fillna("").str.strip() != "").sum())
+
+
+def check_worth_writing(table: pd.DataFrame, summary: dict, out: Path, replace: bool) -> None:
+    """Refuse a crawl in which every song failed, and one that would replace a CSV holding more songs with
+    lyrics (a good file lost to a bad network day), unless replace. The pages stay cached either way."""
+    if summary["failed"] == len(table):
+        raise InputError(f"every one of the {len(table)} songs failed ({summary_line(summary)}); nothing was "
+                         f"written{f' and {out} is kept' if out.is_file() else ''}")
+    had, has = (songs_with_lyrics(out) if out.is_file() else 0), int((table.status == "ok").sum())
+    if has < had and not replace:
+        raise InputError(f"not replacing {out}: it holds {had} songs with lyrics, this crawl found {has} "
+                         f"({summary_line(summary)}); re-run with --replace to overwrite it, or --out NEW.csv to "
+                         "keep both (fetched pages are cached)")
 
 
 def summarize(table: pd.DataFrame, fetcher: PoliteFetcher, problems: list[str]) -> dict:

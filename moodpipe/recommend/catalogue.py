@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from moodpipe.files import InputError, read_csv_checked, require_columns
+from moodpipe.files import InputError, loading, read_csv_checked, require_columns, require_unique
+from moodpipe.paths import REBUILD_SONG_VECTORS
 
 log = logging.getLogger("pipeline")
 
@@ -70,8 +71,10 @@ def emotion_columns(df: pd.DataFrame) -> list[str]:
 
 def load_song_vectors(path: Path) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
     """(metadata with song_id/song/artist/year, probability matrix, emotion column names) of a vector CSV."""
-    df = read_csv_checked(path, "run `python lyrics_emotion.py` first, or pass --vectors FILE")
+    df = read_csv_checked(path, f"run `{REBUILD_SONG_VECTORS}` first, or pass --vectors FILE", REBUILD_SONG_VECTORS)
     id_col = next((c for c in ID_COLUMNS if c in df.columns), None)
+    if id_col:
+        require_unique(df, id_col, path)
     title_col = next((c for c in TITLE_COLUMNS if c in df.columns), None)
     if title_col is None:
         require_columns(df, ["song_name"], path, "a title column is needed to name songs")
@@ -96,7 +99,7 @@ def load_song_embeddings(path: Path, song_ids: pd.Series) -> dict[str, np.ndarra
     npz = embeddings_path(path)
     if not npz.is_file():
         return {}
-    with np.load(npz, allow_pickle=False) as saved:
+    with loading(npz, REBUILD_SONG_VECTORS), np.load(npz, allow_pickle=False) as saved:
         ids = saved["song_id"].astype(str)
         if len(ids) != len(song_ids) or not (ids == song_ids.astype(str).to_numpy()).all():
             log.warning("%s does not hold the songs of %s (re-scored since?); ignoring it", npz, path)
@@ -174,8 +177,10 @@ def by_artist(meta: pd.DataFrame, rows: list[int], title: str, artist: str) -> l
 
 
 def closest_titles(meta: pd.DataFrame, title: str) -> str:
-    keys = meta.song.map(normalize_title)
-    contains = [i for i in np.flatnonzero(keys.str.contains(normalize_title(title), regex=False))][:5]
+    key = normalize_title(title)
+    if not key:  # punctuation alone would "contain" in every title: no suggestion beats five arbitrary ones
+        return ""
+    contains = [i for i in np.flatnonzero(meta.song.map(normalize_title).str.contains(key, regex=False))][:5]
     close = difflib.get_close_matches(title, meta.song.unique().tolist(), n=5, cutoff=0.4)
     rows = list(dict.fromkeys(contains + [int(np.flatnonzero(meta.song == t)[0]) for t in close]))[:5]
     return "; closest titles: " + ", ".join(f"'{meta.song[i]}' - {meta.artist[i]}" for i in rows) if rows else ""

@@ -25,7 +25,14 @@ import pandas as pd
 
 from moodpipe import paths
 from moodpipe.data.goemotions import read_goemotions
-from moodpipe.files import InputError, read_csv_checked, require_columns, write_json_atomic, write_text_atomic
+from moodpipe.files import (
+    InputError,
+    loading,
+    read_csv_checked,
+    require_columns,
+    write_json_atomic,
+    write_text_atomic,
+)
 from moodpipe.models.saved_folder import label_names
 from moodpipe.provenance import provenance, provenance_lines
 from moodpipe.recommend.catalogue import check_rows, emotion_columns, major_of
@@ -142,7 +149,7 @@ def halves_embeddings(path: Path, df: pd.DataFrame) -> dict[str, np.ndarray]:
     npz = paths.embeddings_path(Path(path).with_name(paths.SONG_VECTORS))
     if not npz.is_file():
         return {}
-    with np.load(npz, allow_pickle=False) as saved:
+    with loading(npz, paths.REBUILD_SONG_VECTORS), np.load(npz, allow_pickle=False) as saved:
         same = (len(saved["halves_song_id"]) == len(df) and (saved["halves_song_id"] == df.song_id.to_numpy()).all()
                 and (saved["halves_half"] == df.half.to_numpy()).all())
         return {n: saved[f"halves_{n}"] for n in EMBEDDINGS if same and f"halves_{n}" in saved.files}

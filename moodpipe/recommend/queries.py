@@ -5,7 +5,6 @@ nearest in emotion, and say which emotions each pair shares. recommend.py, main.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -15,11 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from moodpipe.files import (
-    InputError,
-)
+from moodpipe.files import InputError, read_json
 from moodpipe.models.saved_folder import label_names
-from moodpipe.paths import SCORING_SUMMARY, Layout
+from moodpipe.paths import REBUILD_SONG_VECTORS, SCORING_SUMMARY, Layout
 from moodpipe.recommend.catalogue import (
     SongNotFound,
     check_rows,
@@ -123,7 +120,7 @@ def unscored_song(title: str, summary_path: Path) -> str | None:
     """A message for a title that is in the scored lyrics file but not among the song vectors, else None."""
     if not summary_path.is_file():
         return None
-    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    summary = read_json(summary_path, REBUILD_SONG_VECTORS)
     lyrics = Path(summary.get("lyrics", ""))
     if not lyrics.is_file():
         return None
@@ -187,6 +184,10 @@ def recommend(cfg: RecommendConfig) -> dict:
         units = normalize_rows(items).astype(np.float32)  # ranking needs no more; halves the time of --all
         query = mood_path if cfg.toward else similarity_query
         labels, table, note, profile = query(cfg, meta, catalogue, columns, vectors, space, units)
+    if table.empty:  # an answer with no song is no answer: say why instead of printing an empty table
+        filters = [f"--{k.replace('_', '-')} {v}" for k, v in (("year_from", cfg.year_from), ("year_to", cfg.year_to))
+                   if v is not None] + (["--exclude-same-artist"] if cfg.exclude_same_artist else [])
+        raise InputError(f"no song of {vectors} passes {' '.join(filters) or 'the query'}: nothing to recommend")
     result = {"representation": cfg.representation, "n_songs": len(meta), "vectors": str(vectors),
               "queries": labels, "table": table, "note": note, "config": asdict(cfg),
               "score": "strength" if cfg.emotions else "path" if cfg.toward else "similarity",

@@ -19,7 +19,6 @@ same keys. fit_space learns the statistics (means) from the catalogue, so a text
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from moodpipe.files import InputError, write_json_atomic
+from moodpipe.files import InputError, read_json, write_json_atomic
 from moodpipe.models.emotion_predictor import EMBEDDINGS
 from moodpipe.paths import REPRESENTATION_FILE
 from moodpipe.recommend.catalogue import major_of, readable
@@ -170,7 +169,7 @@ def saved_representation(vectors: Path) -> str | None:
     path = Path(vectors).parent / REPRESENTATION_FILE
     if not path.is_file():
         return None
-    name = json.loads(path.read_text(encoding="utf-8")).get("representation")
+    name = read_json(path, "python main.py --stages recommend --force").get("representation")
     return name if name in REPRESENTATIONS else None
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from moodpipe import paths
-from moodpipe.files import read_json, write_text_atomic
+from moodpipe.files import InputError, read_json, write_text_atomic
 from moodpipe.provenance import provenance_lines
 
 # ----------------------------------------------------------------------------- model cards
@@ -157,8 +157,9 @@ Published reference (BERT-base, Demszky et al. 2020): 0.46 (28 labels), 0.64 (Ek
 
 # ----------------------------------------------------------------------------- REPORT.md
 
-def optional_json(path: Path) -> dict | None:
-    return read_json(path) if path.is_file() else None
+def optional_json(root: Path, path: Path) -> dict | None:
+    """A saved JSON output, None when absent; a damaged one raises an InputError naming it."""
+    return read_json(path, paths.Layout(root).rebuild_command(path)) if path.is_file() else None
 
 
 def learned_nothing(score: float, prior: float, constant: bool = False) -> bool:
@@ -189,7 +190,7 @@ def goemotions_learned_nothing(m: dict) -> bool:
 
 
 def sentiment_section(root: Path) -> list[str]:
-    m = optional_json(paths.Layout(root).sentiment_model / paths.METRICS)
+    m = optional_json(root, paths.Layout(root).sentiment_model / paths.METRICS)
     if not m:
         return []
     rows = [("fine-tuned " + m["base_model"]["name"], m["test"]), ("TF-IDF word 1-2 grams + LR",
@@ -204,7 +205,7 @@ def sentiment_section(root: Path) -> list[str]:
 
 def emotion_section(root: Path) -> list[str]:
     folder = paths.Layout(root).emotion_model
-    m = optional_json(folder / paths.METRICS)
+    m = optional_json(root, folder / paths.METRICS)
     if not m:
         return []
     t, b = m["test"], m["baselines"]
@@ -232,7 +233,7 @@ def emotion_section(root: Path) -> list[str]:
 
 
 def goemotions_section(root: Path) -> list[str]:
-    m = optional_json(paths.Layout(root).goemotions_model / paths.METRICS)
+    m = optional_json(root, paths.Layout(root).goemotions_model / paths.METRICS)
     if not m:
         return []
     t = m["test"]
@@ -250,16 +251,17 @@ def goemotions_section(root: Path) -> list[str]:
 
 def recommend_section(root: Path, n_examples: int = 3) -> list[str]:
     layout = paths.Layout(root)
-    evaluation = optional_json(layout.representation_eval)
+    evaluation = optional_json(root, layout.representation_eval)
     if not evaluation or not layout.recommendations("csv").is_file():
         return []
     recall = evaluation[f"recall_at_{evaluation['k']}"]
-    chosen = optional_json(layout.chosen_representation) or {"representation": evaluation["best"], "chosen_by": "?"}
+    chosen = (optional_json(root, layout.chosen_representation)
+              or {"representation": evaluation["best"], "chosen_by": "?"})
     lines = ["## Recommendations", "", f"Representation: **{chosen['representation']}** ({chosen['chosen_by']}). "
              f"Half-split recall@{evaluation['k']} over {evaluation['n_songs']} songs (chance "
              f"{evaluation['chance']:.4f}):", "",
              "| representation | recall@10 |", "|---|---|", *[f"| {r} | {v:.4f} |" for r, v in recall.items()], ""]
-    emotion = optional_json(layout.emotion_model / paths.METRICS)
+    emotion = optional_json(root, layout.emotion_model / paths.METRICS)
     if emotion and emotion_learned_nothing(emotion):
         return lines + warning("no example recommendations: the emotion model behind the song vectors learned "
                                "only the label prior, so songs that look alike here are not alike in emotion")
@@ -283,7 +285,10 @@ def write_report(root: Path, run: dict, figure_names: list[str]) -> Path:
     lines += ["| stage | status | seconds |", "|---|---|---|",
               *[f"| {name} | {s['status']} | {s.get('seconds', '')} |" for name, s in run["stages"].items()], ""]
     for section in (sentiment_section, emotion_section, goemotions_section, recommend_section):
-        lines += section(root)
+        try:
+            lines += section(root)
+        except (InputError, KeyError, TypeError, ValueError) as e:  # a damaged output costs its section only:
+            lines += warning(f"{section.__name__}: {e}"[:400]) # the report of a failed run must still be written
     figures = [name for name in figure_names if (paths.Layout(root).graphs / name).is_file()]
     lines += ["## Figures", "", *[f"![{name}](../sample_graphs/{name})" for name in figures], ""]
     return write_text_atomic(paths.Layout(root).report, "\n".join(lines))

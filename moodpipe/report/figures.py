@@ -18,11 +18,23 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from moodpipe import paths  # noqa: E402
-from moodpipe.files import read_json, write_figure_atomic  # noqa: E402
+from moodpipe.files import InputError, read_csv_checked, read_json, write_figure_atomic  # noqa: E402
 from moodpipe.paths import Layout  # noqa: E402
 
 log = logging.getLogger("pipeline")
 SPLITS = ["train", "val", "test"]
+
+
+def saved_json(root: Path, path: Path) -> dict:
+    """A saved JSON output; missing: FileNotFoundError (the figure is skipped), damaged: an InputError naming it."""
+    return read_json(path, Layout(root).rebuild_command(path))
+
+
+def saved_table(root: Path, path: Path, **options) -> pd.DataFrame:
+    """A saved CSV output, with the same rules as saved_json."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(2, "missing", str(path))
+    return read_csv_checked(path, rebuild=Layout(root).rebuild_command(path), **options)
 
 
 def draw_matrix(ax, matrix: np.ndarray, labels: list[str], title: str, fmt: str = "d", cmap: str = "Blues",
@@ -42,7 +54,7 @@ def draw_matrix(ax, matrix: np.ndarray, labels: list[str], title: str, fmt: str 
 # ----------------------------------------------------------------------------- sentiment figures
 
 def review_lengths(root: Path, ax) -> None:
-    frames = [pd.read_csv(Layout(root).sentiment_split(s)) for s in SPLITS]
+    frames = [saved_table(root, Layout(root).sentiment_split(s)) for s in SPLITS]
     df = pd.concat(frames)
     words = df.text.astype(str).str.split().str.len()
     for label, name in enumerate(["negative", "positive"]):
@@ -53,7 +65,7 @@ def review_lengths(root: Path, ax) -> None:
 
 
 def label_distribution(root: Path, ax) -> None:
-    counts = pd.DataFrame({s: pd.read_csv(Layout(root).sentiment_split(s)).label.value_counts()
+    counts = pd.DataFrame({s: saved_table(root, Layout(root).sentiment_split(s)).label.value_counts()
                            for s in SPLITS}).reindex([0, 1]).fillna(0)
     x = np.arange(len(SPLITS))
     for label, name in enumerate(["negative", "positive"]):
@@ -65,7 +77,7 @@ def label_distribution(root: Path, ax) -> None:
 
 
 def training_curves(root: Path, ax) -> None:
-    history = read_json(Layout(root).sentiment_model / paths.TRAINER_LOG)
+    history = saved_json(root, Layout(root).sentiment_model / paths.TRAINER_LOG)
     train = [(h["epoch"], h["loss"]) for h in history if "loss" in h]
     evals = [(h["epoch"], h["eval_accuracy"], h["eval_macro_f1"], h["eval_loss"]) for h in history
              if "eval_macro_f1" in h]
@@ -81,7 +93,7 @@ def training_curves(root: Path, ax) -> None:
 
 
 def sentiment_confusion(root: Path, ax) -> None:
-    metrics = read_json(Layout(root).sentiment_model / paths.METRICS)
+    metrics = saved_json(root, Layout(root).sentiment_model / paths.METRICS)
     test = metrics["test"]
     draw_matrix(ax, np.array(test["confusion_matrix"]), test["labels"],
                 f"Sentiment test set: accuracy {test['accuracy']:.3f}, macro-F1 {test['macro_f1']:.3f}")
@@ -91,7 +103,7 @@ def sentiment_confusion(root: Path, ax) -> None:
 # ----------------------------------------------------------------------------- emotion and song figures
 
 def emotion_confusion(root: Path, ax) -> None:
-    major6 = read_json(Layout(root).emotion_model / paths.METRICS)["test"]["major6"]
+    major6 = saved_json(root, Layout(root).emotion_model / paths.METRICS)["test"]["major6"]
     draw_matrix(ax, np.array(major6["confusion_matrix"]), major6["labels"],
                 f"Korean emotion, 6 major classes (test): accuracy {major6['accuracy']:.3f}, "
                 f"macro-F1 {major6['macro_f1']:.3f}")
@@ -100,8 +112,8 @@ def emotion_confusion(root: Path, ax) -> None:
 
 def label_similarity(root: Path, ax) -> None:
     folder = Layout(root).emotion_model
-    sim = pd.read_csv(folder / paths.LABEL_SIMILARITY, index_col=0)
-    method = read_json(folder / paths.METRICS)["label_similarity"]["method"]
+    sim = saved_table(root, folder / paths.LABEL_SIMILARITY, index_col=0)
+    method = saved_json(root, folder / paths.METRICS)["label_similarity"]["method"]
     draw_matrix(ax, sim.to_numpy(), [str(c) for c in sim.columns], f"Learned label similarity (60 x 60): {method}",
                 cmap="RdBu_r", annotate=False, vmin=-1, vmax=1)
     ax.tick_params(labelsize=6)
@@ -114,7 +126,7 @@ def label_similarity(root: Path, ax) -> None:
 
 
 def head_comparison(root: Path, ax) -> None:
-    comparison = read_json(Layout(root).emotion_model / paths.HEAD_COMPARISON)
+    comparison = saved_json(root, Layout(root).emotion_model / paths.HEAD_COMPARISON)
     heads = list(comparison["heads"])
     scores = {"accuracy (60)": "test_accuracy_60", "macro-F1 (60)": "test_macro_f1_60",
               "weighted F1 (60)": "test_similarity_weighted_f1", "accuracy (6)": "test_accuracy_6",
@@ -132,17 +144,17 @@ def head_comparison(root: Path, ax) -> None:
 
 
 def song_heatmap(root: Path, ax) -> None:
-    df = pd.read_csv(Layout(root).heatmap)
+    df = saved_table(root, Layout(root).heatmap)
     matrix = df.drop(columns=["song_id", "song"]).to_numpy(float)
     chosen = Layout(root).chosen_representation
-    representation = read_json(chosen).get("representation", "?") if chosen.is_file() else "?"
+    representation = saved_json(root, chosen).get("representation", "?") if chosen.is_file() else "?"
     draw_matrix(ax, matrix, df.song.tolist(), f"Cosine similarity of 10 random songs ({representation} vectors)",
                 fmt=".2f", cmap="RdBu_r", vmin=-1, vmax=1)
 
 
 def song_profile(root: Path, ax) -> None:
     """One song against the catalogue: the emotions it has most above and most below the mean."""
-    songs = pd.read_csv(Layout(root).song_vectors)
+    songs = saved_table(root, Layout(root).song_vectors)
     song = songs.iloc[0]
     fine = [c for c in songs.columns if c.startswith("emo:")]
     diff = (song[fine].astype(float) - songs[fine].mean()).sort_values(ascending=False) * 100
@@ -185,9 +197,11 @@ CAPTIONS = {
 
 
 def generate_graphs(root: Path, graphs_dir: Path | None = None) -> list[Path]:
-    """Draw every figure whose inputs exist under root; return the PNGs written."""
+    """Draw every figure whose inputs exist under root; return the PNGs written. A root with nothing to draw
+    from (a mistyped --out) is an error, not an empty success."""
+    if not Path(root).is_dir():
+        raise InputError(f"--out {root}: no such folder (it should hold the saved_model/ and results/ of a run)")
     graphs_dir = graphs_dir or Layout(root).graphs
-    graphs_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, draw, size, stage in FIGURES:
         fig, ax = plt.subplots(figsize=size)
@@ -197,9 +211,16 @@ def generate_graphs(root: Path, graphs_dir: Path | None = None) -> list[Path]:
             log.warning("graphs: skipped %s: %s is missing (run %s first)", name, e.filename, stage)
             plt.close(fig)
             continue
+        except (KeyError, TypeError, IndexError, ValueError) as e:  # files that parse but lack what we draw
+            plt.close(fig)
+            raise InputError(f"cannot draw {name}: its inputs under {root} lack {type(e).__name__} {e}; rebuild "
+                             f"them with `python {stage}`") from None
         fig.tight_layout()
         write_figure_atomic(graphs_dir / name, fig)
         plt.close(fig)
         written.append(graphs_dir / name)
     log.info("graphs: wrote %d of %d figures to %s", len(written), len(FIGURES), graphs_dir)
+    if not written:
+        raise InputError(f"no figure drawn: {root} holds none of the saved models and results they are drawn "
+                         "from (is --out the output root of a run?)")
     return written

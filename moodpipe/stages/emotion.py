@@ -51,11 +51,11 @@ def train_aihub(cfg: EmotionTrainConfig, runtime: Runtime) -> dict:
     from transformers import AutoTokenizer
     layout = paths.Layout(Path(cfg.out))
     corpus = Path(cfg.corpus) if cfg.corpus else paths.resolve_data_dir(cfg.data_dir) / paths.CORPUS_DIR
+    resolved = resolve_model(cfg.model, "ko")  # before the splits are written: a bad --model leaves no outputs
     units, label_names, report = prepare_aihub(corpus, cfg.unit, cfg.add_sentences, cfg.train.seed,
                                                cfg.max_train_rows, cfg.max_eval_rows, layout,
                                                write=is_main_process(), only_labels=cfg.only_labels)
     baselines, tfidf = emotion_baselines(units, label_names)
-    resolved = resolve_model(cfg.model, "ko")
     tokenizer = AutoTokenizer.from_pretrained(resolved.path)
     data = tokenized_splits(tokenizer, units, cfg.train.max_length)
     results, models, probs_of = {}, {}, {}

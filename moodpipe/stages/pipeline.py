@@ -2,15 +2,15 @@
 
     data -> crawl -> sentiment -> emotion -> goemotions -> score -> recommend -> graphs
 
-A stage is skipped when its outputs are newer than its inputs and it last ran with the same settings
-(`force` reruns). A stage that fails stops the run with its own message; finished stages keep their
-outputs. Every run writes results/run.json and results/REPORT.md.
+A stage is skipped when it finished here with the same settings, every file it produced is still as it left
+it (size, and content for small files: moodpipe.stages.records), and its outputs are newer than its inputs
+(`force` reruns). A run first removes what an interrupted one left (temporary files, training checkpoints).
+A stage that fails stops the run with its own message; finished stages keep their outputs. Every run writes
+results/run.json and results/REPORT.md.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -32,6 +32,7 @@ from moodpipe.report.documents import write_report
 from moodpipe.report.recommendations import markdown_tables, write_recommendations
 from moodpipe.runtime import SEED, resolve_runtime
 from moodpipe.stages.emotion import train_emotion
+from moodpipe.stages.records import describe_removed, record_problem, remove_orphans, write_record
 from moodpipe.stages.scoring import ScoreConfig, score_songs
 from moodpipe.stages.sentiment import SentimentConfig, run_sentiment
 
@@ -45,6 +46,7 @@ QUICK_AIHUB = {"epochs": 2, "max_length": 64}
 QUICK_COMMENTS = 300
 QUICK_SONGS = 60
 HEAD_COMPARISON_FIGURE = "emotion_head_comparison.png"
+SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,23 @@ def layout(cfg: RunConfig) -> paths.Layout:
 # ----------------------------------------------------------------------------- the stages
 
 def data_stage(cfg: RunConfig) -> dict:
-    return ensure_inputs(Path(cfg.data_dir), needed_inputs(cfg.stages), allow_download=not cfg.offline)
+    info = ensure_inputs(Path(cfg.data_dir), needed_inputs(cfg.stages), allow_download=not cfg.offline)
+    if problem := lyrics_problem(cfg):
+        raise InputError(f"missing input: {problem}")
+    return info
+
+
+def lyrics_problem(cfg: RunConfig) -> str | None:
+    """Why the lyrics the crawl and score stages need cannot be had, checked with the other inputs (None: fine).
+    A --lyrics path that is not there is never crawled into, and --offline never crawls."""
+    if not {"crawl", "score"} & set(cfg.stages) or lyrics_path(cfg).is_file():
+        return None
+    if cfg.lyrics:
+        return f"--lyrics {cfg.lyrics}: no such file (check the path)"
+    if cfg.offline:
+        return (f"no lyrics CSV in {Path(cfg.data_dir) / 'lyrics'} and --offline forbids crawling Melon: "
+                f"{paths.HOW_TO_GET_LYRICS}")
+    return None if "crawl" in cfg.stages else f"no lyrics CSV at {lyrics_path(cfg)}: {paths.HOW_TO_GET_LYRICS}"
 
 
 def corpus_inputs(cfg: RunConfig) -> list[Path]:
@@ -182,11 +200,17 @@ def goemotions_stage(cfg: RunConfig) -> dict:
 
 def lyrics_present(cfg: RunConfig) -> str | None:
     """The crawl is needed only when there is no lyrics CSV (--force never recrawls over one)."""
-    return None if lyrics_path(cfg).is_file() else f"no lyrics CSV at {lyrics_path(cfg)}"
+    if lyrics_path(cfg).is_file():
+        return None
+    if cfg.lyrics or cfg.offline:  # the data stage says so first, unless it was not selected
+        raise InputError(lyrics_problem(cfg))
+    return f"no lyrics CSV at {lyrics_path(cfg)}"
 
 
 def inputs_present(cfg: RunConfig) -> str | None:
     missing = missing_inputs(Path(cfg.data_dir), needed_inputs(cfg.stages))
+    if lyrics_problem(cfg):
+        missing.append("lyrics")
     return f"missing {', '.join(missing)}" if missing else None
 
 
@@ -196,12 +220,15 @@ class Stage:
 
     A stage with its own `needed` check (the data check, the crawl) is judged by that alone: it keeps no
     record, --force does not rerun it, and `skip_note` says why it was skipped. Every other stage reruns when
-    its record (results/stages/<name>.json) is missing, its settings changed, or an input is newer."""
+    its record (results/stages/<name>.json) is missing, its settings changed, a file it produced changed or
+    went missing, or an input is newer. `outputs` are the files later stages read; the record also lists what
+    `produced` names (files, or folders standing for every file in them, e.g. the whole saved model)."""
     name: str
     run: Callable[[RunConfig], dict]
     inputs: Callable[[RunConfig], list[Path]]
     outputs: Callable[[RunConfig], list[Path]]
     settings: Callable[[RunConfig], object] = lambda cfg: {}
+    produced: Callable[[RunConfig], list[Path]] = lambda cfg: []
     needed: Callable[[RunConfig], str | None] | None = None  # None: the record decides
     skip_note: Callable[[RunConfig], str] = lambda cfg: "outputs are up to date"
 
@@ -221,16 +248,19 @@ PIPELINE = [
           skip_note=lambda c: f"using the lyrics in {lyrics_path(c)}"),
     Stage("sentiment", sentiment_stage, lambda c: _data(c, paths.REVIEWS),
           lambda c: [layout(c).sentiment_model / f for f in (paths.METRICS, paths.WEIGHTS)],
-          lambda c: asdict(sentiment_config(c))),
+          lambda c: asdict(sentiment_config(c)),
+          produced=lambda c: [layout(c).sentiment_model, *map(layout(c).sentiment_split, SPLITS)]),
     Stage("emotion", emotion_stage, corpus_inputs,
           lambda c: [layout(c).emotion_model / f for f in (paths.METRICS, paths.WEIGHTS)],
-          lambda c: asdict(emotion_config(c, "aihub"))),
+          lambda c: asdict(emotion_config(c, "aihub")),
+          produced=lambda c: [layout(c).emotion_model, *map(layout(c).emotion_split, SPLITS)]),
     Stage("goemotions", goemotions_stage, lambda c: _data(c, *paths.GOEMOTIONS_FILES),
           lambda c: [layout(c).goemotions_model / paths.METRICS],
-          lambda c: asdict(emotion_config(c, "goemotions"))),
+          lambda c: asdict(emotion_config(c, "goemotions")), produced=lambda c: [layout(c).goemotions_model]),
     Stage("score", score_stage, lambda c: [lyrics_path(c), layout(c).emotion_model / paths.WEIGHTS],
           lambda c: [layout(c).song_vectors, layout(c).song_halves],
-          lambda c: asdict(score_config(c))),
+          lambda c: asdict(score_config(c)),
+          produced=lambda c: [paths.embeddings_path(layout(c).song_vectors), layout(c).scoring_summary]),
     Stage("recommend", recommend_stage, lambda c: [layout(c).song_vectors, layout(c).song_halves],
           lambda c: [layout(c).recommendations("csv"), layout(c).recommendations("md"), layout(c).heatmap,
                      layout(c).representation_eval, layout(c).chosen_representation],
@@ -244,10 +274,6 @@ PIPELINE = [
 
 # ----------------------------------------------------------------------------- freshness
 
-def fingerprint(settings: object) -> str:
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def stamp_path(cfg: RunConfig, stage: str) -> Path:
     return layout(cfg).stage_stamp(stage)
 
@@ -256,11 +282,9 @@ def why_stale(stage: Stage, cfg: RunConfig) -> str | None:
     """None when the stage's outputs are fresh, else the reason it must run."""
     if not stage.keeps_record:
         return stage.needed(cfg)
-    stamp = stamp_path(cfg, stage.name)
-    if not stamp.is_file():
-        return "never ran here"
-    if json.loads(stamp.read_text())["settings"] != fingerprint(stage.settings(cfg)):
-        return "settings changed"
+    problem = record_problem(stamp_path(cfg, stage.name), stage.settings(cfg), Path(cfg.out))
+    if problem:
+        return problem
     outputs = stage.outputs(cfg)
     missing = [p for p in outputs if not p.exists()]
     if missing:
@@ -278,15 +302,26 @@ def run_stage(stage: Stage, cfg: RunConfig) -> dict:
         print(f"[{stage.name}] skipped: {stage.skip_note(cfg)}")
         return {"status": "skipped", "seconds": 0.0}
     print(f"[{stage.name}] running ({reason})")
+    stamp_path(cfg, stage.name).unlink(missing_ok=True)  # killed from here on, the stage has no record: it reruns
     start = time.time()
     info = stage.run(cfg)
     seconds = round(time.time() - start, 1)
     if stage.keeps_record:
-        write_json_atomic(stamp_path(cfg, stage.name), {"settings": fingerprint(stage.settings(cfg)),
-                                                         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-                                                         "seconds": seconds})
+        write_record(stamp_path(cfg, stage.name), stage.settings(cfg), Path(cfg.out),
+                     [*stage.outputs(cfg), *stage.produced(cfg)], seconds, time.strftime("%Y-%m-%d %H:%M:%S"))
     print(f"[{stage.name}] done in {seconds:.0f} s")
     return {"status": "ran", "seconds": seconds, **(info or {})}
+
+
+def clean_up_interrupted(cfg: RunConfig) -> None:
+    """Remove what a killed run left in the output folders (temporary files of atomic saves, training
+    checkpoints): they are never resumed from, and one weights file can be hundreds of MB."""
+    out = layout(cfg)
+    folders = [out.processed, out.sentiment_model, out.emotion_model, out.goemotions_model, out.results,
+               out.results / "stages", out.graphs]
+    removed = remove_orphans(Path(cfg.out), folders)
+    if removed:
+        print(describe_removed(removed))
 
 
 # ----------------------------------------------------------------------------- the run
@@ -296,6 +331,7 @@ def run_pipeline(cfg: RunConfig, argv: list[str] | None = None) -> dict:
     run = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": cfg.quick, "config": asdict(cfg),
            "provenance": provenance(argv), "versions": library_versions(), "runtime": run_device(cfg), "stages": {}}
     failed = None
+    clean_up_interrupted(cfg)
     for stage in PIPELINE:
         if stage.name not in cfg.stages:
             run["stages"][stage.name] = {"status": "not selected"}

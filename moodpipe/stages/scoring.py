@@ -19,7 +19,14 @@ import numpy as np
 import pandas as pd
 
 from moodpipe import paths
-from moodpipe.files import read_csv_checked, require_columns, write_csv_atomic, write_json_atomic
+from moodpipe.files import (
+    InputError,
+    read_csv_checked,
+    require_columns,
+    require_unique,
+    write_csv_atomic,
+    write_json_atomic,
+)
 from moodpipe.models.song_vectors import song_emotion_vectors
 from moodpipe.runtime import gather_from_processes, is_main_process, process_rank, resolve_runtime, world_size
 
@@ -43,9 +50,14 @@ class ScoreConfig:
 
 def read_lyrics(cfg: ScoreConfig) -> tuple[pd.DataFrame, Path]:
     path = Path(cfg.lyrics) if cfg.lyrics else paths.find_lyrics(paths.resolve_data_dir(cfg.data_dir))
-    songs = read_csv_checked(path, paths.HOW_TO_GET_LYRICS)
+    songs = read_csv_checked(path, "check the path given to --lyrics" if cfg.lyrics else paths.HOW_TO_GET_LYRICS)
     require_columns(songs, ["song_id", "lyrics"], path)
-    return (songs.head(cfg.max_songs) if cfg.max_songs else songs), path
+    require_unique(songs, "song_id", path)  # a song scored twice would be recommended as its own neighbour
+    songs = songs.head(cfg.max_songs) if cfg.max_songs else songs
+    if (songs.lyrics.fillna("").astype(str).str.strip() == "").all():
+        raise InputError(f"{path}: none of its {len(songs)} songs{' read' if cfg.max_songs else ''} has lyrics, "
+                         "so there is nothing to score")
+    return songs, path
 
 
 def this_process_share(songs: pd.DataFrame) -> pd.DataFrame:

@@ -85,9 +85,12 @@ def run_sentiment(cfg: SentimentConfig) -> dict:
 
     # data: every process builds the same split from the seed; the main process writes it
     data_path = reviews_path(cfg)
-    df, counts = load_reviews(data_path, cfg.text_col, cfg.rating_col, cfg.label_col)
+    # a file the user named gets no download hint: its path is what is wrong
+    how_to_get = paths.HOW_TO_GET_REVIEWS if cfg.reviews == paths.REVIEWS else "check the path given to --reviews"
+    df, counts = load_reviews(data_path, cfg.text_col, cfg.rating_col, cfg.label_col, how_to_get)
     df = sample_rows(df, cfg.max_rows, cfg.train.seed)
     splits = split_reviews(df, cfg.train.seed)
+    resolved = resolve_model(cfg.model, "en")  # before anything is written: a bad --model leaves no outputs
     if is_main_process():
         for name, part in splits.items():
             write_csv_atomic(layout.sentiment_split(name), part)
@@ -98,7 +101,6 @@ def run_sentiment(cfg: SentimentConfig) -> dict:
                  "tfidf_logreg": tfidf_baseline(train.text, train.label, test.text, test.label, LABELS)}
 
     # fine-tune
-    resolved = resolve_model(cfg.model, "en")
     work_dir = layout.sentiment_model.parent / ".checkpoints-sentiment"
     start = time.time()
     trainer, tokenizer = fine_tune(splits, resolved, cfg.train, work_dir, runtime)
