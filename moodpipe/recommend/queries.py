@@ -38,6 +38,7 @@ from moodpipe.runtime import SEED, Runtime, resolve_runtime
 
 log = logging.getLogger("pipeline")
 
+
 @dataclass(frozen=True)
 class RecommendConfig:
     out: str = "."
