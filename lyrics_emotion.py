@@ -6,6 +6,7 @@
     python lyrics_emotion.py train --dataset goemotions --data-dir data  # English multi-label baseline
     python lyrics_emotion.py train --dataset goemotions --data-dir data --lora --lora-r 8
     python lyrics_emotion.py train --dataset goemotions --qlora --device cuda       # 4-bit encoder + LoRA (GPU)
+    python lyrics_emotion.py mood --data-dir data                      # a mood encoder beside each trained model
     python lyrics_emotion.py score --lyrics data/lyrics/melon_songs.csv --halves
     torchrun --nproc_per_node=2 lyrics_emotion.py score --halves                  # each process scores a share
 
@@ -21,7 +22,8 @@ Outputs (under --out, default the repository root):
     saved_model/goemotions/                       the same for --dataset goemotions (+ thresholds.json)
     results/song_emotions.csv                     score: one 60+6 column vector per song
     results/song_halves.csv                       score --halves: first/second half of each song
-    results/song_emotions.embeddings.npz          score: `features` and `generic` vectors of songs and halves
+    saved_model/{emotion,goemotions}/mood_encoder/  mood: the base encoder tuned on the four circumplex moods
+    results/song_emotions.embeddings.npz          score: `features`, `generic` (and `mood`) vectors of songs and halves
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from moodpipe.models.training import TrainConfig
 from moodpipe.paths import CORPUS_DIR, LYRICS_FILES
 from moodpipe.runtime import is_main_process
 from moodpipe.stages.emotion import train_emotion
+from moodpipe.stages.mood import MoodConfig, tune_mood_encoders
 from moodpipe.stages.scoring import ScoreConfig, score_songs
 
 
@@ -144,19 +147,35 @@ def add_score_options(sc: argparse.ArgumentParser) -> None:
                     "hybrid; the base encoder runs once more per chunk (default: on)")
 
 
-def parse_args(argv: list[str] | None = None) -> EmotionTrainConfig | ScoreConfig:
+def add_mood_options(mo: argparse.ArgumentParser) -> None:
+    m = MoodConfig()
+    add_data_dir(mo)
+    add_device(mo)
+    mo.add_argument("--out", default=".", help="output root of the trained models (default: .)")
+    mo.add_argument("--texts", type=positive_int, default=m.texts,
+                    help=f"GoEmotions comments seen while tuning, 32 per step (default: {m.texts})")
+    mo.add_argument("--seed", type=non_negative_int, default=m.seed, help=f"sampling and initialisation seed "
+                    f"(default: {m.seed})")
+    mo.add_argument("--bf16", default="auto", choices=["auto", "yes", "no"], help="bf16 autocast (auto: where native)")
+
+
+def parse_args(argv: list[str] | None = None) -> EmotionTrainConfig | ScoreConfig | MoodConfig:
     p = new_parser(__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("train", help="fine-tune the emotion classifier", description=__doc__,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     sc = sub.add_parser("score", help="score every song's lyrics with a trained model")
+    mo = sub.add_parser("mood", help="tune a mood encoder beside each trained model (for --representation mood)")
     for q in (tr, sc):
         add_common_options(q)
     add_train_options(tr)
     add_score_options(sc)
+    add_mood_options(mo)
     args = p.parse_args(argv)
     if args.command == "score":
         return config_from_args(ScoreConfig, args)
+    if args.command == "mood":
+        return config_from_args(MoodConfig, args)
     if args.codebook:
         check_codebook_file(Path(args.codebook))
     train = config_from_args(TrainConfig, args, **{f: v for f, v in asdict(TRAIN_DEFAULTS[args.dataset]).items()
@@ -180,6 +199,8 @@ def main(argv: list[str] | None = None):
     cfg = parse_args(argv)
     if isinstance(cfg, ScoreConfig):
         return score_songs(cfg)  # lyrics -> chunks -> probabilities -> one vector per song (and half)
+    if isinstance(cfg, MoodConfig):
+        return tune_mood_encoders(cfg)  # GoEmotions quadrants -> a tuned copy of each model's base encoder
     metrics = train_emotion(cfg)  # corpus -> split -> baselines -> heads -> test metrics -> saved model
     if is_main_process():
         print_summary(metrics)

@@ -472,3 +472,60 @@ def test_score_reads_the_model_under_its_own_out(tmp_path):
     pd.DataFrame({"song_id": [1], "lyrics": ["혼자 남았다"]}).to_csv(tmp_path / "songs.csv", index=False)
     with pytest.raises(InputError, match=str(tmp_path / "elsewhere" / "saved_model" / "emotion")):
         lyrics_emotion.main(["score", "--lyrics", str(tmp_path / "songs.csv"), "--out", str(tmp_path / "elsewhere")])
+
+
+# ----------------------------------------------------------------------------- the mood encoder
+
+def write_goemotions(root: Path, names: list[str], rows: list[str]) -> Path:
+    """A GoEmotions release in miniature: labels.txt, ekman_mapping.json and the three splits."""
+    folder = root / "goemotions"
+    (folder / "original").mkdir(parents=True)
+    (folder / "original" / "labels.txt").write_text("\n".join(names) + "\n")
+    (folder / "ekman_mapping.json").write_text(json.dumps({"joy": ["joy"]}))
+    for split in ("train", "dev", "test"):
+        (folder / "original" / f"{split}.tsv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_balanced_batches_hold_a_few_labels_a_few_texts_each():
+    from random import Random
+
+    from moodpipe.models.mood_encoder import MoodEncoderConfig, balanced_batches
+    groups = {"+V+A": ["a1", "a2"], "-V+A": ["b1"], "-V-A": ["c1", "c2", "c3"], "+V-A": ["d1"]}
+    cfg = MoodEncoderConfig(texts=40, labels_per_batch=2, per_label=3)
+    batches = list(balanced_batches(groups, cfg, Random(0)))
+    assert sum(len(b) for b, _ in batches) == 42 and all(len(b) == 6 for b, _ in batches)
+    for texts, labels in batches:
+        assert len(set(labels)) == 2 and all(labels.count(x) == 3 for x in set(labels))
+        assert all(t in groups[label] for t, label in zip(texts, labels, strict=True))
+
+
+def test_mood_encoder_is_tuned_saved_and_scored_into_mood_vectors(data_dir, tiny_encoder, tmp_path):
+    out = tmp_path / "out"
+    lyrics_emotion.main(["train", "--data-dir", str(data_dir), "--model", str(tiny_encoder), "--out", str(out),
+                         "--head", "plain", "--no-add-sentences", "--max-steps", "1", "--bf16", "no"])
+    names = ["anger", "joy", "relief", "sadness", "neutral"]
+    rows = [f"화가 난다 {i}\t{i % 5}\tid{i}" for i in range(40)] + ["둘 다\t0,1\tboth"]
+    gdata = write_goemotions(tmp_path / "g", names, rows)
+    made = lyrics_emotion.main(["mood", "--data-dir", str(gdata), "--out", str(out), "--texts", "64", "--bf16", "no"])
+    mood_dir = out / "saved_model" / "emotion" / "mood_encoder"
+    assert made == [mood_dir] and (mood_dir / "config.json").is_file()
+    with safe_open(str(mood_dir / "model.safetensors"), "pt") as tuned, \
+            safe_open(str(tiny_encoder / "model.safetensors"), "pt") as base:
+        key = next(k for k in tuned.keys() if "attention" in k and k.endswith("weight"))
+        assert not torch.equal(tuned.get_tensor(key), base.get_tensor(next(k for k in base.keys()
+                                                                             if k.endswith(key))))
+    songs = pd.DataFrame({"song_id": [1, 2, 3], "song_name": ["가", "나", "다"], "artist": "x", "lyrics": LYRICS})
+    songs.to_csv(tmp_path / "songs.csv", index=False)
+    lyrics_emotion.main(["score", "--lyrics", str(tmp_path / "songs.csv"), "--out", str(out), "--halves",
+                         "--max-length", "8", "--bf16", "no"])
+    saved = np.load(out / "results" / "song_emotions.embeddings.npz")
+    assert saved["mood"].shape == (2, 32) and saved["halves_mood"].shape == (4, 32)
+    # a song's mood vector is the token-weighted mean of its chunks' mood-encoder embeddings
+    predictor = emotion_predictor.load_emotion_predictor(str(out / "saved_model" / "emotion"))
+    a, b, sep = song_vectors.lyric_halves(LYRICS[0])
+    chunks, _, tokens = emotion_predictor.chunk_texts(predictor.tokenizer, [(a, sep), (b, sep)], 8)
+    chunk_mood = predictor.chunk_outputs(chunks, 8, embeddings=("mood",))["mood"]
+    assert np.allclose(saved["mood"][0], (chunk_mood * np.array(tokens)[:, None]).sum(0) / sum(tokens), atol=1e-4)
+    result = recommend.main(["--song-id", "1", "--out", str(out), "--representation", "mood", "--top", "1"])
+    assert result["representation"] == "mood" and result["table"].song_id.tolist() == ["3"]

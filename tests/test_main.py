@@ -31,6 +31,7 @@ PROMISED = [
     "saved_model/emotion/model.safetensors", "saved_model/emotion/metrics.json", "saved_model/emotion/README.md",
     "saved_model/emotion/label_similarity.csv",
     "saved_model/goemotions/metrics.json", "saved_model/goemotions/thresholds.json",
+    "saved_model/emotion/mood_encoder/model.safetensors", "saved_model/goemotions/mood_encoder/model.safetensors",
     "results/song_emotions.csv", "results/song_halves.csv", "results/representation_eval.json",
     "results/recommendations.csv", "results/recommendations.md", "results/heatmap_songs.csv",
     "results/run.json", "results/REPORT.md", "results/representation.json",

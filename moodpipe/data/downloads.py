@@ -108,5 +108,6 @@ def ensure_inputs(data_dir: Path, needed: list[str], allow_download: bool = True
 
 def needed_inputs(stages: list[str]) -> list[str]:
     """The inputs in the data directory that the selected stages read."""
-    per_stage = {"sentiment": [paths.REVIEWS], "emotion": [paths.CORPUS_DIR], "goemotions": paths.GOEMOTIONS_FILES}
-    return [name for stage in stages for name in per_stage.get(stage, [])]
+    per_stage = {"sentiment": [paths.REVIEWS], "emotion": [paths.CORPUS_DIR], "goemotions": paths.GOEMOTIONS_FILES,
+                 "mood": paths.GOEMOTIONS_FILES}
+    return list(dict.fromkeys(name for stage in stages for name in per_stage.get(stage, [])))

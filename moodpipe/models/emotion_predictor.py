@@ -24,15 +24,17 @@ from moodpipe.models.inference import (
     predict_logits_and_features,
     probabilities,
 )
+from moodpipe.models.mood_encoder import MOOD_ENCODER
 from moodpipe.models.saved_folder import damaged_file_in, model_load_errors
 from moodpipe.models.tfidf import blend, load_blend, tfidf_probabilities
 from moodpipe.runtime import Runtime, model_device, resolve_runtime
 
 log = logging.getLogger("pipeline")
 
-# The vectors a predictor gives beside its probabilities: `features` (what the classifier sees) and `generic`
-# (the untuned base encoder's mean-pooled embedding, what anyone gets without fine-tuning).
-EMBEDDINGS = ("features", "generic")
+# The vectors a predictor gives beside its probabilities: `features` (what the classifier sees), `generic`
+# (the untuned base encoder's mean-pooled embedding, what anyone gets without fine-tuning) and `mood` (the mood
+# encoder's, moodpipe.models.mood_encoder, when the folder holds one).
+EMBEDDINGS = ("features", "generic", "mood")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class EmotionPredictor:
     tfidf: object | None = None
     model_weight: float = 1.0
     base_model: str = ""  # the encoder it was fine-tuned from (base_model.json), for `generic` embeddings
+    mood_encoder: str = ""  # the folder of its mood encoder, when it has one, for `mood` embeddings
 
     @property
     def label_names(self) -> list[str]:
@@ -51,9 +54,10 @@ class EmotionPredictor:
 
     def chunk_outputs(self, chunks: list[str], max_length: int, batch_size: int | None = None,
                       precision: str = "fp32", embeddings=False) -> dict[str, np.ndarray]:
-        """Per chunk: `probs` (blended when the folder holds a blend), and the embeddings asked for (True: both):
-        `features` (the vector the classifier sees, from the same encoder pass) and `generic` (the untuned base
-        encoder's mean-pooled embedding, the baseline anyone could get without fine-tuning; a second pass)."""
+        """Per chunk: `probs` (blended when the folder holds a blend), and the embeddings asked for (True: all
+        the folder can give): `features` (the vector the classifier sees, from the same encoder pass), `generic`
+        (the untuned base encoder's mean-pooled embedding, the baseline anyone could get without fine-tuning; a
+        second pass) and `mood` (the mood encoder's, a third pass)."""
         wanted = EMBEDDINGS if embeddings is True else tuple(embeddings or ())
         run = dict(batch_size=batch_size, max_length=max_length, precision=precision, progress=len(chunks) > 500)
         if "features" in wanted:
@@ -68,6 +72,9 @@ class EmotionPredictor:
             else:
                 log.warning("scoring: the model folder records no base encoder (base_model.json), so there are "
                             "no `generic` embeddings")
+        if "mood" in wanted and self.mood_encoder:
+            encoder, tokenizer = base_encoder(self.mood_encoder, str(model_device(self.model)))
+            out["mood"] = mean_pooled_embeddings(encoder, tokenizer, chunks, **run)
         tfidf = None if self.tfidf is None else tfidf_probabilities(self.tfidf, chunks, len(self.label_names))
         out["probs"] = blend(probabilities(self.model, out.pop("logits")), tfidf, self.model_weight)
         return out
@@ -80,7 +87,13 @@ def load_emotion_predictor(model_dir: str, device: str = "cpu") -> EmotionPredic
         raise InputError(f"no trained emotion model in {folder}: run `{rebuild_command(folder)}` first "
                          "or pass --model PATH")
     with loading(folder, rebuild_command(folder), model_load_errors(), locate=damaged_file_in):
-        return _load_predictor(str(folder), device, (folder / "config.json").stat().st_mtime_ns)
+        return _load_predictor(str(folder), device, saved_at(folder))
+
+
+def saved_at(folder: Path) -> tuple[int, int]:
+    """When the model and its mood encoder were last saved: a change of either loads the predictor again."""
+    mood = folder / MOOD_ENCODER / "config.json"
+    return (folder / "config.json").stat().st_mtime_ns, mood.stat().st_mtime_ns if mood.is_file() else 0
 
 
 def rebuild_command(folder: Path) -> str:
@@ -89,7 +102,7 @@ def rebuild_command(folder: Path) -> str:
 
 
 @functools.lru_cache(maxsize=2)
-def _load_predictor(folder: str, device: str, saved_at: int) -> EmotionPredictor:
+def _load_predictor(folder: str, device: str, when: tuple[int, int]) -> EmotionPredictor:
     from transformers import AutoTokenizer
 
     from moodpipe.models.heads import EmotionClassifier
@@ -97,18 +110,21 @@ def _load_predictor(folder: str, device: str, saved_at: int) -> EmotionPredictor
     tfidf, weight = load_blend(Path(folder))
     base = Path(folder) / paths.BASE_MODEL
     base_path = json.loads(base.read_text(encoding="utf-8")).get("path", "") if base.is_file() else ""
-    return EmotionPredictor(model, AutoTokenizer.from_pretrained(folder), tfidf, weight, base_path)
+    mood = Path(folder) / MOOD_ENCODER
+    return EmotionPredictor(model, AutoTokenizer.from_pretrained(folder), tfidf, weight, base_path,
+                            str(mood) if (mood / "config.json").is_file() else "")
 
 
-@functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=2)
 def base_encoder(path: str, device: str) -> tuple:
-    """The untuned encoder a model was fine-tuned from, and its tokenizer (for `generic` embeddings)."""
+    """A plain encoder and its tokenizer: the untuned one a model was fine-tuned from (`generic` embeddings), or
+    its mood encoder (`mood`)."""
     from transformers import AutoModel, AutoTokenizer
     try:
         return AutoModel.from_pretrained(path).to(device).eval(), AutoTokenizer.from_pretrained(path)
     except model_load_errors() as e:
         why = " ".join(str(e).split())[:160]
-        raise InputError(f"the base encoder {path} (for `generic` embeddings) cannot be loaded "
+        raise InputError(f"the encoder {path} (for `generic` or `mood` embeddings) cannot be loaded "
                          f"({type(e).__name__}: {why}); score with --no-embeddings to skip them") from None
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from moodpipe.files import InputError, loading, read_csv_checked, require_columns, require_unique
+from moodpipe.models.emotion_predictor import EMBEDDINGS
 from moodpipe.paths import REBUILD_SONG_VECTORS
 
 log = logging.getLogger("pipeline")
@@ -93,7 +94,7 @@ def load_song_vectors(path: Path) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
 
 
 def load_song_embeddings(path: Path, song_ids: pd.Series) -> dict[str, np.ndarray]:
-    """The `features`/`generic` rows saved beside a vector CSV (results/song_emotions.embeddings.npz), in the
+    """The `features`/`generic`/`mood` rows saved beside a vector CSV (results/song_emotions.embeddings.npz), in the
     CSV's row order; {} when there is no such file or it belongs to other songs (then it is ignored, said)."""
     from moodpipe.paths import embeddings_path
     npz = embeddings_path(path)
@@ -104,7 +105,7 @@ def load_song_embeddings(path: Path, song_ids: pd.Series) -> dict[str, np.ndarra
         if len(ids) != len(song_ids) or not (ids == song_ids.astype(str).to_numpy()).all():
             log.warning("%s does not hold the songs of %s (re-scored since?); ignoring it", npz, path)
             return {}
-        return {k: saved[k] for k in saved.files if k in ("features", "generic")}
+        return {k: saved[k] for k in saved.files if k in EMBEDDINGS}
 
 
 def load_catalogue(path: Path) -> tuple[pd.DataFrame, np.ndarray, list[str], dict[str, np.ndarray]]:

@@ -99,7 +99,7 @@ def evaluate_goemotions(data_dir: Path, model_dir: Path, runtime: Runtime | None
     rows["tfidf"] = {"any_label": precision_at_k(tfidf, y)}
     rows["chance"] = {"any_label": chance_precision(y)}
     grid = {f"{part} {w}": precision_at_k(fit_space(scored, columns, "hybrid", Hybrid(part, w))(scored), y)
-            for part in EMBEDDINGS for w in HYBRID_WEIGHTS}  # reported only: the product's hybrid is AI-Hub's
+            for part in EMBEDDINGS if part in scored for w in HYBRID_WEIGHTS}  # reported only: the product's: AI-Hub
     return {"n_test": len(test), "k": K, "precision_at_k": rows, "hybrid_grid_reported_not_chosen": grid}
 
 

@@ -42,6 +42,8 @@ REPRESENTATIONS = {
     "major6": "the 6 major-class sums, centred (coarse but robust)",
     "features": "the fine-tuned model's vector before its classifier, averaged over the song's chunks, centred",
     "generic": "the untuned base encoder's mean-pooled embedding, centred (what anyone gets without us)",
+    "mood": "the mood encoder's mean-pooled embedding (the base encoder tuned contrastively on the four "
+            "circumplex moods), centred",
     "hybrid": "a weighted concatenation of the unit-length centred `generic` (or `features`) and `log` vectors",
 }
 PROBABILITY_REPRESENTATIONS = ("raw", "centered", "zscore", "log", "major6")

@@ -23,6 +23,7 @@ from moodpipe.data.downloads import ensure_inputs, missing_inputs, needed_inputs
 from moodpipe.data.melon import CrawlConfig, crawl
 from moodpipe.files import InputError, write_json_atomic, write_text_atomic
 from moodpipe.models.emotion_finetune import TRAIN_DEFAULTS, EmotionTrainConfig
+from moodpipe.models.mood_encoder import MOOD_ENCODER
 from moodpipe.models.training import library_versions
 from moodpipe.provenance import provenance
 from moodpipe.recommend.evaluation import evaluate_halves
@@ -32,12 +33,13 @@ from moodpipe.report.documents import write_report
 from moodpipe.report.recommendations import markdown_tables, write_recommendations
 from moodpipe.runtime import SEED, resolve_runtime
 from moodpipe.stages.emotion import train_emotion
+from moodpipe.stages.mood import MoodConfig, tune_mood_encoders
 from moodpipe.stages.records import describe_removed, record_problem, remove_orphans, write_record
 from moodpipe.stages.scoring import ScoreConfig, score_songs
 from moodpipe.stages.sentiment import SentimentConfig, run_sentiment
 
 log = logging.getLogger("pipeline")
-STAGES = ["data", "crawl", "sentiment", "emotion", "goemotions", "score", "recommend", "graphs"]
+STAGES = ["data", "crawl", "sentiment", "emotion", "goemotions", "mood", "score", "recommend", "graphs"]
 # --quick: every stage on slices small enough for about a minute on 2 CPU cores, each model still beating
 # its majority baseline (the report flags one that does not).
 QUICK_REVIEWS = 1000
@@ -45,6 +47,7 @@ QUICK_DIALOGUES = 240
 QUICK_AIHUB = {"epochs": 2, "max_length": 64}
 QUICK_COMMENTS = 300
 QUICK_SONGS = 60
+QUICK_MOOD_TEXTS = 128
 HEAD_COMPARISON_FIGURE = "emotion_head_comparison.png"
 SPLITS = ("train", "val", "test")
 
@@ -96,6 +99,15 @@ def emotion_config(cfg: RunConfig, dataset: str) -> EmotionTrainConfig:
     return replace(base, model=quick_model(base.model, "bundled:minilm-l6"), max_train_rows=QUICK_COMMENTS,
                    max_eval_rows=QUICK_COMMENTS // 4,
                    train=replace(TRAIN_DEFAULTS[dataset], epochs=1, max_length=64, batch_size=16, seed=cfg.seed))
+
+
+def mood_config(cfg: RunConfig) -> MoodConfig:
+    return MoodConfig(data_dir=cfg.data_dir, out=cfg.out, seed=cfg.seed, device=cfg.device,
+                      **({"texts": QUICK_MOOD_TEXTS} if cfg.quick else {}))
+
+
+def mood_encoders(cfg: RunConfig) -> list[Path]:
+    return [m / MOOD_ENCODER / paths.WEIGHTS for m in (layout(cfg).emotion_model, layout(cfg).goemotions_model)]
 
 
 def score_config(cfg: RunConfig) -> ScoreConfig:
@@ -194,6 +206,10 @@ def graphs_stage(cfg: RunConfig) -> dict:
     return {"figures": figures, "explorer": str(write_explorer(Path(cfg.out)))}
 
 
+def mood_stage(cfg: RunConfig) -> dict:
+    return {"mood_encoders": [str(p) for p in tune_mood_encoders(mood_config(cfg))]}
+
+
 def goemotions_stage(cfg: RunConfig) -> dict:
     return emotion_stage(cfg, "goemotions")
 
@@ -257,7 +273,12 @@ PIPELINE = [
     Stage("goemotions", goemotions_stage, lambda c: _data(c, *paths.GOEMOTIONS_FILES),
           lambda c: [layout(c).goemotions_model / paths.METRICS],
           lambda c: asdict(emotion_config(c, "goemotions")), produced=lambda c: [layout(c).goemotions_model]),
-    Stage("score", score_stage, lambda c: [lyrics_path(c), layout(c).emotion_model / paths.WEIGHTS],
+    Stage("mood", mood_stage, lambda c: [*_data(c, *paths.GOEMOTIONS_FILES), layout(c).emotion_model / paths.WEIGHTS,
+                                         layout(c).goemotions_model / paths.WEIGHTS],
+          mood_encoders, lambda c: asdict(mood_config(c)),
+          produced=lambda c: [p.parent for p in mood_encoders(c)]),
+    Stage("score", score_stage, lambda c: [lyrics_path(c), layout(c).emotion_model / paths.WEIGHTS,
+                                           mood_encoders(c)[0]],
           lambda c: [layout(c).song_vectors, layout(c).song_halves],
           lambda c: asdict(score_config(c)),
           produced=lambda c: [paths.embeddings_path(layout(c).song_vectors), layout(c).scoring_summary]),

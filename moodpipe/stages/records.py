@@ -107,12 +107,13 @@ def file_problem(path: Path, facts: dict) -> str | None:
 
 def remove_orphans(root: Path, folders: list[Path], extra: list[Path] = ()) -> list[tuple[Path, int]]:
     """Delete what killed writes leave: `.<name>.<random>.tmp` files (moodpipe.files) and `.*.tmp*` files of other
-    savers in the given folders, the Trainer's `.checkpoints-*` folders under the root and its saved_model/, and
+    savers and `.<name>.<random>.tmp` folders (moodpipe.files.atomic_folder) in the given folders, the
+    Trainer's `.checkpoints-*` folders under the root and its saved_model/, and
     the extra paths that exist. Returns (path, bytes) of what was removed. Only call it before a run's stages
     start: a running save's temporary file looks the same."""
     found = [p for folder in (root, root / "saved_model") if folder.is_dir() for p in folder.glob(CHECKPOINTS)]
     found += [p for folder in folders if folder.is_dir() for p in folder.iterdir()
-              if p.is_file() and p.name.startswith(".") and TMP_SUFFIX in p.name]
+              if p.name.startswith(".") and (p.is_file() and TMP_SUFFIX in p.name or p.name.endswith(TMP_SUFFIX))]
     found += [p for p in extra if p.exists()]
     removed = []
     for path in found:

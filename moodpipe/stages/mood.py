@@ -1,0 +1,69 @@
+"""The mood stage: beside each trained emotion model (the Korean one and the English GoEmotions one), a mood
+encoder tuned from the same base encoder on GoEmotions' comments labelled by their circumplex quadrant
+(moodpipe.models.mood_encoder). Scoring then saves every song's `mood` embedding, for
+`recommend.py --representation mood`.
+
+    python lyrics_emotion.py mood --data-dir data        # saved_model/{emotion,goemotions}/mood_encoder/
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from moodpipe import paths
+from moodpipe.data.circumplex import quadrant_of
+from moodpipe.data.goemotions import read_goemotions
+from moodpipe.files import InputError
+from moodpipe.models.mood_encoder import MOOD_ENCODER, MoodEncoderConfig, tune_mood_encoder
+from moodpipe.runtime import SEED, is_main_process, resolve_runtime
+
+log = logging.getLogger("pipeline")
+
+
+@dataclass(frozen=True)
+class MoodConfig:
+    data_dir: str | None = None
+    out: str = "."
+    texts: int = MoodEncoderConfig.texts
+    seed: int = SEED
+    device: str = "auto"
+    bf16: str = "auto"
+
+
+def texts_by_quadrant(data_dir: Path) -> dict[str, list[str]]:
+    """GoEmotions' training comments with exactly one emotion (neutral left out), grouped by its quadrant."""
+    parts, names, _ = read_goemotions(data_dir)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for text, y in zip(parts["train"].text, parts["train"].y, strict=True):
+        labels = [names[i] for i in y.nonzero()[0]]
+        if len(labels) == 1 and labels[0] != "neutral":
+            groups[quadrant_of(labels[0])].append(text)
+    return dict(groups)
+
+
+def trained_models(out: Path) -> list[Path]:
+    layout = paths.Layout(out)
+    return [m for m in (layout.emotion_model, layout.goemotions_model) if (m / paths.BASE_MODEL).is_file()]
+
+
+def tune_mood_encoders(cfg: MoodConfig) -> list[Path]:
+    """A mood encoder beside every trained emotion model under cfg.out; returns their folders."""
+    models = trained_models(Path(cfg.out))
+    if not models:
+        raise InputError(f"no trained emotion model under {cfg.out}/saved_model: run `python lyrics_emotion.py "
+                         "train` (and/or `--dataset goemotions`) first")
+    groups = texts_by_quadrant(paths.resolve_data_dir(cfg.data_dir))
+    runtime = resolve_runtime(cfg.device, cfg.bf16)
+    settings = MoodEncoderConfig(texts=cfg.texts, seed=cfg.seed)
+    made = []
+    for model_dir in models:
+        base = json.loads((model_dir / paths.BASE_MODEL).read_text(encoding="utf-8"))["path"]
+        log.info("mood encoder for %s, tuned from %s on %s", model_dir, base,
+                 ", ".join(f"{q} {len(t)}" for q, t in sorted(groups.items())))
+        if is_main_process():
+            made.append(tune_mood_encoder(base, groups, model_dir / MOOD_ENCODER, runtime, settings))
+    return made
