@@ -115,6 +115,7 @@ class Layout:
     explorer = _under("results", "explorer.html", doc="The self-contained explorer page.")
     run_json = _under("results", "run.json")
     report = _under("results", "REPORT.md")
+    stage_records = _under("results", "stages", doc="What each finished stage produced (moodpipe.stages.records).")
     graphs = _under("sample_graphs")
 
     def sentiment_split(self, name: str) -> Path:
@@ -135,7 +136,7 @@ class Layout:
         return self.results / f"recommendations.{fmt}"
 
     def stage_stamp(self, stage: str) -> Path:
-        return self.results / "stages" / f"{stage}.json"
+        return self.stage_records / f"{stage}.json"
 
     def rebuild_command(self, path: Path) -> str:
         """The command that rebuilds a saved output under this root, for the error that names a damaged one.

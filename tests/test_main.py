@@ -120,6 +120,9 @@ def test_second_run_skips_everything_and_force_reruns(quick_run, capsys):
     out, argv, _ = quick_run
     again = pipeline.main(argv)
     assert {s["status"] for s in again["stages"].values()} == {"skipped"}
+    printed = capsys.readouterr().out  # a progress line after every stage, with what remains from the records
+    assert [f"[progress] {i}/{len(STAGES)} stages" in printed for i in range(1, len(STAGES) + 1)] == [True] * 9
+    assert f"[progress] 1/{len(STAGES)} stages" in printed and "min left (the last run here" in printed
     forced = pipeline.main([*argv, "--stages", "recommend,graphs", "--force"])
     assert [forced["stages"][s]["status"] for s in ("recommend", "graphs")] == ["ran", "ran"]
     assert forced["stages"]["sentiment"]["status"] == "not selected"

@@ -34,7 +34,14 @@ from moodpipe.report.recommendations import markdown_tables, write_recommendatio
 from moodpipe.runtime import SEED, resolve_runtime
 from moodpipe.stages.emotion import train_emotion
 from moodpipe.stages.mood import MoodConfig, tune_mood_encoders
-from moodpipe.stages.records import describe_removed, record_problem, remove_orphans, write_record
+from moodpipe.stages.records import (
+    describe_removed,
+    earlier_stage_times,
+    progress_line,
+    record_problem,
+    remove_orphans,
+    write_record,
+)
 from moodpipe.stages.scoring import ScoreConfig, score_songs
 from moodpipe.stages.sentiment import SentimentConfig, run_sentiment
 
@@ -339,7 +346,7 @@ def clean_up_interrupted(cfg: RunConfig) -> None:
     checkpoints): they are never resumed from, and one weights file can be hundreds of MB."""
     out = layout(cfg)
     folders = [out.processed, out.sentiment_model, out.emotion_model, out.goemotions_model, out.results,
-               out.results / "stages", out.graphs]
+               out.stage_records, out.graphs]
     removed = remove_orphans(Path(cfg.out), folders)
     if removed:
         print(describe_removed(removed))
@@ -351,7 +358,7 @@ def run_pipeline(cfg: RunConfig, argv: list[str] | None = None) -> dict:
     """Every selected stage in order; `argv`, the command as typed (default sys.argv), heads the report."""
     run = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": cfg.quick, "config": asdict(cfg),
            "provenance": provenance(argv), "versions": library_versions(), "runtime": run_device(cfg), "stages": {}}
-    failed = None
+    failed, started, earlier = None, time.time(), earlier_stage_times(layout(cfg).stage_records)
     clean_up_interrupted(cfg)
     for stage in PIPELINE:
         if stage.name not in cfg.stages:
@@ -363,6 +370,8 @@ def run_pipeline(cfg: RunConfig, argv: list[str] | None = None) -> dict:
             run["stages"][stage.name] = {"status": "failed", "error": str(e)}
             failed = f"[{stage.name}] {e}"
             break
+        print(progress_line([s for s in STAGES if s in cfg.stages], stage.name, time.time() - started,
+                            earlier))
     run["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     write_json_atomic(layout(cfg).run_json, run)
     write_report(Path(cfg.out), run, figure_names())

@@ -128,3 +128,31 @@ def describe_removed(removed: list[tuple[Path, int]]) -> str:
     names = ", ".join(str(p) for p, _ in removed[:3]) + (f" and {len(removed) - 3} more" if len(removed) > 3 else "")
     return (f"removed {len(removed)} leftover(s) of an interrupted run "
             f"({sum(n for _, n in removed) / 1e6:.1f} MB): {names}")
+
+
+def earlier_stage_times(records: Path) -> dict[str, float]:
+    """Seconds each stage took when it last finished in this output folder (its record), for the estimates."""
+    times = {}
+    for path in Path(records).glob("*.json"):
+        try:
+            times[path.stem] = float(json.loads(path.read_text(encoding="utf-8"))["seconds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return times
+
+
+def progress_line(selected: list[str], finished: str, elapsed: float, earlier: dict[str, float]) -> str:
+    """`[progress] 3/9 stages, 12 min so far; about 40 min left (...)`: what remains is estimated from the
+    stages' times in this folder's previous run, when there was one.
+
+    >>> progress_line(["data", "crawl"], "data", 90, {"crawl": 600})
+    '[progress] 1/2 stages, 2 min so far; about 10 min left (the last run here took that long for them)'
+    """
+    left = selected[selected.index(finished) + 1:]
+    line = f"[progress] {len(selected) - len(left)}/{len(selected)} stages, {elapsed / 60:.0f} min so far"
+    if not left:
+        return line + "; done"
+    if any(s not in earlier for s in left):
+        return line + f"; next: {left[0]} (no estimate: no earlier run of every remaining stage here)"
+    minutes = sum(earlier[s] for s in left) / 60
+    return line + f"; about {minutes:.0f} min left (the last run here took that long for them)"
