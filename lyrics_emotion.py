@@ -141,10 +141,11 @@ def add_score_options(sc: argparse.ArgumentParser) -> None:
                     help="chunks per inference batch (default: 64 on a CPU, 256 on a GPU)")
     sc.add_argument("--max-songs", type=positive_int, help="score only the first N songs (quick runs)")
     sc.add_argument("--embeddings", action=argparse.BooleanOptionalAction, default=s.embeddings,
-                    help="also save each song's `features` (the fine-tuned model's vector before its classifier) "
-                    "and `generic` (the untuned base encoder's mean-pooled embedding) in "
-                    "results/song_emotions.embeddings.npz, for recommend.py --representation features|generic|"
-                    "hybrid; the base encoder runs once more per chunk (default: on)")
+                    help="also save each song's `features` (the fine-tuned model's vector before its classifier), "
+                    "`generic` (the untuned base encoder's mean-pooled embedding) and, when the model folder has a "
+                    "mood encoder (`lyrics_emotion.py mood`), `mood` in results/song_emotions.embeddings.npz, for "
+                    "recommend.py --representation features|generic|mood|hybrid; each encoder runs once more per "
+                    "chunk (default: on)")
 
 
 def add_mood_options(mo: argparse.ArgumentParser) -> None:
