@@ -87,8 +87,11 @@ def tune_mood_encoder(base_path: str, texts_by_label: dict[str, list[str]], out_
         embeddings.requires_grad_(False)  # multilingual-e5: 96M of 118M weights are rows this data never touches
     optimizer = torch.optim.AdamW([p for p in encoder.parameters() if p.requires_grad], lr=cfg.learning_rate,
                                   weight_decay=0.01)
+    from tqdm.auto import tqdm
     start, steps = time.time(), 0
-    for batch, labels in balanced_batches(texts_by_label, cfg, random.Random(cfg.seed)):
+    per_step = min(cfg.labels_per_batch, len(texts_by_label)) * cfg.per_label
+    batches = balanced_batches(texts_by_label, cfg, random.Random(cfg.seed))
+    for batch, labels in tqdm(batches, total=-(-cfg.texts // per_step), desc="mood encoder", unit="step"):
         enc = tokenizer(batch, truncation=True, max_length=cfg.max_length, padding=True, return_tensors="pt")
         enc = enc.to(runtime.torch_device)
         with autocast(runtime.device, runtime.precision):
