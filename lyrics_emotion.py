@@ -146,6 +146,9 @@ def add_score_options(sc: argparse.ArgumentParser) -> None:
                     "mood encoder (`lyrics_emotion.py mood`), `mood` in results/song_emotions.embeddings.npz, for "
                     "recommend.py --representation features|generic|mood|hybrid; each encoder runs once more per "
                     "chunk (default: on)")
+    sc.add_argument("--generic", action=argparse.BooleanOptionalAction, default=s.generic,
+                    help="with --embeddings, also run the untuned encoder for `generic` vectors (a baseline; "
+                    "main.py skips it; default: on)")
 
 
 def add_mood_options(mo: argparse.ArgumentParser) -> None:

@@ -120,7 +120,7 @@ def mood_encoders(cfg: RunConfig) -> list[Path]:
 def score_config(cfg: RunConfig) -> ScoreConfig:
     return ScoreConfig(data_dir=cfg.data_dir, out=cfg.out, lyrics=str(lyrics_path(cfg)), halves=True,
                        model_dir=str(layout(cfg).emotion_model), max_songs=QUICK_SONGS if cfg.quick else None,
-                       device=cfg.device)
+                       device=cfg.device, generic=False)
 
 
 def lyrics_path(cfg: RunConfig) -> Path:
