@@ -6,7 +6,8 @@
     python recommend.py --text "지친 하루" --toward 기쁨 --steps 5      # a mood path: 5 songs from there to joy
     python recommend.py --all --format csv                         # top-k for every song (the seed's tables)
     python recommend.py --serve [--port 8000]                      # the local app: http://127.0.0.1:8000
-    python recommend.py --evaluate --data-dir data                 # labelled retrieval of every --representation
+    python recommend.py --evaluate --data-dir data                 # labelled retrieval of every --representation,
+                                                                   # and the default chosen on songs with moods
     python recommend.py --evaluate-halves results/song_halves.csv  # half-split recall@10 alone
 
 Input: <out>/results/song_emotions.csv (one row per song: metadata, 60 `emo:<major>/<sub>` probabilities,
@@ -76,9 +77,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--top", type=positive_int, default=10, help="recommendations per query (default: 10)")
     p.add_argument("--representation", choices=list(REPRESENTATIONS),
                    help="space where cosine is taken: " + "; ".join(f"{k}: {v}" for k, v in REPRESENTATIONS.items())
-                   + ". Default: the one main.py chose for these vectors (results/representation.json beside "
-                     f"them), else {DEFAULT_REPRESENTATION}, the labelled-retrieval winner (`--evaluate` "
-                     f"measures it), or {FALLBACK_REPRESENTATION} for vectors without embeddings")
+                   + ". Default: the one chosen for these vectors on songs people labelled with a mood "
+                     "(main.py or --evaluate; results/representation.json beside them), else "
+                     f"{DEFAULT_REPRESENTATION}, the labelled-retrieval winner, or {FALLBACK_REPRESENTATION} for "
+                     "vectors without embeddings")
     p.add_argument("--toward", action="append", default=[], metavar="EMOTION",
                    help="with --song/--song-id/--text: a mood path of --steps songs from there toward this emotion "
                    "(repeatable). " + EXPLANATIONS["path"])

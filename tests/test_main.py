@@ -34,7 +34,7 @@ PROMISED = [
     "saved_model/emotion/mood_encoder/model.safetensors", "saved_model/goemotions/mood_encoder/model.safetensors",
     "results/song_emotions.csv", "results/song_halves.csv", "results/representation_eval.json",
     "results/recommendations.csv", "results/recommendations.md", "results/heatmap_songs.csv",
-    "results/run.json", "results/REPORT.md", "results/representation.json",
+    "results/run.json", "results/REPORT.md", "results/representation.json", "results/retrieval_eval.md",
 ]
 QUICK_SKIPS = {"emotion_head_comparison.png"}  # --quick trains one head: there is no comparison to draw
 
@@ -55,6 +55,11 @@ def write_data_dir(root: Path) -> Path:
     rows = [f"{'so angry' if i % 3 == 0 else 'so happy'} {i}\t{i % 3}\tid{i}" for i in range(24)]
     for split in ("train", "dev", "test"):
         (go / f"{split}.tsv").write_text("\n".join(rows) + "\n")
+    (root / "song_moods").mkdir()  # songs people labelled: the default is chosen on them
+    phrases = list(PHRASES.values())
+    pd.DataFrame({"song_id": range(24), "mood": ["sad", "happy", "angry"] * 8,
+                  "lyrics": ["\n".join(phrases[(i + j) % len(phrases)] for j in range(3)) for i in range(24)]}
+                 ).to_csv(root / "song_moods" / "moods.csv", index=False)
     return root
 
 
@@ -103,8 +108,13 @@ def test_report_and_cli_rank_the_same_neighbours(quick_run):
     assert [cli.song_id.astype(str).iloc[i] for i in untied] == [first.song_id.iloc[i] for i in untied]
     for value in set(sims.round(4)):
         assert set(cli.song_id.astype(str)[cli.similarity.round(4) == value]) <= set(first.song_id) | {""}
-    saved = json.loads((out / "results" / "representation.json").read_text())["representation"]
-    assert saved == DEFAULT_REPRESENTATION  # the quick run's scoring saves the embeddings the default may need
+    saved = json.loads((out / "results" / "representation.json").read_text())
+    evaluation = json.loads((out / "results" / "retrieval_eval.json").read_text())
+    # the default is chosen on the labelled songs when a candidate keeps both floors, else the built-in one
+    assert saved["representation"] == (evaluation["choice"] or {}).get("representation", DEFAULT_REPRESENTATION)
+    assert set(evaluation["song_moods"]) == {"English", "Korean"}
+    assert evaluation["halves"]["candidates"].keys() <= evaluation["song_moods"]["Korean"]["candidates"].keys()
+    assert "hybrid 0.3 mood + 0.7 features" in evaluation["aihub"]["candidates_validation_major"]
 
 
 def test_run_json_lists_every_stage(quick_run):

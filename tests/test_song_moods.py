@@ -1,10 +1,26 @@
-"""The song-mood evaluation's parts that need no model: python -m pytest -q tests/test_song_moods.py"""
+"""The song-mood evaluation and the default chosen on it, the parts that need no model:
+
+    python -m pytest -q tests/test_song_moods.py
+"""
+
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from moodpipe.files import InputError
+from moodpipe.recommend.evaluation import choose_default
+from moodpipe.recommend.representations import (
+    DEFAULT_HYBRID,
+    Hybrid,
+    candidates,
+    fit_space,
+    hybrid_for,
+    needs,
+    save_representation,
+    saved_representation,
+)
 from moodpipe.recommend.song_moods import find_song_moods, lyrics_analyzer, mood_agreement, read_song_moods
 
 
@@ -52,3 +68,58 @@ def test_the_default_mood_csv_is_found_in_the_data_directory(tmp_path):
 def test_korean_lyrics_get_character_ngrams():
     assert lyrics_analyzer(pd.Series(["비 오는 날 헤어진 연인이 그리워"])) == "char"
     assert lyrics_analyzer(pd.Series(["rain falls on the city tonight"])) == "word"
+
+
+# ----------------------------------------------------------------------------- the default, chosen on songs
+
+def evaluation_with(scores: dict[str, tuple[float, float, float]]) -> dict:
+    """A retrieval evaluation whose candidates score (AI-Hub validation P@10 major, half-split recall, song moods)."""
+    return {"aihub": {"candidates_validation_major": {k: v[0] for k, v in scores.items()}},
+            "halves": {"candidates": {k: v[1] for k, v in scores.items()}},
+            "song_moods": {"Korean": {"n_songs": 40, "candidates": {k: v[2] for k, v in scores.items()}}}}
+
+
+def test_the_default_is_the_best_on_songs_among_those_keeping_both_floors():
+    choice = choose_default(evaluation_with({
+        "features": (0.62, 0.37, 0.36),
+        "mood": (0.39, 0.63, 0.44),  # best on songs, but loses the dialogues' major class: not eligible
+        "hybrid 0.3 mood + 0.7 features": (0.58, 0.40, 0.41),  # the answer
+        "hybrid 0.5 mood + 0.5 features": (0.56, 0.34, 0.43),  # under the recall floor
+    }))
+    assert choice["candidate"] == "hybrid 0.3 mood + 0.7 features"
+    assert choice["representation"] == "hybrid"
+    assert Hybrid(**choice["hybrid"]) == Hybrid("mood", 0.3, "features")
+    assert "2 of them keeping" in choice["chosen_by"] and "Korean model" in choice["chosen_by"]
+    assert choose_default(evaluation_with({"features": (0.62, 0.37, 0.36)}))["hybrid"] is None
+
+
+def test_no_choice_when_no_candidate_keeps_the_floors_or_a_part_did_not_run():
+    assert choose_default(evaluation_with({"mood": (0.39, 0.63, 0.44), "log": (0.54, 0.43, 0.37)})) is None
+    partial = evaluation_with({"features": (0.62, 0.37, 0.36)})
+    del partial["song_moods"]
+    assert choose_default(partial) is None
+
+
+def test_a_hybrid_of_two_embeddings_mixes_their_cosines():
+    rng = np.random.default_rng(1)
+    cat = {"probs": rng.dirichlet(np.ones(3), 6), "mood": rng.normal(size=(6, 4)), "features": rng.normal(size=(6, 5))}
+    columns = ["emo:a/x", "emo:b/y", "emo:c/z"]
+
+    def cosines(x):
+        u = x / np.linalg.norm(x, axis=1, keepdims=True)
+        return u @ u.T
+
+    mixed = cosines(fit_space(cat, columns, "hybrid", Hybrid("mood", 0.3, "features"))(cat))
+    parts = [cosines(fit_space(cat, columns, name)(cat)) for name in ("mood", "features")]
+    assert np.allclose(mixed, 0.3 * parts[0] + 0.7 * parts[1])
+    assert needs("hybrid", Hybrid("mood", 0.3, "features")) == ["mood", "features"]
+    assert "hybrid 0.3 mood + 0.7 features" in candidates(cat)
+
+
+def test_the_chosen_mixture_is_saved_beside_the_vectors_and_read_back(tmp_path):
+    vectors = tmp_path / "song_emotions.csv"
+    assert hybrid_for(vectors) == DEFAULT_HYBRID  # nothing saved: the built-in default
+    choice = {"representation": "hybrid", "hybrid": asdict(Hybrid("mood", 0.3, "features")), "chosen_by": "songs"}
+    assert save_representation(vectors, {"k": 10, "recall_at_10": {"log": 0.4}, "n_songs": 20}, choice) == "hybrid"
+    assert saved_representation(vectors) == "hybrid"
+    assert hybrid_for(vectors) == Hybrid("mood", 0.3, "features")

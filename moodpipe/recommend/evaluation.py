@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -39,14 +40,17 @@ from moodpipe.recommend.catalogue import check_rows, emotion_columns, major_of
 from moodpipe.recommend.representations import (
     DEFAULT_HYBRID,
     EMBEDDINGS,
+    HYBRID_WEIGHTS,
     REPRESENTATIONS,
     Hybrid,
     available,
+    candidates,
     fit_space,
+    save_representation,
 )
 from moodpipe.recommend.retrieval_scores import (
-    HYBRID_WEIGHTS,
     K,
+    candidate_scores,
     chance_precision,
     choose_hybrid,
     precision_at_k,
@@ -58,6 +62,11 @@ from moodpipe.recommend.topk import topk_cosine
 from moodpipe.runtime import Runtime
 
 log = logging.getLogger("pipeline")
+
+# The floors a default must keep (main.py chooses it on songs people labelled): precision@10 of the major class on
+# the AI-Hub validation dialogues, and half-split recall@10 on the songs being recommended.
+AIHUB_FLOOR = 0.55
+RECALL_FLOOR = 0.35
 
 # ----------------------------------------------------------------------------- the three evaluations
 
@@ -80,6 +89,7 @@ def evaluate_aihub(layout: paths.Layout, model_dir: Path, runtime: Runtime | Non
     rows["tfidf"] = {which: precision_at_k(tfidf, y) for which, y in labels["test"].items()}
     rows["chance"] = {which: chance_precision(y) for which, y in labels["test"].items()}
     return {"n_test": len(split["test"]), "n_val": len(split["val"]), "k": K, "precision_at_k": rows,
+            "candidates_validation_major": candidate_scores(scored["val"], columns, labels["val"]["major"]),
             "hybrid": {"used": [DEFAULT_HYBRID.part, DEFAULT_HYBRID.weight],
                        "validation_choice": [chosen.part, chosen.weight],
                        "chosen_by": "validation precision@10 of the major class", "validation_search": search}}
@@ -155,13 +165,17 @@ def halves_embeddings(path: Path, df: pd.DataFrame) -> dict[str, np.ndarray]:
         return {n: saved[f"halves_{n}"] for n in EMBEDDINGS if same and f"halves_{n}" in saved.files}
 
 
-def evaluate_halves(path: Path, out: Path, k: int = 10) -> dict:
-    """recall@k of every available representation on a CSV of half-song vectors (song_id, half a/b, emotions)."""
+def evaluate_halves(path: Path, out: Path, k: int = 10, with_candidates: bool = False) -> dict:
+    """recall@k of every available representation on a CSV of half-song vectors (song_id, half a/b, emotions);
+    with_candidates, also of every candidate for the default."""
     a, b, columns, ids = read_halves(path, k)
     usable = [r for r in available(a, DEFAULT_HYBRID) if r != "major6" or all(major_of(c) for c in columns)]
     recall = {r: half_split_recall_at_k(a, b, k, r, columns) for r in usable}
     result = {"k": k, "n_songs": len(ids), "chance": k / len(ids), f"recall_at_{k}": recall,
               "best": max(recall, key=recall.get), "source": str(path)}
+    if with_candidates:
+        result["candidates"] = {key: half_split_recall_at_k(a, b, k, name, columns, hybrid)
+                                for key, (name, hybrid) in candidates(a).items()}
     print(f"half-split recall@{k} over {len(ids)} songs (chance {k / len(ids):.4f}):")
     for r, v in sorted(recall.items(), key=lambda kv: -kv[1]):
         print(f"  {r:9s} {v:.4f}  {REPRESENTATIONS[r]}")
@@ -203,10 +217,57 @@ def summary_rows(result: dict) -> tuple[list[str], list[str], list[list[str]]]:
     return order, ["representation", *[c[0] for c in columns], "mean rank"], rows
 
 
-def run_evaluations(out: Path, data_dir: Path, runtime: Runtime | None = None,
-                    max_comments: int | None = None, song_moods: Path | None = None) -> dict:
-    """Every evaluation whose inputs exist under `out` (models, split, halves) and `data_dir` (GoEmotions);
-    the ones that cannot run are named with what they need."""
+# ----------------------------------------------------------------------------- the default, chosen on songs
+
+def choose_default(result: dict) -> dict | None:
+    """The default representation, chosen on songs people labelled: the best top-10 mood agreement (with the
+    Korean model, whose vectors are the ones recommended) among the candidates (representations.candidates) that
+    keep AI-Hub validation precision@10 of the major class >= AIHUB_FLOOR and half-split recall@10 >=
+    RECALL_FLOOR. None when one of those evaluations did not run or no candidate keeps both floors."""
+    moods = result.get("song_moods", {}).get("Korean")
+    if not moods or "aihub" not in result or "candidates" not in result.get("halves", {}):
+        return None
+    aihub, recall = result["aihub"]["candidates_validation_major"], result["halves"]["candidates"]
+    english = result["song_moods"].get("English", {}).get("candidates", {})
+    table = {key: {"aihub_val_major": aihub[key], "half_split_recall": recall[key],
+                   "song_moods_korean": agreement, "song_moods_english": english.get(key)}
+             for key, agreement in moods["candidates"].items() if key in aihub and key in recall}
+    kept = [key for key, r in table.items()
+            if r["aihub_val_major"] >= AIHUB_FLOOR and r["half_split_recall"] >= RECALL_FLOOR]
+    if not kept:
+        log.warning("no candidate keeps AI-Hub P@10 >= %.2f and recall@10 >= %.2f; the default stays", AIHUB_FLOOR,
+                    RECALL_FLOOR)
+        return None
+    best = max(kept, key=lambda key: table[key]["song_moods_korean"])
+    name, hybrid = candidates(dict.fromkeys(["probs", *EMBEDDINGS]))[best]
+    return {"representation": name, "hybrid": asdict(hybrid) if name == "hybrid" else None, "candidate": best,
+            "chosen_by": f"best top-10 mood agreement on {moods['n_songs']} songs people labelled (Korean model) "
+                         f"among {len(table)} candidates, {len(kept)} of them keeping AI-Hub validation P@10 major "
+                         f">= {AIHUB_FLOOR} and half-split recall@10 >= {RECALL_FLOOR} (recommend.py --evaluate)",
+            "scores": table[best], "candidates": table}
+
+
+def choice_table(choice: dict, rows: int = 12) -> list[str]:
+    """The chosen candidate and the best others by mood agreement, as markdown lines."""
+    ranked = sorted(choice["candidates"], key=lambda key: -choice["candidates"][key]["song_moods_korean"])
+    lines = ["## The default, chosen on songs", "", f"**{choice['candidate']}**: {choice['chosen_by']}.", "",
+             "| candidate | AI-Hub val P@10 major | half-split recall@10 | song moods, Korean model | "
+             "song moods, English model | keeps both floors |", "|---|---|---|---|---|---|"]
+    for key in ranked[:rows]:
+        r = choice["candidates"][key]
+        kept = r["aihub_val_major"] >= AIHUB_FLOOR and r["half_split_recall"] >= RECALL_FLOOR
+        english = "-" if r["song_moods_english"] is None else f"{r['song_moods_english']:.4f}"
+        lines.append(f"| {'**' + key + '**' if key == choice['candidate'] else key} | {r['aihub_val_major']:.4f} | "
+                     f"{r['half_split_recall']:.4f} | {r['song_moods_korean']:.4f} | {english} | "
+                     f"{'yes' if kept else 'no'} |")
+    return [*lines, ""]
+
+
+def run_evaluations(out: Path, data_dir: Path, runtime: Runtime | None = None, max_comments: int | None = None,
+                    song_moods: Path | None = None, per_mood: int | None = None) -> dict:
+    """Every evaluation whose inputs exist under `out` (models, split, halves) and `data_dir` (GoEmotions, song
+    moods); the ones that cannot run are named with what they need. When the song-mood, AI-Hub and half-split
+    parts all ran, the default is chosen on songs (choose_default) and saved beside the song vectors."""
     layout, result, skipped = paths.Layout(out), {}, {}
     if (layout.emotion_model / "config.json").is_file() and layout.emotion_split("test").is_file():
         result["aihub"] = evaluate_aihub(layout, layout.emotion_model, runtime)
@@ -217,22 +278,26 @@ def run_evaluations(out: Path, data_dir: Path, runtime: Runtime | None = None,
         result["goemotions"] = evaluate_goemotions(Path(data_dir), layout.goemotions_model, runtime, max_comments)
     else:
         skipped["goemotions"] = f"needs {layout.goemotions_model} (train --dataset goemotions) and {goemotions}"
-    moods = evaluate_moods_with_each_model(layout, song_moods or find_song_moods(data_dir), runtime, skipped)
+    moods = evaluate_moods_with_each_model(layout, song_moods or find_song_moods(data_dir), runtime, skipped,
+                                           per_mood)
     if moods:
         result["song_moods"] = moods
     if layout.song_halves.is_file():
-        result["halves"] = evaluate_halves(layout.song_halves, out)
+        result["halves"] = evaluate_halves(layout.song_halves, out, with_candidates=True)
     else:
         skipped["halves"] = f"needs {layout.song_halves} (lyrics_emotion.py score --halves)"
     for name, why in skipped.items():
         print(f"{name}: skipped, {why}")
     if not result:
         raise InputError("nothing to evaluate: " + "; ".join(skipped.values()))
+    result["choice"] = choose_default(result)
+    if result["choice"]:
+        save_representation(layout.song_vectors, result["halves"], result["choice"])
     return write_evaluation(layout, {**result, "skipped": skipped})
 
 
 def evaluate_moods_with_each_model(layout: paths.Layout, path: Path | None, runtime: Runtime | None,
-                                   skipped: dict) -> dict:
+                                   skipped: dict, per_mood: int | None = None) -> dict:
     """Song-mood agreement with the English (GoEmotions) and the Korean (AI-Hub) model, each when trained."""
     if path is None or not Path(path).is_file():
         where = path or f"<data-dir>/{paths.SONG_MOODS_DIR}/*.csv"
@@ -241,7 +306,7 @@ def evaluate_moods_with_each_model(layout: paths.Layout, path: Path | None, runt
     found = {}
     for name, model in (("English", layout.goemotions_model), ("Korean", layout.emotion_model)):
         if (model / "config.json").is_file():
-            found[name] = evaluate_song_moods(Path(path), model, runtime)
+            found[name] = evaluate_song_moods(Path(path), model, runtime, per_mood=per_mood)
         else:
             skipped[f"song_moods_{name.lower()}"] = f"needs {model}"
     return found
@@ -252,9 +317,13 @@ def write_evaluation(layout: paths.Layout, result: dict) -> dict:
     result["best_overall"] = order[0] if order else None
     result["provenance"] = provenance()
     write_json_atomic(layout.retrieval_eval("json"), result)
+    choice = choice_table(result["choice"]) if result.get("choice") else []
     write_text_atomic(layout.retrieval_eval("md"), "\n".join(["# Retrieval evaluation", "",
-                                                               *provenance_lines(result["provenance"]), table]))
+                                                               *provenance_lines(result["provenance"]), table,
+                                                               *choice]))
     print(table)
     if order:
         print(f"best over these evaluations (mean rank): {order[0]}")
+    if result.get("choice"):
+        print(f"default, chosen on songs: {result['choice']['candidate']} (saved in {layout.chosen_representation})")
     return result

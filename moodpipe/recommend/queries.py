@@ -27,9 +27,9 @@ from moodpipe.recommend.catalogue import (
     song_labels,
 )
 from moodpipe.recommend.representations import (
-    DEFAULT_HYBRID,
     Space,
     fitted_space,
+    hybrid_for,
     needs,
     representation_for,
 )
@@ -100,7 +100,7 @@ def build_queries(cfg: RecommendConfig, meta: pd.DataFrame, catalogue: dict, col
         rows = np.array([row])
     elif cfg.text is not None:
         model_dir = Path(cfg.model_dir) if cfg.model_dir else Layout(Path(cfg.out)).emotion_model
-        embeddings = tuple(k for k in needs(cfg.representation, DEFAULT_HYBRID) if k != "probs")  # only these run
+        embeddings = tuple(k for k in needs(cfg.representation, hybrid_for(vectors)) if k != "probs")  # only these run
         query = score_text(cfg.text, model_dir, columns, resolve_runtime(cfg.device), embeddings)
         return [f"text: {cfg.text}"], query, np.array([-1]), note
     else:
@@ -178,7 +178,7 @@ def recommend(cfg: RecommendConfig) -> dict:
         (labels, table, note), profile = emotion_query(cfg, meta, probs, columns), None
         units = normalize_rows(fitted_space(catalogue, columns, "log").rank(catalogue)).astype(np.float32)
     else:
-        space = fitted_space(catalogue, columns, cfg.representation, vectors)
+        space = fitted_space(catalogue, columns, cfg.representation, vectors, hybrid_for(vectors))
         items = space.rank(catalogue)
         check_rows(items, names, vectors, f"no direction under --representation {cfg.representation} "
                    "(the vector equals the catalogue mean)")

@@ -5,7 +5,11 @@ all live here; ranking (moodpipe.recommend.queries), the page and the evaluation
 - the probability family (raw, centered, zscore, log, major6): transforms of the emotion probabilities;
 - the embeddings scoring saves beside the vectors (`features`: the fine-tuned model's vector before its
   classifier; `generic`: the untuned base encoder's mean-pooled embedding);
-- `hybrid`: a weighted concatenation of one embedding with `log`.
+- `hybrid`: a weighted concatenation of two of them (an embedding with `log`, or `mood` with `features`).
+
+The default is chosen per catalogue on songs people labelled with a mood (moodpipe.recommend.evaluation.
+choose_default, among `candidates`) and saved beside the vectors with its mixture; without that choice the
+built-in DEFAULT_REPRESENTATION and DEFAULT_HYBRID apply.
 
 A catalogue is a dict of aligned row arrays, `probs` plus whatever embeddings exist; a query is a dict of the
 same keys. fit_space learns the statistics (means) from the catalogue, so a text query lands in the same space.
@@ -44,7 +48,8 @@ REPRESENTATIONS = {
     "generic": "the untuned base encoder's mean-pooled embedding, centred (what anyone gets without us)",
     "mood": "the mood encoder's mean-pooled embedding (the base encoder tuned contrastively on the four "
             "circumplex moods), centred",
-    "hybrid": "a weighted concatenation of the unit-length centred `generic` (or `features`) and `log` vectors",
+    "hybrid": "a weighted mix of two representations (cosine = w * cosine in one + (1 - w) * cosine in the other; "
+              "main.py chooses the pair and w on songs people labelled, e.g. `mood` with `features`)",
 }
 PROBABILITY_REPRESENTATIONS = ("raw", "centered", "zscore", "log", "major6")
 # The default is the labelled-retrieval choice recorded in results/retrieval_eval.md (`recommend.py --evaluate`);
@@ -87,22 +92,47 @@ def fit_representation(catalogue: np.ndarray, columns: Sequence[str],
 
 @dataclass(frozen=True)
 class Hybrid:
-    """`hybrid` = [sqrt(weight) * unit(centred part), sqrt(1 - weight) * unit(log)]: its cosine is exactly
-    weight * cosine in `part` + (1 - weight) * cosine in `log`."""
+    """`hybrid` = [sqrt(weight) * unit(part), sqrt(1 - weight) * unit(rest)]: its cosine is exactly
+    weight * cosine in `part` + (1 - weight) * cosine in `rest` (both fitted representations)."""
     part: str = "generic"
     weight: float = 0.5
+    rest: str = "log"
+
+    def describe(self) -> str:
+        return f"{self.weight:g} {self.part} + {1 - self.weight:g} {self.rest}"
 
 
-# Chosen on the AI-Hub validation dialogues by precision@10 of the major class, never on test
-# (recommend.py --evaluate searches features/generic x 0.1..0.9 again and warns when its choice differs).
+# Used when no choice is saved beside the vectors. Chosen on the AI-Hub validation dialogues by precision@10 of
+# the major class, never on test (recommend.py --evaluate searches again and warns when its choice differs).
 DEFAULT_HYBRID = Hybrid("features", 0.9)
+HYBRID_WEIGHTS = tuple(round(w, 1) for w in np.linspace(0.1, 0.9, 9))
+# The mixtures the default is chosen among (main.py, on songs people labelled): each at every weight.
+HYBRID_PAIRS = (("features", "log"), ("mood", "log"), ("mood", "features"))
+
+
+def candidates(catalogue: dict) -> dict[str, tuple[str, Hybrid]]:
+    """{key: (representation, hybrid)} for every representation this catalogue supports (major6 aside) and every
+    mixture of HYBRID_PAIRS: what the default is chosen among.
+
+    >>> sorted(candidates({"probs": np.ones((2, 2))}))
+    ['centered', 'log', 'raw', 'zscore']
+    """
+    found = {r: (r, DEFAULT_HYBRID) for r in available(catalogue) if r not in ("hybrid", "major6")}
+    for part, rest in HYBRID_PAIRS:
+        for w in HYBRID_WEIGHTS:
+            hybrid = Hybrid(part, w, rest)
+            if all(k in catalogue for k in needs("hybrid", hybrid)):
+                found[f"hybrid {hybrid.describe()}"] = ("hybrid", hybrid)
+    return found
 
 
 def needs(name: str, hybrid: Hybrid = Hybrid()) -> list[str]:
     """The catalogue arrays a representation reads."""
     if name in EMBEDDINGS:
         return [name]
-    return ["probs", hybrid.part] if name == "hybrid" else ["probs"]
+    if name == "hybrid":
+        return list(dict.fromkeys(needs(hybrid.part) + needs(hybrid.rest)))
+    return ["probs"]
 
 
 def available(catalogue: dict, hybrid: Hybrid = Hybrid()) -> list[str]:
@@ -129,9 +159,9 @@ def fit_space(catalogue: dict, columns: Sequence[str], name: str,
         mean = np.asarray(catalogue[name], float).mean(axis=0)
         return lambda q: np.asarray(q[name], float) - mean
     if name == "hybrid":
-        part, log = fit_space(catalogue, columns, hybrid.part), fit_space(catalogue, columns, "log")
+        part, rest = fit_space(catalogue, columns, hybrid.part), fit_space(catalogue, columns, hybrid.rest)
         w = float(np.clip(hybrid.weight, 0.0, 1.0))
-        return lambda q: np.hstack([np.sqrt(w) * normalize_rows(part(q)), np.sqrt(1 - w) * normalize_rows(log(q))])
+        return lambda q: np.hstack([np.sqrt(w) * normalize_rows(part(q)), np.sqrt(1 - w) * normalize_rows(rest(q))])
     transform, _ = fit_representation(catalogue["probs"], columns, name)
     return lambda q: transform(q["probs"])
 
@@ -166,26 +196,38 @@ def fitted_space(catalogue: dict, columns: Sequence[str], name: str, source: obj
 
 # ----------------------------------------------------------------------------- the choice, saved beside the vectors
 
-def saved_representation(vectors: Path) -> str | None:
-    """The representation chosen for these vectors (results/representation.json beside them), if any."""
+def saved_choice(vectors: Path) -> dict:
+    """What results/representation.json beside the vectors says (empty when there is none)."""
     path = Path(vectors).parent / REPRESENTATION_FILE
-    if not path.is_file():
-        return None
-    name = read_json(path, "python main.py --stages recommend --force").get("representation")
+    return read_json(path, "python main.py --stages recommend --force") if path.is_file() else {}
+
+
+def saved_representation(vectors: Path) -> str | None:
+    """The representation chosen for these vectors, if any."""
+    name = saved_choice(vectors).get("representation")
     return name if name in REPRESENTATIONS else None
 
 
-def save_representation(vectors: Path, evaluation: dict) -> str:
-    """Record the representation every ranking of these vectors uses, beside them, with why: the default (the
-    winner of the labelled retrieval evaluation) when the vectors support it, else the best half-split recall."""
+def hybrid_for(vectors: Path) -> Hybrid:
+    """The `hybrid` mixture chosen for these vectors, else DEFAULT_HYBRID."""
+    saved = saved_choice(vectors).get("hybrid")
+    return Hybrid(**saved) if saved else DEFAULT_HYBRID
+
+
+def save_representation(vectors: Path, evaluation: dict, choice: dict | None = None) -> str:
+    """Record the representation every ranking of these vectors uses, beside them, with why: the choice made on
+    songs people labelled (moodpipe.recommend.evaluation.choose_default) when there is one; else the default
+    when the vectors support it, else the best half-split recall."""
     k = evaluation["k"]
     recall = evaluation[f"recall_at_{k}"]
-    chosen = DEFAULT_REPRESENTATION if DEFAULT_REPRESENTATION in recall else evaluation["best"]
-    why = ("the default: best in labelled retrieval (recommend.py --evaluate)" if chosen == DEFAULT_REPRESENTATION
-           else f"best half-split recall@{k} ({DEFAULT_REPRESENTATION} needs vectors these files lack)")
+    if choice is None:
+        chosen = DEFAULT_REPRESENTATION if DEFAULT_REPRESENTATION in recall else evaluation["best"]
+        why = ("the default: best in labelled retrieval (recommend.py --evaluate)" if chosen == DEFAULT_REPRESENTATION
+               else f"best half-split recall@{k} ({DEFAULT_REPRESENTATION} needs vectors these files lack)")
+        choice = {"representation": chosen, "chosen_by": why}
     write_json_atomic(Path(vectors).parent / REPRESENTATION_FILE, {
-        "representation": chosen, "chosen_by": why, f"recall_at_{k}": recall, "n_songs": evaluation["n_songs"]})
-    return chosen
+        **choice, f"recall_at_{k}": recall, "n_songs": evaluation["n_songs"]})
+    return choice["representation"]
 
 
 def default_representation(catalogue: dict) -> str:

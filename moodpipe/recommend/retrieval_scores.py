@@ -1,6 +1,6 @@
 """The measures every retrieval evaluation shares: each item's k nearest others by cosine, precision@k of a
 shared label (one label, or any of several), its chance level, every representation scored on one labelled
-set, the `hybrid` weight search, and TF-IDF rows to compare with.
+set, every candidate for the default scored, the `hybrid` weight search, and TF-IDF rows to compare with.
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ import pandas as pd
 from moodpipe.files import InputError
 from moodpipe.models.tfidf import tfidf_vectorizer
 from moodpipe.recommend.catalogue import major_of
-from moodpipe.recommend.representations import EMBEDDINGS, Hybrid, available, fit_space
+from moodpipe.recommend.representations import EMBEDDINGS, HYBRID_WEIGHTS, Hybrid, available, candidates, fit_space
 from moodpipe.recommend.topk import normalize_rows, topk_cosine
 
 K = 10
-HYBRID_WEIGHTS = tuple(round(w, 1) for w in np.linspace(0.1, 0.9, 9))
 
 
 def neighbours(vectors: np.ndarray, k: int = K) -> np.ndarray:
@@ -69,6 +68,12 @@ def representation_scores(catalogue: dict, columns: list[str], labels: dict[str,
         space = fit_space(catalogue, columns, name, hybrid)(catalogue)
         out[name] = {which: precision_at_k(space, y, k) for which, y in labels.items()}
     return out
+
+
+def candidate_scores(catalogue: dict, columns: list[str], labels: np.ndarray, k: int = K) -> dict[str, float]:
+    """precision@k on one labelled set of every candidate for the default (representations.candidates)."""
+    return {key: precision_at_k(fit_space(catalogue, columns, name, hybrid)(catalogue), labels, k)
+            for key, (name, hybrid) in candidates(catalogue).items()}
 
 
 def choose_hybrid(catalogue: dict, columns: list[str], y: np.ndarray, k: int = K) -> tuple[Hybrid, dict]:

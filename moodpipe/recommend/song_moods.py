@@ -22,7 +22,14 @@ from moodpipe import paths
 from moodpipe.files import InputError, read_csv_checked
 from moodpipe.models.song_vectors import song_emotion_vectors
 from moodpipe.recommend.representations import DEFAULT_HYBRID
-from moodpipe.recommend.retrieval_scores import K, chance_precision, precision_at_k, representation_scores, tfidf_space
+from moodpipe.recommend.retrieval_scores import (
+    K,
+    candidate_scores,
+    chance_precision,
+    precision_at_k,
+    representation_scores,
+    tfidf_space,
+)
 from moodpipe.runtime import Runtime
 
 log = logging.getLogger("pipeline")
@@ -36,9 +43,10 @@ def find_song_moods(data_dir: Path) -> Path | None:
     return next(iter(sorted((Path(data_dir) / paths.SONG_MOODS_DIR).glob("*.csv"))), None)
 
 
-def read_song_moods(path: Path, k: int = K) -> pd.DataFrame:
-    """The labelled songs with lyrics: song_id, lyrics, mood (other columns kept). Songs without lyrics or
-    mood are dropped, said in one line; a missing column, a repeated song_id or too few songs is an error."""
+def read_song_moods(path: Path, k: int = K, per_mood: int | None = None) -> pd.DataFrame:
+    """The labelled songs with lyrics: song_id, lyrics, mood (other columns kept); with per_mood, only the first
+    that many of each mood (quick runs). Songs without lyrics or mood are dropped, said in one line; a missing
+    column, a repeated song_id or too few songs is an error."""
     songs = read_csv_checked(path, "pass a CSV with the columns song_id, lyrics, mood to --song-moods")
     missing = [c for c in MOOD_COLUMNS if c not in songs.columns]
     if missing:
@@ -52,6 +60,8 @@ def read_song_moods(path: Path, k: int = K) -> pd.DataFrame:
         log.info("song moods: %d of %d songs in %s have no lyrics or no mood; left out", (~usable).sum(),
                  len(songs), path)
     songs = songs[usable].reset_index(drop=True).assign(mood=lambda d: d.mood.astype(str))
+    if per_mood:
+        songs = songs.groupby("mood", sort=False).head(per_mood).reset_index(drop=True)
     if len(songs) <= k or songs.mood.nunique() < 2:
         raise InputError(f"{path}: {len(songs)} usable songs in {songs.mood.nunique()} mood(s); top-{k} agreement "
                          f"needs more than {k} songs and at least 2 moods")
@@ -73,9 +83,11 @@ def lyrics_analyzer(lyrics: pd.Series) -> str:
     return "char" if len(HANGUL.findall(text)) > 0.3 * max(1, len(re.findall(r"\w", text))) else "word"
 
 
-def evaluate_song_moods(path: Path, model_dir: Path, runtime: Runtime | None = None, k: int = K) -> dict:
-    """Top-k mood agreement of every representation the model's vectors support, beside TF-IDF and chance."""
-    songs = read_song_moods(path, k)
+def evaluate_song_moods(path: Path, model_dir: Path, runtime: Runtime | None = None, k: int = K,
+                        per_mood: int | None = None) -> dict:
+    """Top-k mood agreement of every representation the model's vectors support, beside TF-IDF and chance, and
+    of every candidate for the default."""
+    songs = read_song_moods(path, k, per_mood)
     rows, _, _, vectors = song_emotion_vectors(songs, str(model_dir), runtime or Runtime(), embeddings=True)
     columns = [c for c in rows.columns if str(c).startswith("emo:")]
     catalogue = {"probs": rows[columns].to_numpy(float), **{n: v for n, v in vectors.items() if "_" not in n}}
@@ -86,4 +98,5 @@ def evaluate_song_moods(path: Path, model_dir: Path, runtime: Runtime | None = N
                                               moods, k)}
     scores["chance"] = {"mood": chance_precision(moods)}
     return {"file": str(path), "model": str(model_dir), "n_songs": len(songs), "k": k,
-            "moods": songs.mood.value_counts().sort_index().to_dict(), "agreement_at_k": scores}
+            "moods": songs.mood.value_counts().sort_index().to_dict(), "agreement_at_k": scores,
+            "candidates": candidate_scores(catalogue, columns, moods, k)}

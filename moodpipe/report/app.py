@@ -33,7 +33,7 @@ from moodpipe.files import InputError, read_json
 from moodpipe.paths import Layout
 from moodpipe.recommend.catalogue import load_catalogue, major_of, normalize_title, readable
 from moodpipe.recommend.queries import RecommendConfig, recommend
-from moodpipe.recommend.representations import DEFAULT_HYBRID, REPRESENTATIONS, available, representation_for
+from moodpipe.recommend.representations import REPRESENTATIONS, available, hybrid_for, representation_for
 from moodpipe.report.recommendations import EXPLANATIONS, column_titles, playlist_csv, playlist_m3u, score_column
 
 log = logging.getLogger("pipeline")
@@ -92,7 +92,7 @@ class App:
         run = Layout(Path(self.out)).run_json
         majors = list(dict.fromkeys(m for m in map(major_of, columns) if m))
         return {"n_songs": len(meta), "representations": {r: REPRESENTATIONS[r] for r in
-                                                          available(catalogue, DEFAULT_HYBRID)},
+                                                          available(catalogue, hybrid_for(self.vectors_path))},
                 "default_representation": representation_for(None, self.vectors_path, catalogue),
                 "majors": majors, "emotions": [readable(c) for c in columns],
                 "text_model": (self.model_path / "config.json").is_file(),

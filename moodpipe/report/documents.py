@@ -257,7 +257,8 @@ def recommend_section(root: Path, n_examples: int = 3) -> list[str]:
     recall = evaluation[f"recall_at_{evaluation['k']}"]
     chosen = (optional_json(root, layout.chosen_representation)
               or {"representation": evaluation["best"], "chosen_by": "?"})
-    lines = ["## Recommendations", "", f"Representation: **{chosen['representation']}** ({chosen['chosen_by']}). "
+    name = chosen.get("candidate") or chosen["representation"]  # a chosen hybrid says its mixture
+    lines = ["## Recommendations", "", f"Representation: **{name}** ({chosen['chosen_by']}). "
              f"Half-split recall@{evaluation['k']} over {evaluation['n_songs']} songs (chance "
              f"{evaluation['chance']:.4f}):", "",
              "| representation | recall@10 |", "|---|---|", *[f"| {r} | {v:.4f} |" for r, v in recall.items()], ""]

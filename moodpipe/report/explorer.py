@@ -31,12 +31,12 @@ from moodpipe.recommend.catalogue import load_catalogue, major_of, readable
 from moodpipe.recommend.evaluation import summary_rows
 from moodpipe.recommend.queries import RecommendConfig, recommend
 from moodpipe.recommend.representations import (
-    DEFAULT_HYBRID,
     LOG_FLOOR,
     PROBABILITY_REPRESENTATIONS,
     REPRESENTATIONS,
     fit_representation,
     fit_space,
+    hybrid_for,
 )
 from moodpipe.recommend.topk import normalize_rows
 
@@ -78,7 +78,7 @@ def catalogue_data(vectors: Path) -> dict:
     meta, probs, columns, catalogue = load_catalogue(vectors)
     top = cli_neighbours(vectors, None, TOP)  # also rejects NaN rows and vectors without a direction, as the CLI
     default = top["representation"]
-    units = normalize_rows(fit_space(catalogue, columns, default, DEFAULT_HYBRID)(catalogue))
+    units = normalize_rows(fit_space(catalogue, columns, default, hybrid_for(vectors))(catalogue))
     majors = major_names(columns)
     groups = probs @ group_matrix(columns, majors) if majors else probs
     years = meta.year.to_numpy(float)

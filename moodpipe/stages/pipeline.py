@@ -26,9 +26,10 @@ from moodpipe.models.emotion_finetune import TRAIN_DEFAULTS, EmotionTrainConfig
 from moodpipe.models.mood_encoder import MOOD_ENCODER
 from moodpipe.models.training import library_versions
 from moodpipe.provenance import provenance
-from moodpipe.recommend.evaluation import evaluate_halves
+from moodpipe.recommend.evaluation import run_evaluations
 from moodpipe.recommend.queries import RecommendConfig, recommend
 from moodpipe.recommend.representations import save_representation
+from moodpipe.recommend.song_moods import find_song_moods
 from moodpipe.report.documents import write_report
 from moodpipe.report.recommendations import markdown_tables, write_recommendations
 from moodpipe.runtime import SEED, resolve_runtime
@@ -55,6 +56,7 @@ QUICK_AIHUB = {"epochs": 2, "max_length": 64}
 QUICK_COMMENTS = 300
 QUICK_SONGS = 60
 QUICK_MOOD_TEXTS = 128
+QUICK_SONGS_PER_MOOD = 15
 HEAD_COMPARISON_FIGURE = "emotion_head_comparison.png"
 SPLITS = ("train", "val", "test")
 
@@ -123,6 +125,12 @@ def score_config(cfg: RunConfig) -> ScoreConfig:
                        device=cfg.device, generic=False)
 
 
+def song_moods(cfg: RunConfig) -> list[Path]:
+    """The songs people labelled with a mood, when the data directory has them (the default is chosen on them)."""
+    found = find_song_moods(Path(cfg.data_dir))
+    return [found] if found else []
+
+
 def lyrics_path(cfg: RunConfig) -> Path:
     """--lyrics, else the first lyrics CSV found in the data directory, else where the crawler writes."""
     return Path(cfg.lyrics) if cfg.lyrics else paths.find_lyrics(Path(cfg.data_dir))
@@ -183,16 +191,21 @@ def score_stage(cfg: RunConfig) -> dict:
 
 
 def recommend_stage(cfg: RunConfig) -> dict:
-    """Measure the half-split recall@10, keep the default representation (the labelled-retrieval winner) when
-    the vectors support it, else the best by that recall; then the seed's tables for every song."""
+    """Every retrieval evaluation whose inputs exist (recommend.py --evaluate: results/retrieval_eval.*), which
+    chooses the default representation on songs people labelled when it can; else the labelled-retrieval
+    default when the vectors support it, else the best half-split recall. Then the seed's tables for every song."""
     out = layout(cfg)
-    evaluation = evaluate_halves(out.song_halves, Path(cfg.out))
-    best = save_representation(out.song_vectors, evaluation)  # recommend.py, REPORT.md and the page use it too
+    evaluation = run_evaluations(Path(cfg.out), Path(cfg.data_dir), resolve_runtime(cfg.device),
+                                 max_comments=QUICK_COMMENTS if cfg.quick else None,
+                                 per_mood=QUICK_SONGS_PER_MOOD if cfg.quick else None)
+    if not evaluation.get("choice"):
+        save_representation(out.song_vectors, evaluation["halves"])  # recommend.py, REPORT.md and the page use it
     result = recommend(RecommendConfig(out=cfg.out, all_songs=True, format="csv", seed=cfg.seed))
     write_recommendations(result, Path(cfg.out))
     # The report shows the seed's tables; markdown of the same result, without recomputing it.
     write_text_atomic(out.recommendations("md"), "\n".join(markdown_tables(result)) + "\n")
-    return {"representation": best, "recall_at_10": evaluation["recall_at_10"], "outputs": result["outputs"]}
+    return {"representation": result["representation"], "outputs": result["outputs"],
+            "recall_at_10": evaluation["halves"]["recall_at_10"]}
 
 
 def figure_names() -> list[str]:
@@ -289,10 +302,10 @@ PIPELINE = [
           lambda c: [layout(c).song_vectors, layout(c).song_halves],
           lambda c: asdict(score_config(c)),
           produced=lambda c: [paths.embeddings_path(layout(c).song_vectors), layout(c).scoring_summary]),
-    Stage("recommend", recommend_stage, lambda c: [layout(c).song_vectors, layout(c).song_halves],
+    Stage("recommend", recommend_stage, lambda c: [layout(c).song_vectors, layout(c).song_halves, *song_moods(c)],
           lambda c: [layout(c).recommendations("csv"), layout(c).recommendations("md"), layout(c).heatmap,
-                     layout(c).representation_eval, layout(c).chosen_representation],
-          lambda c: {"seed": c.seed}),
+                     layout(c).representation_eval, layout(c).chosen_representation, layout(c).retrieval_eval("md")],
+          lambda c: {"seed": c.seed, "quick": c.quick, "default_chosen_on": "songs"}),
     Stage("graphs", graphs_stage, lambda c: [p for s in PIPELINE if s.keeps_record and s.run is not graphs_stage
                                              for p in s.outputs(c)],
           lambda c: [*(layout(c).graphs / name for name in expected_figures(c)),
