@@ -86,6 +86,7 @@ def embeddings_path(vectors_csv: Path) -> Path:
     """results/song_emotions.csv -> results/song_emotions.embeddings.npz"""
     return Path(vectors_csv).with_suffix(EMBEDDINGS_SUFFIX)
 SCORING_SUMMARY = "song_emotions.json"  # beside the vectors: which lyrics file, how many songs, which skipped
+GRAPHS_DIR = "sample_graphs"  # committed figures, redrawn by every run
 
 
 def _under(*parts: str, doc: str = "") -> property:
@@ -116,7 +117,7 @@ class Layout:
     run_json = _under("results", "run.json")
     report = _under("results", "REPORT.md")
     stage_records = _under("results", "stages", doc="What each finished stage produced (moodpipe.stages.records).")
-    graphs = _under("sample_graphs")
+    graphs = _under(GRAPHS_DIR)
 
     def sentiment_split(self, name: str) -> Path:
         return self.processed / f"{name}_data.csv"

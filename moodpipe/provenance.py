@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from moodpipe.paths import GRAPHS_DIR
 from moodpipe.runtime import cpuinfo, cuda_available
 
 
@@ -22,13 +23,16 @@ def provenance(argv: list[str] | None = None) -> dict:
 
 
 def code_commit() -> str:
-    """The checkout's commit, marked `+changes` when files differ from it; `unknown` outside a git checkout."""
+    """The checkout's commit, marked `+changes` when tracked files (the redrawn figures aside) differ from it;
+    `unknown` outside a git checkout."""
     here = Path(__file__).resolve().parents[1]
     try:
         commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=here, capture_output=True,
                                 text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        # the figures are committed and every run redraws them: that is output, not a change to the code
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                f":(exclude){GRAPHS_DIR}"], cwd=here, capture_output=True, text=True, timeout=10,
+                               check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return commit + ("+changes" if dirty else "")

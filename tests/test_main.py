@@ -133,6 +133,12 @@ def test_second_run_skips_everything_and_force_reruns(quick_run, capsys):
     printed = capsys.readouterr().out  # a progress line after every stage, with what remains from the records
     assert [f"[progress] {i}/{len(STAGES)} stages" in printed for i in range(1, len(STAGES) + 1)] == [True] * 9
     assert f"[progress] 1/{len(STAGES)} stages" in printed and "min left (the last run here" in printed
+    # a resumed run's report still says what each output cost and which commit made it
+    commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True).stdout.strip()
+    sentiment_row = next(line for line in (out / "results" / "REPORT.md").read_text().splitlines()
+                         if line.startswith("| sentiment |"))
+    assert "| skipped |" in sentiment_row and f"commit `{commit}" in sentiment_row
+    assert again["stages"]["sentiment"]["last_ran"]["seconds"] > 0
     forced = pipeline.main([*argv, "--stages", "recommend,graphs", "--force"])
     assert [forced["stages"][s]["status"] for s in ("recommend", "graphs")] == ["ran", "ran"]
     assert forced["stages"]["sentiment"]["status"] == "not selected"

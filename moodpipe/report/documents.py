@@ -275,6 +275,20 @@ def recommend_section(root: Path, n_examples: int = 3) -> list[str]:
     return lines
 
 
+def stage_table(stages: dict) -> list[str]:
+    """What each stage did in this run; a stage skipped as fresh says when it last ran (its record), so a resumed
+    run still shows what every output cost."""
+    rows, total = [], 0.0
+    for name, s in stages.items():
+        last = s.get("last_ran", {})
+        total += last.get("seconds", 0.0) if s["status"] == "skipped" else s.get("seconds") or 0.0
+        where = (f"{last['seconds']:.0f} s, finished {last.get('finished', '?')}, commit `{last.get('commit', '?')}`"
+                 if last else "")
+        rows.append(f"| {name} | {s['status']} | {s.get('seconds', '')} | {where} |")
+    return ["| stage | status | seconds | when skipped: its last run here |", "|---|---|---|---|", *rows, "",
+            f"Every stage's output, as this run leaves them, took {total / 60:.1f} min to make.", ""]
+
+
 def write_report(root: Path, run: dict, figure_names: list[str]) -> Path:
     """results/REPORT.md: how it was made, what ran, every stage's metrics with baselines, examples, and every
     figure. The full run's report is the project's results document, so its header says where it came from."""
@@ -283,8 +297,7 @@ def write_report(root: Path, run: dict, figure_names: list[str]) -> Path:
     if run.get("quick"):
         lines += ["> **Quick run**: small slices and few steps, to prove the pipeline works end to end. "
                   "The numbers below are not results; run `python main.py` for those.", ""]
-    lines += ["| stage | status | seconds |", "|---|---|---|",
-              *[f"| {name} | {s['status']} | {s.get('seconds', '')} |" for name, s in run["stages"].items()], ""]
+    lines += stage_table(run["stages"])
     for section in (sentiment_section, emotion_section, goemotions_section, recommend_section):
         try:
             lines += section(root)

@@ -38,6 +38,7 @@ from moodpipe.stages.mood import MoodConfig, tune_mood_encoders
 from moodpipe.stages.records import (
     describe_removed,
     earlier_stage_times,
+    last_run,
     progress_line,
     record_problem,
     remove_orphans,
@@ -341,7 +342,8 @@ def run_stage(stage: Stage, cfg: RunConfig) -> dict:
     reason = "--force" if cfg.force and stage.keeps_record else why_stale(stage, cfg)
     if reason is None:
         print(f"[{stage.name}] skipped: {stage.skip_note(cfg)}")
-        return {"status": "skipped", "seconds": 0.0}
+        earlier = last_run(stamp_path(cfg, stage.name)) if stage.keeps_record else {}
+        return {"status": "skipped", "seconds": 0.0, **({"last_ran": earlier} if earlier else {})}
     print(f"[{stage.name}] running ({reason})")
     stamp_path(cfg, stage.name).unlink(missing_ok=True)  # killed from here on, the stage has no record: it reruns
     start = time.time()

@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 
 from moodpipe.files import TMP_SUFFIX, write_json_atomic
+from moodpipe.provenance import code_commit
 
 HASHED_UP_TO = 1 << 20  # files up to 1 MiB are hashed too (metrics, configs, tokenizers); weights by size only
 CHECKPOINTS = ".checkpoints-*"  # the Trainer's work folders (moodpipe.models), removed when training ends
@@ -72,7 +73,16 @@ def relative(path: Path, root: Path) -> str:
 def write_record(path: Path, settings: object, root: Path, candidates: list[Path], seconds: float,
                  finished: str) -> None:
     write_json_atomic(path, {"settings": fingerprint(settings, root), "finished": finished, "seconds": seconds,
-                             "files": produced_files(root, candidates)})
+                             "commit": code_commit(), "files": produced_files(root, candidates)})
+
+
+def last_run(path: Path) -> dict:
+    """When a skipped stage last ran here, for the report: {seconds, finished, commit}, from its record."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: record[k] for k in ("seconds", "finished", "commit") if k in record}
 
 
 def record_problem(path: Path, settings: object, root: Path) -> str | None:
