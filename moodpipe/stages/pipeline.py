@@ -389,8 +389,7 @@ def run_pipeline(cfg: RunConfig, argv: list[str] | None = None) -> dict:
                             earlier))
     run["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     write_json_atomic(layout(cfg).run_json, run)
-    # only what this run can draw: a committed figure of another run (the head comparison) is not this run's
-    write_report(Path(cfg.out), run, expected_figures(cfg))
+    write_report(Path(cfg.out), run, expected_figures(cfg))  # not a committed figure of another run
     if failed:
         raise InputError(f"{failed}\n(outputs of the stages that finished are kept; see {cfg.out}/results/run.json)")
     return run
