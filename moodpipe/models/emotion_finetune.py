@@ -24,9 +24,8 @@ DATASETS = ("aihub", "goemotions")
 UNITS = ("dialogue", "sentence")
 # Each dataset's training defaults: the full run uses them, and saved_model/<task>/metrics.json records what
 # they reached (hyper_parameters beside the test figures). The head gets its own, higher learning rate (see
-# training.parameter_groups); GoEmotions' comments are short.
-# The full run's settings (main.py at its defaults fits 120 minutes on 2 CPU cores). GoEmotions, the English
-# baseline, trains 2 epochs (4 took 1,778 s alone, too long for that budget).
+# training.parameter_groups); GoEmotions' comments are short. GoEmotions, the English baseline, trains 2 epochs
+# so that main.py at its defaults fits 120 minutes on 2 CPU cores (4 took 1,778 s alone).
 TRAIN_DEFAULTS = {
     "aihub": TrainConfig(epochs=4, batch_size=16, learning_rate=1e-4, head_learning_rate=1e-3, patience=2,
                          max_length=128),

@@ -239,7 +239,7 @@ def choose_default(result: dict) -> dict | None:
                     RECALL_FLOOR)
         return None
     best = max(kept, key=lambda key: table[key]["song_moods_korean"])
-    name, hybrid = candidates(dict.fromkeys(["probs", *EMBEDDINGS]))[best]
+    name, hybrid = candidates(dict.fromkeys(["probs", *EMBEDDINGS]))[best]  # every key's spec: arrays not needed
     return {"representation": name, "hybrid": asdict(hybrid) if name == "hybrid" else None, "candidate": best,
             "chosen_by": f"best top-10 mood agreement on {moods['n_songs']} songs people labelled (Korean model) "
                          f"among {len(table)} candidates, {len(kept)} of them keeping AI-Hub validation P@10 major "

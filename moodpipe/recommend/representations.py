@@ -123,7 +123,7 @@ def candidates(catalogue: dict) -> dict[str, tuple[str, Hybrid]]:
     for part, rest in HYBRID_PAIRS:
         for w in CANDIDATE_WEIGHTS:
             hybrid = Hybrid(part, w, rest)
-            if all(k in catalogue for k in needs("hybrid", hybrid)):
+            if "hybrid" in available(catalogue, hybrid):
                 found[f"hybrid {hybrid.describe()}"] = ("hybrid", hybrid)
     return found
 
