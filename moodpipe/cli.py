@@ -27,9 +27,24 @@ def setup_logging(level: int = logging.INFO) -> None:
     weights as MISSING, which is exactly what fine-tuning expects; our own lines say which model was loaded."""
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # read when transformers is first imported
     if "transformers" in sys.modules:  # the command imported it already (its models load at import)
-        sys.modules["transformers"].utils.logging.set_verbosity_error()
+        quiet_transformers()
     if not logging.getLogger().handlers:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+
+
+def quiet_transformers() -> None:
+    """transformers' reports at error level, and its own bars off: one "Loading weights" bar per model loaded and
+    one "Writing model shards" bar per model saved would bury our log lines. The Trainer's bar (plain tqdm) and hub
+    downloads (huggingface_hub's bars) stay. Called where a command first needs transformers, so commands that never
+    load a model (predict_sample.py through ONNX Runtime) do not pay for importing it."""
+    from transformers.utils import logging as hf_logging
+    hf_logging.set_verbosity_error()
+    if hasattr(hf_logging, "set_tqdm_hook"):  # transformers >= 5.1
+        hf_logging.set_tqdm_hook(_without_bar)
+
+
+def _without_bar(factory: Callable, args: tuple, kwargs: dict):
+    return factory(*args, **{**kwargs, "disable": True})
 
 
 def run_cli(main: Callable[[list[str] | None], object], argv: list[str] | None = None) -> None:

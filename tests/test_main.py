@@ -183,3 +183,20 @@ def test_missing_public_inputs_are_downloaded_and_checksummed(tmp_path, monkeypa
         assert [p.name for p in (tmp_path / "data" / "reviews").iterdir()] == ["a.csv"]  # no temp files left
     finally:
         server.shutdown()
+
+
+def test_loading_and_saving_a_model_prints_no_library_bars(tiny_mobilebert, tmp_path, capfd):
+    """transformers draws a bar for every model it loads or saves; the commands' output has our lines only."""
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    from moodpipe.cli import quiet_transformers
+    hf_logging.set_tqdm_hook(None)  # as a command starts: the library's own bars on
+    AutoModel.from_pretrained(tiny_mobilebert)
+    assert "Loading weights" in capfd.readouterr().err
+    quiet_transformers()
+    AutoModel.from_pretrained(tiny_mobilebert).save_pretrained(tmp_path / "copy")
+    printed = capfd.readouterr()
+    assert "Loading weights" not in printed.err + printed.out
+    assert "Writing model shards" not in printed.err + printed.out
+    assert (tmp_path / "copy" / "config.json").is_file()

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from moodpipe import paths
+from moodpipe.cli import quiet_transformers
 from moodpipe.files import InputError, loading
 from moodpipe.models.inference import (
     mean_pooled_embeddings,
@@ -106,6 +107,7 @@ def _load_predictor(folder: str, device: str, when: tuple[int, int]) -> EmotionP
     from transformers import AutoTokenizer
 
     from moodpipe.models.heads import EmotionClassifier
+    quiet_transformers()
     model = EmotionClassifier.from_pretrained(folder).to(device).eval()
     tfidf, weight = load_blend(Path(folder))
     base = Path(folder) / paths.BASE_MODEL
@@ -120,6 +122,7 @@ def base_encoder(path: str, device: str) -> tuple:
     """A plain encoder and its tokenizer: the untuned one a model was fine-tuned from (`generic` embeddings), or
     its mood encoder (`mood`)."""
     from transformers import AutoModel, AutoTokenizer
+    quiet_transformers()
     try:
         return AutoModel.from_pretrained(path).to(device).eval(), AutoTokenizer.from_pretrained(path)
     except model_load_errors() as e:

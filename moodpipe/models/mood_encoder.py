@@ -103,7 +103,7 @@ def tune_mood_encoder(base_path: str, texts_by_label: dict[str, list[str]], out_
         optimizer.step()
         steps += 1
     log.info("mood encoder: %d steps over %d labels in %.0f s (last loss %.3f) -> %s", steps, len(texts_by_label),
-             time.time() - start, float(loss), out_dir)
+             time.time() - start, loss.item(), out_dir)
     with atomic_folder(out_dir) as tmp:
         encoder.eval().save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))

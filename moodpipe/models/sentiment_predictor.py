@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from moodpipe.cli import quiet_transformers
 from moodpipe.files import InputError, loading
 from moodpipe.models.saved_folder import damaged_file_in, label_names, model_load_errors
 from moodpipe.paths import ONNX_MODEL, REBUILD_SENTIMENT
@@ -78,11 +79,10 @@ def gpu_possible() -> bool:
 
 def load_torch_predictor(model_dir: Path, precision: str, max_length: int, device: str) -> Predictor:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
     from moodpipe.runtime import resolve_runtime
     runtime = resolve_runtime(device, PRECISION_CHOICES[precision])
-    hf_logging.disable_progress_bar()  # a weight-loading bar would drown a one-line answer
+    quiet_transformers()  # a weight-loading bar would drown a one-line answer
     with loading(model_dir, REBUILD_SENTIMENT, model_load_errors(), locate=damaged_file_in):
         model = AutoModelForSequenceClassification.from_pretrained(model_dir).to(runtime.torch_device)
         tokenizer = AutoTokenizer.from_pretrained(model_dir)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from moodpipe import paths
+from moodpipe.cli import quiet_transformers
 from moodpipe.data.reviews import LABELS, load_reviews, sample_rows, split_reviews
 from moodpipe.files import write_csv_atomic, write_text_atomic
 from moodpipe.models.inference import predict_logits, softmax
@@ -55,6 +56,7 @@ def reviews_path(cfg: SentimentConfig) -> Path:
 def fine_tune(splits: dict[str, pd.DataFrame], resolved: ResolvedModel, cfg: TrainConfig, work_dir: Path,
               runtime: Runtime):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(resolved.path)
     model = AutoModelForSequenceClassification.from_pretrained(
         resolved.path, num_labels=2, id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)})
