@@ -13,6 +13,7 @@ from conftest import write_reviews
 from test_lyrics_emotion import CODEBOOK, PHRASES, corpus_rows
 
 import main as pipeline
+from moodpipe import paths
 from moodpipe.cli import run_cli
 from moodpipe.data import downloads
 from moodpipe.data.downloads import ensure_inputs
@@ -36,7 +37,7 @@ PROMISED = [
     "results/recommendations.csv", "results/recommendations.md", "results/heatmap_songs.csv",
     "results/run.json", "results/REPORT.md", "results/representation.json", "results/retrieval_eval.md",
 ]
-QUICK_SKIPS = {"emotion_head_comparison.png"}  # --quick trains one head: there is no comparison to draw
+QUICK_SKIPS = {paths.HEAD_COMPARISON_FIGURE}  # --quick trains one head: there is no comparison to draw
 
 
 def write_data_dir(root: Path) -> Path:

@@ -58,7 +58,6 @@ QUICK_COMMENTS = 300
 QUICK_SONGS = 60
 QUICK_MOOD_TEXTS = 128
 QUICK_SONGS_PER_MOOD = 15
-HEAD_COMPARISON_FIGURE = "emotion_head_comparison.png"
 SPLITS = ("train", "val", "test")
 
 
@@ -217,7 +216,7 @@ def figure_names() -> list[str]:
 def expected_figures(cfg: RunConfig) -> list[str]:
     """The figures this run can draw: one head (the default, --quick) leaves no head comparison."""
     compared = emotion_config(cfg, "aihub").compare
-    return [name for name in figure_names() if compared or name != HEAD_COMPARISON_FIGURE]
+    return [name for name in figure_names() if compared or name != paths.HEAD_COMPARISON_FIGURE]
 
 
 def graphs_stage(cfg: RunConfig) -> dict:
