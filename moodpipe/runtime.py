@@ -14,6 +14,7 @@ forces it.
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
 from dataclasses import dataclass
@@ -196,6 +197,9 @@ def gather_from_processes(obj: object) -> list:
     import torch.distributed as dist
     if not dist.is_initialized():
         dist.init_process_group("gloo")
+        # Left to interpreter shutdown, gloo's threads can abort the process ("terminate called without an
+        # active exception"): close the group first, as torch asks.
+        atexit.register(dist.destroy_process_group)
     gathered: list = [None] * world_size()
     dist.all_gather_object(gathered, obj)
     return gathered
