@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # The results documents runs write, committed: main.py's report and recommend.py --evaluate's tables.
-RESULTS_FILES = ("docs/results.md", "docs/retrieval_eval.md")
+RESULTS_FILES = ("docs/results.md", "docs/retrieval_eval.md", "docs/head_comparison.md")
 DECIMAL = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.])")
 VERSION = re.compile(r"\b(?:Python|torch)[ =]+\d+\.\d+")
 
