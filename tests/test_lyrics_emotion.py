@@ -4,6 +4,7 @@ a character-level tokenizer and a randomly initialised 2-layer BERT (hidden 32).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -529,3 +530,15 @@ def test_mood_encoder_is_tuned_saved_and_scored_into_mood_vectors(data_dir, tiny
     assert np.allclose(saved["mood"][0], (chunk_mood * np.array(tokens)[:, None]).sum(0) / sum(tokens), atol=1e-4)
     result = recommend.main(["--song-id", "1", "--out", str(out), "--representation", "mood", "--top", "1"])
     assert result["representation"] == "mood" and result["table"].song_id.tolist() == ["3"]
+
+
+def test_a_mood_encoder_saved_anew_is_loaded_anew(tmp_path):
+    # a retuned mood encoder keeps its folder: a process that loaded the old one must not keep using it
+    folder = write_char_bert(tmp_path / "mood_encoder", ["가나다"])
+    old, _ = emotion_predictor.base_encoder(str(folder), "cpu")
+    assert emotion_predictor.base_encoder(str(folder), "cpu")[0] is old  # unchanged: loaded once
+    write_char_bert(folder, ["가나다"])
+    config = folder / "config.json"
+    later = config.stat().st_mtime_ns + 10**9
+    os.utime(config, ns=(later, later))
+    assert emotion_predictor.base_encoder(str(folder), "cpu")[0] is not old

@@ -117,10 +117,16 @@ def _load_predictor(folder: str, device: str, when: tuple[int, int]) -> EmotionP
                             str(mood) if (mood / "config.json").is_file() else "")
 
 
-@functools.lru_cache(maxsize=2)
 def base_encoder(path: str, device: str) -> tuple:
     """A plain encoder and its tokenizer: the untuned one a model was fine-tuned from (`generic` embeddings), or
-    its mood encoder (`mood`)."""
+    its mood encoder (`mood`). Loaded once per process, and again when it is saved anew (a retuned mood encoder
+    keeps its path)."""
+    config = Path(path) / "config.json"
+    return _load_encoder(path, device, config.stat().st_mtime_ns if config.is_file() else 0)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_encoder(path: str, device: str, when: int) -> tuple:
     from transformers import AutoModel, AutoTokenizer
     quiet_transformers()
     try:
