@@ -50,6 +50,11 @@ def trained_models(out: Path) -> list[Path]:
     return [m for m in (layout.emotion_model, layout.goemotions_model) if (m / paths.BASE_MODEL).is_file()]
 
 
+def base_encoder_path(model_dir: Path) -> str:
+    """The untuned encoder a trained model was fine-tuned from, as its base_model.json records it."""
+    return json.loads((model_dir / paths.BASE_MODEL).read_text(encoding="utf-8"))["path"]
+
+
 def tune_mood_encoders(cfg: MoodConfig) -> list[Path]:
     """A mood encoder beside every trained emotion model under cfg.out; returns their folders."""
     models = trained_models(Path(cfg.out))
@@ -61,7 +66,7 @@ def tune_mood_encoders(cfg: MoodConfig) -> list[Path]:
     settings = MoodEncoderConfig(texts=cfg.texts, seed=cfg.seed)
     made = []
     for model_dir in models:
-        base = json.loads((model_dir / paths.BASE_MODEL).read_text(encoding="utf-8"))["path"]
+        base = base_encoder_path(model_dir)
         log.info("mood encoder for %s, tuned from %s on %s", model_dir, base,
                  ", ".join(f"{q} {len(t)}" for q, t in sorted(groups.items())))
         if is_main_process():
