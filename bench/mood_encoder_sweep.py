@@ -1,7 +1,7 @@
 """How the mood encoder's tuning settings move top-10 mood agreement on songs people labelled.
 
     python bench/mood_encoder_sweep.py --model-dir saved_model/goemotions --data-dir data \
-        texts=3000 texts=1500 texts=12000 tau=0.3 learning_rate=1e-05
+        default texts=1500 texts=12000 tau=0.05 tau=0.3 learning_rate=1e-05
 
 Each setting (fields of MoodEncoderConfig, comma-separated: `texts=12000,learning_rate=1e-4`) tunes a mood
 encoder from the model's base encoder on GoEmotions' quadrant-labelled comments, as `lyrics_emotion.py mood`

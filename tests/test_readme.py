@@ -10,7 +10,8 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# The results documents runs write, committed: main.py's report and recommend.py --evaluate's tables.
+# The results documents runs write, committed: main.py's report, recommend.py --evaluate's tables and
+# lyrics_emotion.py train --compare's head comparison.
 RESULTS_FILES = ("docs/results.md", "docs/retrieval_eval.md", "docs/head_comparison.md")
 DECIMAL = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.])")
 VERSION = re.compile(r"\b(?:Python|torch)[ =]+\d+\.\d+")

@@ -93,8 +93,13 @@ def load_emotion_predictor(model_dir: str, device: str = "cpu") -> EmotionPredic
 
 def saved_at(folder: Path) -> tuple[int, int]:
     """When the model and its mood encoder were last saved: a change of either loads the predictor again."""
-    mood = folder / MOOD_ENCODER / "config.json"
-    return (folder / "config.json").stat().st_mtime_ns, mood.stat().st_mtime_ns if mood.is_file() else 0
+    return config_saved_at(folder), config_saved_at(folder / MOOD_ENCODER)
+
+
+def config_saved_at(folder: Path) -> int:
+    """When the model in folder was last saved (its config.json's mtime; 0 when there is none)."""
+    config = Path(folder) / "config.json"
+    return config.stat().st_mtime_ns if config.is_file() else 0
 
 
 def rebuild_command(folder: Path) -> str:
@@ -121,8 +126,7 @@ def base_encoder(path: str, device: str) -> tuple:
     """A plain encoder and its tokenizer: the untuned one a model was fine-tuned from (`generic` embeddings), or
     its mood encoder (`mood`). Loaded once per process, and again when it is saved anew (a retuned mood encoder
     keeps its path)."""
-    config = Path(path) / "config.json"
-    return _load_encoder(path, device, config.stat().st_mtime_ns if config.is_file() else 0)
+    return _load_encoder(path, device, config_saved_at(Path(path)))
 
 
 @functools.lru_cache(maxsize=2)
