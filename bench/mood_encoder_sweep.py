@@ -45,6 +45,7 @@ from moodpipe.recommend.song_moods import (  # noqa: E402
     mood_agreement,
     read_song_moods,
 )
+from moodpipe.recommend.topk import normalize_rows  # noqa: E402
 from moodpipe.runtime import SEED, resolve_runtime  # noqa: E402
 from moodpipe.stages.mood import base_encoder_path, texts_by_quadrant  # noqa: E402
 
@@ -106,8 +107,7 @@ def supervised_ceiling(vectors: np.ndarray, moods: np.ndarray, folds: int = 5, r
     held-out mood log-probabilities used as song vectors, with the lowest and highest agreement."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    x = vectors - vectors.mean(0)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x = normalize_rows(vectors - vectors.mean(0))
     names, accuracy, agreement = np.array(sorted(set(moods))), [], []
     for seed in range(repeats):
         probs = cross_val_predict(LogisticRegression(max_iter=2000), x, moods, method="predict_proba",
