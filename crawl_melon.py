@@ -21,7 +21,6 @@ import re
 from pathlib import Path
 
 from moodpipe.cli import (
-    add_data_dir,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -29,6 +28,7 @@ from moodpipe.cli import (
     run_cli,
     year,
 )
+from moodpipe.context import add_run_options
 from moodpipe.data.melon import MELON, CrawlConfig, crawl
 from moodpipe.paths import resolve_data_dir
 
@@ -49,16 +49,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     source = p.add_mutually_exclusive_group()
     source.add_argument("--years", type=year_range, default=CrawlConfig.years,
-                        help="Melon yearly charts to crawl, YYYY or YYYY-YYYY (the default source; default: 1991-2014)")
+                        help="Melon yearly charts to crawl, YYYY or YYYY-YYYY (the default source; default: "
+                        f"{CrawlConfig.years[0]}-{CrawlConfig.years[1]})")
     source.add_argument("--playlist", help="a Melon DJ playlist id (plylstSeq) to crawl instead of charts")
     source.add_argument("--song-ids", nargs="+", metavar="ID", help="Melon song ids to crawl (spaces or commas)")
     p.add_argument("--top", type=positive_int, default=CrawlConfig.top,
                    help="songs per yearly chart (default: %(default)s)")
     p.add_argument("--chart-genre", default=CrawlConfig.chart_genre, choices=["KPOP", "POP"],
                    help="yearly chart of Korean (KPOP) or foreign (POP) songs (default: %(default)s)")
-    add_data_dir(p)
-    p.add_argument("--out", type=Path, help="output CSV (default: <data-dir>/lyrics/melon_songs.csv)")
-    p.add_argument("--replace", action="store_true", help="overwrite --out even when it holds more songs with "
+    add_run_options(p, out=None, device=False, seed=False)  # the crawl writes a lyrics CSV, not an output root
+    p.add_argument("--lyrics", type=Path, help="the lyrics CSV to write, as main.py --lyrics reads it (default: "
+                   "<data-dir>/lyrics/melon_songs.csv)")
+    p.add_argument("--replace", action="store_true", help="overwrite --lyrics even when it holds more songs with "
                    "lyrics than this crawl found (by default such a file is kept and the run stops)")
     p.add_argument("--cache-dir", type=Path,
                    help="page cache, an SQLite file (default: <data-dir>/lyrics/.melon_cache)")
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     config = CrawlConfig(years=args.years, top=args.top, chart_genre=args.chart_genre, playlist=args.playlist,
                          song_ids=args.song_ids or [], data_dir=resolve_data_dir(args.data_dir),
-                         out=args.out, cache_dir=args.cache_dir, base_url=args.base_url.rstrip("/"),
+                         lyrics=args.lyrics, cache_dir=args.cache_dir, base_url=args.base_url.rstrip("/"),
                          delay=args.delay, retries=args.retries, backoff=args.backoff, timeout=args.timeout,
                          progress=not args.no_progress, replace=args.replace)
     return crawl(config)

@@ -14,13 +14,15 @@ import argparse
 from pathlib import Path
 
 from moodpipe.cli import new_parser, run_cli
+from moodpipe.context import add_run_options
 from moodpipe.report.explorer import write_explorer
 from moodpipe.report.figures import generate_graphs
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = new_parser(__doc__)
-    p.add_argument("--out", default=".", help="output root holding data/processed, saved_model, results (default: .)")
+    add_run_options(p, out="output root holding data/processed, saved_model, results (default: .)", data=False,
+                    device=False, seed=False)
     p.add_argument("--graphs-dir", help="where the PNGs go (default: <out>/sample_graphs)")
     return p.parse_args(argv)
 

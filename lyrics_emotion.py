@@ -33,8 +33,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 from moodpipe.cli import (
-    add_data_dir,
-    add_device,
     config_from_args,
     fraction,
     new_parser,
@@ -42,6 +40,17 @@ from moodpipe.cli import (
     positive_float,
     positive_int,
     run_cli,
+)
+from moodpipe.context import RunContext, add_run_options, run_context
+from moodpipe.contract import (
+    ACCURACY,
+    EKMAN7_TUNED,
+    LABELS28_AT_HALF,
+    LABELS28_TUNED,
+    LABELS60,
+    MACRO_F1,
+    MAJOR6,
+    TFIDF_CHARS,
 )
 from moodpipe.data.codebook import check_codebook_file
 from moodpipe.models.emotion_finetune import TRAIN_DEFAULTS, EmotionTrainConfig
@@ -63,13 +72,8 @@ def defaults(name: str) -> str:
 
 
 def add_common_options(q: argparse.ArgumentParser) -> None:
-    add_data_dir(q)
-    add_device(q)
-    q.add_argument("--out", default=".", help="output root (default: .)")
     q.add_argument("--max-length", type=positive_int, help=f"tokens per example/chunk (train default: "
                    f"{defaults('max_length')}; score default: the model's training max length)")
-    q.add_argument("--bf16", default="auto", choices=["auto", "yes", "no"],
-                   help="bf16 autocast (auto: where the device runs it natively; fp16 on other GPUs)")
 
 
 def add_train_options(tr: argparse.ArgumentParser) -> None:
@@ -125,8 +129,6 @@ def add_train_options(tr: argparse.ArgumentParser) -> None:
     tr.add_argument("--lora-alpha", type=positive_int, default=d.lora_alpha,
                     help=f"LoRA alpha (default: {d.lora_alpha})")
     tr.add_argument("--lora-dropout", type=fraction, default=d.lora_dropout, help="LoRA dropout")
-    tr.add_argument("--seed", type=non_negative_int, default=t.seed,
-                    help=f"split and training seed (default: {t.seed})")
 
 
 def add_score_options(sc: argparse.ArgumentParser) -> None:
@@ -153,59 +155,57 @@ def add_score_options(sc: argparse.ArgumentParser) -> None:
 
 def add_mood_options(mo: argparse.ArgumentParser) -> None:
     m = MoodConfig()
-    add_data_dir(mo)
-    add_device(mo)
-    mo.add_argument("--out", default=".", help="output root of the trained models (default: .)")
     mo.add_argument("--texts", type=positive_int, default=m.texts,
                     help=f"GoEmotions comments seen while tuning, 32 per step (default: {m.texts})")
-    mo.add_argument("--seed", type=non_negative_int, default=m.seed, help=f"sampling and initialisation seed "
-                    f"(default: {m.seed})")
-    mo.add_argument("--bf16", default="auto", choices=["auto", "yes", "no"], help="bf16 autocast (auto: where native)")
 
 
-def parse_args(argv: list[str] | None = None) -> EmotionTrainConfig | ScoreConfig | MoodConfig:
+def parse_args(argv: list[str] | None = None) -> tuple[RunContext, EmotionTrainConfig | ScoreConfig | MoodConfig]:
     p = new_parser(__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("train", help="fine-tune the emotion classifier", description=__doc__,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     sc = sub.add_parser("score", help="score every song's lyrics with a trained model")
     mo = sub.add_parser("mood", help="tune a mood encoder beside each trained model (for --representation mood)")
+    add_run_options(tr)
+    add_run_options(sc, seed=False)  # scoring samples nothing
+    add_run_options(mo, out="output root of the trained models (default: .)")
     for q in (tr, sc):
         add_common_options(q)
     add_train_options(tr)
     add_score_options(sc)
     add_mood_options(mo)
     args = p.parse_args(argv)
+    ctx = run_context(args)
     if args.command == "score":
-        return config_from_args(ScoreConfig, args)
+        return ctx, config_from_args(ScoreConfig, args)
     if args.command == "mood":
-        return config_from_args(MoodConfig, args)
+        return ctx, config_from_args(MoodConfig, args)
     if args.codebook:
         check_codebook_file(Path(args.codebook))
     train = config_from_args(TrainConfig, args, **{f: v for f, v in asdict(TRAIN_DEFAULTS[args.dataset]).items()
                                                     if getattr(args, f, None) is None})
-    return config_from_args(EmotionTrainConfig, args, train=train)
+    return ctx, config_from_args(EmotionTrainConfig, args, train=train)
 
 
 def print_summary(metrics: dict) -> None:
     t = metrics["test"]
-    if "labels60" in t:
-        b = metrics["baselines"]["tfidf_char_logreg"]
-        print(f"emotion ({metrics['head']}): test accuracy 60 labels {t['labels60']['accuracy']:.3f}, 6 classes "
-              f"{t['major6']['accuracy']:.3f} (TF-IDF {b['labels60']['accuracy']:.3f} / "
-              f"{b['major6']['accuracy']:.3f})")
+    if LABELS60 in t:
+        b = metrics["baselines"][TFIDF_CHARS]
+        print(f"emotion ({metrics['head']}): test accuracy 60 labels {t[LABELS60][ACCURACY]:.3f}, 6 classes "
+              f"{t[MAJOR6][ACCURACY]:.3f} (TF-IDF {b[LABELS60][ACCURACY]:.3f} / "
+              f"{b[MAJOR6][ACCURACY]:.3f})")
     else:
-        print(f"goemotions: test macro-F1 28 labels {t['labels28_tuned']['macro_f1']:.3f} (at 0.5: "
-              f"{t['labels28_at_0.5']['macro_f1']:.3f}), Ekman {t['ekman7_tuned']['macro_f1']:.3f}")
+        print(f"goemotions: test macro-F1 28 labels {t[LABELS28_TUNED][MACRO_F1]:.3f} (at 0.5: "
+              f"{t[LABELS28_AT_HALF][MACRO_F1]:.3f}), Ekman {t[EKMAN7_TUNED][MACRO_F1]:.3f}")
 
 
 def main(argv: list[str] | None = None):
-    cfg = parse_args(argv)
+    ctx, cfg = parse_args(argv)
     if isinstance(cfg, ScoreConfig):
-        return score_songs(cfg)  # lyrics -> chunks -> probabilities -> one vector per song (and half)
+        return score_songs(ctx, cfg)  # lyrics -> chunks -> probabilities -> one vector per song (and half)
     if isinstance(cfg, MoodConfig):
-        return tune_mood_encoders(cfg)  # GoEmotions quadrants -> a tuned copy of each model's base encoder
-    metrics = train_emotion(cfg)  # corpus -> split -> baselines -> heads -> test metrics -> saved model
+        return tune_mood_encoders(ctx, cfg)  # GoEmotions quadrants -> a tuned copy of each model's base encoder
+    metrics = train_emotion(ctx, cfg)  # corpus -> split -> baselines -> heads -> test metrics -> saved model
     if is_main_process():
         print_summary(metrics)
     return metrics

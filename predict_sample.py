@@ -16,9 +16,10 @@ import json
 import sys
 from pathlib import Path
 
-from moodpipe.cli import add_device, new_parser, positive_int, run_cli
+from moodpipe.cli import new_parser, positive_int, run_cli
+from moodpipe.context import add_run_options, run_context
 from moodpipe.files import InputError
-from moodpipe.models.sentiment_predictor import PRECISION_CHOICES, RUNTIMES, load_predictor, predict_sentences
+from moodpipe.models.sentiment_predictor import ENGINES, load_predictor, predict_sentences
 from moodpipe.paths import Layout
 
 DEFAULT_MODEL = str(Layout(Path(".")).sentiment_model)
@@ -54,11 +55,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--file", help="a UTF-8 text file with one sentence per line (- for stdin)")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"trained model folder (default: {DEFAULT_MODEL})")
     p.add_argument("--json", action="store_true", help="print one JSON list instead of a table")
-    p.add_argument("--precision", default="auto", choices=list(PRECISION_CHOICES),
-                   help="auto: bf16 autocast where the device runs it natively, else fp16 on a GPU, fp32 on a CPU")
-    add_device(p)
-    p.add_argument("--runtime", default="auto", choices=list(RUNTIMES), help="auto: ONNX Runtime on a CPU when the "
-                   "model folder has model.onnx (no torch at start-up: about 1 s to a first answer), else PyTorch")
+    add_run_options(p, out=None, data=False, seed=False)
+    p.add_argument("--runtime", default="auto", choices=ENGINES, help="auto: ONNX Runtime (fp32) on a CPU when the "
+                   "model folder has model.onnx and --precision is auto or fp32 (no torch at start-up: about 1 s to a "
+                   "first answer), else PyTorch at --precision")
     p.add_argument("--batch-size", type=positive_int,
                    help="sentences per forward pass (default: 64 on a CPU, 256 on a GPU)")
     p.add_argument("--max-length", type=positive_int, default=128, help="tokens per sentence (default: 128)")
@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
     sentences = read_sentences(args)
-    predictor = load_predictor(args.model, args.precision, args.max_length, args.device, args.runtime)
+    predictor = load_predictor(args.model, run_context(args).runtime, args.max_length, args.runtime, args.precision)
     results = predict_sentences(predictor, sentences, args.batch_size)
     if args.json:
         print(json.dumps(results, ensure_ascii=False, indent=2))

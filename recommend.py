@@ -4,7 +4,7 @@
     python recommend.py --text "비 오는 날 헤어진 연인이 그리워"  # a text scored by saved_model/emotion
     python recommend.py --emotion 슬픔 --emotion 외로운 --top 20   # songs closest to an emotion profile
     python recommend.py --text "지친 하루" --toward 기쁨 --steps 5      # a mood path: 5 songs from there to joy
-    python recommend.py --all --format csv                         # top-k for every song (the seed's tables)
+    python recommend.py --all --format csv                         # top-k for every song (the original design's tables)
     python recommend.py --serve [--port 8000]                      # the local app: http://127.0.0.1:8000
     python recommend.py --evaluate --data-dir data                 # labelled retrieval of every --representation,
                                                                    # and the default chosen on songs with moods
@@ -14,7 +14,7 @@ Input: <out>/results/song_emotions.csv (one row per song: metadata, 60 `emo:<maj
 6 `major:<major>` sums) or any CSV given by --vectors. Outputs in <out>/results/: recommendations.{csv,json,md},
 heatmap_songs.csv (cosine between 10 random songs, for generate_graphs.py), representation_eval.json.
 
-Why not only the seed's raw cosine: every lyric's emotion distribution is dominated by the same frequent
+Why not only the original design's raw cosine: every lyric's emotion distribution is dominated by the same frequent
 classes, so raw probability vectors all point one way and every similarity is ~0.99. Subtracting the
 catalogue mean ("centered") keeps what sets a song apart; --evaluate-halves measures which representation
 lets one half of a song's lyrics find its other half.
@@ -26,24 +26,21 @@ import argparse
 from pathlib import Path
 
 from moodpipe.cli import (
-    add_data_dir,
-    add_device,
     check_year_order,
     config_from_args,
     new_parser,
-    non_negative_int,
     positive_int,
     run_cli,
     text_query,
     year,
 )
+from moodpipe.context import add_run_options, run_context
+from moodpipe.contract import TOP_K
 from moodpipe.files import InputError
-from moodpipe.paths import resolve_data_dir
 from moodpipe.recommend.evaluation import evaluate_halves, run_evaluations
 from moodpipe.recommend.queries import RecommendConfig, recommend
 from moodpipe.recommend.representations import DEFAULT_REPRESENTATION, FALLBACK_REPRESENTATION, REPRESENTATIONS
 from moodpipe.report.recommendations import EXPLANATIONS, print_recommendations, write_recommendations
-from moodpipe.runtime import SEED, resolve_runtime
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -72,9 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        "`lyrics_emotion.py score --halves`): print recall@TOP per representation")
     p.add_argument("--artist", type=text_query,
                    help="with --song: the artist (substring), when several songs share the title")
-    p.add_argument("--out", default=".", help="output root; results/ lives under it (default: .)")
     p.add_argument("--vectors", help="song-vector CSV (default: OUT/results/song_emotions.csv)")
-    p.add_argument("--top", type=positive_int, default=10, help="recommendations per query (default: 10)")
+    p.add_argument("--top", type=positive_int, default=TOP_K, help=f"recommendations per query (default: {TOP_K})")
     p.add_argument("--representation", choices=list(REPRESENTATIONS),
                    help="space where cosine is taken: " + "; ".join(f"{k}: {v}" for k, v in REPRESENTATIONS.items())
                    + ". Default: the one chosen for these vectors on songs people labelled with a mood "
@@ -93,8 +89,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--year-to", type=year, help="only songs released in or before this year")
     p.add_argument("--format", choices=["csv", "json", "md", "m3u"],
                    help="also write results/query.<ext> (m3u: a playlist of titles and artists)")
-    p.add_argument("--seed", type=non_negative_int, default=SEED,
-                   help="picks the 10 songs of results/heatmap_songs.csv")
     p.add_argument("--index", choices=["blocked", "faiss"], default="blocked",
                    help="blocked exact numpy top-k (default) or FAISS IndexFlatIP (pip install faiss-cpu)")
     p.add_argument("--memory-mb", type=positive_int, default=256, help="memory budget of one block of similarities")
@@ -102,8 +96,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-comments", type=positive_int, help="--evaluate: only the first N GoEmotions test comments")
     p.add_argument("--song-moods", metavar="CSV", help="--evaluate: songs people labelled with a mood (song_id, "
                    "lyrics, mood) for top-10 mood agreement (default: the first CSV in <data-dir>/song_moods/)")
-    add_data_dir(p)
-    add_device(p)
+    add_run_options(p, out="output root; results/ lives under it (default: .)")
     args = p.parse_args(argv)
     check_year_order(p, args.year_from, args.year_to)
     return args
@@ -111,21 +104,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    ctx = run_context(args)
     if args.evaluate:
-        return run_evaluations(Path(args.out), resolve_data_dir(args.data_dir), resolve_runtime(args.device),
-                               args.max_comments, Path(args.song_moods) if args.song_moods else None)
+        return run_evaluations(ctx, args.max_comments, Path(args.song_moods) if args.song_moods else None)
     if args.evaluate_halves:
-        return evaluate_halves(Path(args.evaluate_halves), Path(args.out), k=args.top)
+        return evaluate_halves(Path(args.evaluate_halves), ctx.out, k=args.top)
     if args.serve:
         from moodpipe.report.app import App, serve  # lazy: only the app needs the server
-        return serve(App(out=Path(args.out), vectors=args.vectors, model_dir=args.model_dir, device=args.device),
-                     args.host, args.port)
+        return serve(App(ctx, vectors=args.vectors, model_dir=args.model_dir), args.host, args.port)
     if args.artist and not args.song:
         raise InputError("--artist goes with --song")
     if args.toward and not (args.song or args.song_id or args.text):
         raise InputError("--toward goes with --song, --song-id or --text: the path starts there")
-    result = recommend(config_from_args(RecommendConfig, args))
-    write_recommendations(result, Path(args.out))
+    result = recommend(ctx, config_from_args(RecommendConfig, args))
+    write_recommendations(result, ctx.out)
     print_recommendations(result)
     return result
 

@@ -61,8 +61,9 @@ def synthetic_catalogue(folder: Path, model_dir: Path, n: int, seed: int = 0) ->
 def cold_start(vectors: Path, model_dir: Path) -> float:
     """Seconds for a fresh process to import, load everything and answer one text (App.warm_up)."""
     code = ("import time; t = time.perf_counter(); from pathlib import Path; from moodpipe.report.app import App; "
-            f"App(out=Path({str(vectors.parents[1])!r}), vectors={str(vectors)!r}, model_dir={str(model_dir)!r}, "
-            "device='cpu').warm_up(); print(time.perf_counter() - t)")
+            "from moodpipe.context import RunContext; "
+            f"App(RunContext(Path({str(vectors.parents[1])!r})), vectors={str(vectors)!r}, "
+            f"model_dir={str(model_dir)!r}).warm_up(); print(time.perf_counter() - t)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[1])
     if done.returncode:
@@ -124,6 +125,7 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=16, help="warm queries (default: 16)")
     p.add_argument("--naive", type=int, default=3, help="naive queries of each kind (default: 3)")
     args = p.parse_args()
+    from moodpipe.context import RunContext
     from moodpipe.report.app import App
     model_dir = Path(args.model_dir or Path(args.out) / "saved_model" / "emotion")
     if not (model_dir / "config.json").is_file():
@@ -134,7 +136,7 @@ def main() -> None:
         n = len(pd.read_csv(vectors, usecols=[0]))
         print(f"{n:,} songs ({'real: ' + str(vectors) if args.vectors else 'synthetic'}), model {model_dir}")
         cold = cold_start(vectors, model_dir)
-        app = App(out=vectors.parents[1], vectors=str(vectors), model_dir=str(model_dir), device="cpu")
+        app = App(RunContext(vectors.parents[1]), vectors=str(vectors), model_dir=str(model_dir))
         app.warm_up()
         texts = (TEXTS * (args.queries // len(TEXTS) + 1))[:args.queries]
         warm = warm_queries(app, texts)

@@ -36,7 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from moodpipe import paths  # noqa: E402
-from moodpipe.cli import setup_logging  # noqa: E402
+from moodpipe.logs import setup_logging  # noqa: E402
 from moodpipe.models.mood_encoder import MOOD_ENCODER, MoodEncoderConfig, tune_mood_encoder  # noqa: E402
 from moodpipe.models.song_vectors import song_emotion_vectors  # noqa: E402
 from moodpipe.recommend.song_moods import (  # noqa: E402

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from moodpipe.data.reviews import load_reviews  # noqa: E402
 from moodpipe.models.sentiment_predictor import load_predictor, predict_sentences  # noqa: E402
 from moodpipe.paths import REVIEWS, resolve_data_dir  # noqa: E402
+from moodpipe.runtime import resolve_runtime  # noqa: E402
 
 
 def review_texts(processed: Path, data_dir: str | None, n: int) -> list[str]:
@@ -76,8 +77,8 @@ def main() -> None:
     from transformers import pipeline
 
     texts = review_texts(Path(a.test_csv), a.data_dir, a.n)
-    ours = load_predictor(a.model, device="cpu", runtime="torch")
-    onnx = load_predictor(a.model, runtime="onnx")
+    ours = load_predictor(a.model, resolve_runtime("cpu"), engine="torch")  # bf16 where this CPU runs it
+    onnx = load_predictor(a.model, engine="onnx")
     plain = pipeline("text-classification", model=a.model, device="cpu", truncation=True, max_length=128)
     labels = ours.labels
     for warm_up in (ours, onnx):
@@ -96,7 +97,7 @@ def main() -> None:
     ref = pipeline_probs(plain_out, labels)
     ours_probs, onnx_probs = result_probs(ours_out, labels), result_probs(onnx_out, labels)
     # The road not taken: dynamic int8 on the same path (faster, but is it the same model?).
-    fp32 = load_predictor(a.model, precision="fp32", device="cpu", runtime="torch")
+    fp32 = load_predictor(a.model, resolve_runtime("cpu", "fp32"), engine="torch")
     int8 = replace(fp32, model=torch.ao.quantization.quantize_dynamic(fp32.model, {torch.nn.Linear}, dtype=torch.qint8))
     predict_sentences(int8, texts[:64])
     t_int8, int8_out = timed(predict_sentences, int8, texts)

@@ -36,6 +36,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from moodpipe.context import RunContext  # noqa: E402
 from moodpipe.paths import resolve_data_dir  # noqa: E402
 from moodpipe.recommend.queries import RecommendConfig, recommend  # noqa: E402
 from moodpipe.recommend.topk import default_threads, normalize_rows, topk_cosine  # noqa: E402
@@ -97,7 +98,7 @@ def bench_catalogue(n: int, columns: list[str]) -> None:
         (Path(d) / "results").mkdir()
         df.to_csv(Path(d) / "results" / "song_emotions.csv", index=False)
         t = time.perf_counter()
-        recommend(RecommendConfig(out=d, all_songs=True, format="csv"))
+        recommend(RunContext(Path(d)), RecommendConfig(all_songs=True, format="csv"))
         stage = time.perf_counter() - t
     print(f"(a) all-vs-all top-{K}, {n:,} songs x {len(columns)}: topk_cosine {core:.3f} s (median of 3) "
           f"[{'OK' if core < 1 else 'FAIL'}: < 1 s]; whole --all stage with explanations and CSV {stage:.3f} s")

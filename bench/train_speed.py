@@ -22,7 +22,7 @@ from moodpipe.data.reviews import LABELS, load_reviews, split_reviews  # noqa: E
 from moodpipe.models.training import TrainConfig, set_seed, tokenize_dataset, train_classifier  # noqa: E402
 from moodpipe.models.weights import resolve_model  # noqa: E402
 from moodpipe.paths import REVIEWS, resolve_data_dir  # noqa: E402
-from moodpipe.runtime import precision_for  # noqa: E402
+from moodpipe.runtime import precision_for, resolve_runtime  # noqa: E402
 
 
 def load_model(path: str):
@@ -36,10 +36,10 @@ def time_ours(path: str, texts: list[str], labels: list[int], steps: int, batch:
     set_seed(0)
     model, tokenizer = load_model(path)
     data = tokenize_dataset(tokenizer, texts, labels, 128)
-    cfg = TrainConfig(batch_size=batch, max_steps=steps, seed=0)
+    cfg = TrainConfig(batch_size=batch, max_steps=steps)
     start = time.perf_counter()
     train_classifier(model, tokenizer, data, data.select(range(batch)), cfg, work / "ours", compute_metrics=None,
-                     metric="loss")
+                     runtime=resolve_runtime("cpu"), seed=0, metric="loss")
     return steps * batch / (time.perf_counter() - start)
 
 

@@ -1,5 +1,6 @@
-"""What every command shares: logging, one-line errors with exit code 2, the --data-dir option, and
-turning parsed options into a (frozen) config dataclass.
+"""What every command shares: one-line errors with exit code 2 (logging set up first), checked option types, and
+turning parsed options into a (frozen) config dataclass. The shared run options (--out, --data-dir, --device,
+--precision, --seed) are declared and resolved in moodpipe.context.
 
     def main(argv=None): ...
     if __name__ == "__main__":
@@ -12,39 +13,13 @@ import argparse
 import dataclasses
 import datetime
 import logging
-import os
 import sys
 from collections.abc import Callable
 
 from moodpipe.files import InputError
+from moodpipe.logs import setup_logging
 
 log = logging.getLogger("pipeline")
-
-
-def setup_logging(level: int = logging.INFO) -> None:
-    """Our log lines with their time; the libraries' own reports only when they are errors. Loading a
-    pretrained encoder under a new classification head makes transformers print a table of the head's
-    weights as MISSING, which is exactly what fine-tuning expects; our own lines say which model was loaded."""
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # read when transformers is first imported
-    if "transformers" in sys.modules:  # the command imported it already (its models load at import)
-        quiet_transformers()
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
-
-
-def quiet_transformers() -> None:
-    """transformers' reports at error level, and its own bars off: one "Loading weights" bar per model loaded and
-    one "Writing model shards" bar per model saved would bury our log lines. The Trainer's bar (plain tqdm) and hub
-    downloads (huggingface_hub's bars) stay. Called where a command first needs transformers, so commands that never
-    load a model (predict_sample.py through ONNX Runtime) do not pay for importing it."""
-    from transformers.utils import logging as hf_logging
-    hf_logging.set_verbosity_error()
-    if hasattr(hf_logging, "set_tqdm_hook"):  # transformers >= 5.1
-        hf_logging.set_tqdm_hook(_without_bar)
-
-
-def _without_bar(factory: Callable, args: tuple, kwargs: dict):
-    return factory(*args, **{**kwargs, "disable": True})
 
 
 def run_cli(main: Callable[[list[str] | None], object], argv: list[str] | None = None) -> None:
@@ -59,15 +34,6 @@ def run_cli(main: Callable[[list[str] | None], object], argv: list[str] | None =
 
 def new_parser(doc: str | None) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-
-
-def add_data_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", help="input folder (default: $DATA_DIR, else data/)")
-
-
-def add_device(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
-                        help="where to train and predict (auto: CUDA when available, else MPS, else CPU)")
 
 
 # ----------------------------------------------------------------------------- option types

@@ -75,7 +75,6 @@ BLEND = "blend.json"  # the emotion predictor's model weight against its TF-IDF 
 TFIDF_MODEL = "tfidf.joblib"  # that TF-IDF part (absent when the model alone won on validation)
 HEAD_COMPARISON = "head_comparison.json"
 HEAD_COMPARISON_MD = "head_comparison.md"
-HEAD_COMPARISON_FIGURE = "emotion_head_comparison.png"  # drawn only after `train --compare`
 THRESHOLDS = "thresholds.json"
 ONNX_MODEL = "model.onnx"  # the sentiment model for ONNX Runtime (predict_sample.py's fast start)
 REPRESENTATION_FILE = "representation.json"

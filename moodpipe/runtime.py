@@ -2,11 +2,11 @@
 precision, this process's local rank) that is passed down; and the process facts under torchrun.
 
 `--device auto` means CUDA when available, else Apple's MPS, else the CPU. Mixed precision follows the
-device: bf16 where the device runs it natively (CUDA with bf16 support; CPUs with AVX-512 BF16 or AMX),
-else fp16 on CUDA, else fp32. `--bf16 no` turns bf16 off (fp16 stays on CUDA, fp32 elsewhere); `--bf16 yes`
-forces it.
+device: `--precision auto` means bf16 where the device runs it natively (CUDA with bf16 support; CPUs with
+AVX-512 BF16 or AMX), else fp16 on CUDA, else fp32; `bf16`, `fp16` (CUDA only) and `fp32` force one. Commands
+build their Runtime through moodpipe.context, which declares the options.
 
-    >>> precision_for("cpu", "no")
+    >>> precision_for("cpu", "fp32")
     'fp32'
     >>> autocast_settings("cuda", "fp16")
     ('cuda', 'float16', True)
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import platform
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ SEED = 42  # every command's default seed (splits, initialisation, sampling)
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("bf16", "fp16", "fp32")
+PRECISION_OPTIONS = ("auto", *PRECISIONS)  # --precision
 # Examples per inference batch. 64 keeps 2 CPU cores busy without paying for padding; a GPU sits idle
 # below a few hundred sequences per batch.
 INFERENCE_BATCH = {"cpu": 64, "mps": 128, "cuda": 256}
@@ -52,16 +54,16 @@ class Runtime:
 CPU = Runtime()  # fp32 on the CPU: what library callers get when they name no runtime
 
 
-def resolve_runtime(device: str = "auto", bf16: str = "auto") -> Runtime:
-    """The Runtime for a --device and --bf16 value; refuses a device that is not there, or more processes per
-    node than GPUs.
+def resolve_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
+    """The Runtime for a --device and --precision value; refuses a device that is not there, or more processes per
+    node than GPUs. Called once per command, by moodpipe.context.run_context.
 
-    >>> resolve_runtime("cpu", "no")
+    >>> resolve_runtime("cpu", "fp32")
     Runtime(device='cpu', precision='fp32', local_rank=0)
     """
     resolved = resolve_device(device)
     check_launch(resolved)
-    return Runtime(resolved, precision_for(resolved, bf16), int(os.environ.get("LOCAL_RANK", "0")))
+    return Runtime(resolved, precision_for(resolved, precision), int(os.environ.get("LOCAL_RANK", "0")))
 
 
 def set_seed(seed: int = SEED) -> None:
@@ -88,6 +90,8 @@ def resolve_device(name: str = "auto") -> str:
     if name not in DEVICES:
         raise InputError(f"--device must be one of {', '.join(DEVICES)}, not {name!r}")
     if name == "auto":
+        if not gpu_possible():  # decided without importing torch, most of a CPU command's cold start
+            return "cpu"
         return "cuda" if cuda_available() else "mps" if mps_available() else "cpu"
     if name == "cuda" and not cuda_available():
         raise InputError("--device cuda: no CUDA GPU is visible to torch here (check nvidia-smi and that torch "
@@ -95,6 +99,12 @@ def resolve_device(name: str = "auto") -> str:
     if name == "mps" and not mps_available():
         raise InputError("--device mps: Apple's MPS backend is not available here; use --device cpu")
     return name
+
+
+def gpu_possible() -> bool:
+    """False only where no GPU can be there: no NVIDIA driver, no CUDA_VISIBLE_DEVICES, not Apple silicon."""
+    apple_silicon = platform.system() == "Darwin" and platform.machine() == "arm64"
+    return apple_silicon or Path("/proc/driver/nvidia/version").exists() or "CUDA_VISIBLE_DEVICES" in os.environ
 
 
 def cpu_has_bf16() -> bool:
@@ -110,11 +120,20 @@ def device_has_bf16(device: str) -> bool:
     return device == "cpu" and cpu_has_bf16()
 
 
-def precision_for(device: str, bf16: str = "auto") -> str:
-    """bf16 | fp16 | fp32 for a device type and a --bf16 setting (auto | yes | no)."""
-    if bf16 not in ("auto", "yes", "no"):
-        raise InputError(f"--bf16 must be auto, yes or no, not {bf16!r}")
-    if bf16 == "yes" or (bf16 == "auto" and device_has_bf16(device)):
+def precision_for(device: str, precision: str = "auto") -> str:
+    """bf16 | fp16 | fp32 for a device type and a --precision setting (auto | bf16 | fp16 | fp32).
+
+    >>> precision_for("cpu", "fp16")
+    Traceback (most recent call last):
+    moodpipe.files.InputError: --precision fp16 needs a CUDA GPU (here: cpu); use bf16 or fp32
+    """
+    if precision not in PRECISION_OPTIONS:
+        raise InputError(f"--precision must be one of {', '.join(PRECISION_OPTIONS)}, not {precision!r}")
+    if precision == "fp16" and device != "cuda":
+        raise InputError(f"--precision fp16 needs a CUDA GPU (here: {device}); use bf16 or fp32")
+    if precision != "auto":
+        return precision
+    if device_has_bf16(device):
         return "bf16"
     return "fp16" if device == "cuda" else "fp32"
 

@@ -45,7 +45,7 @@ def write_app_root(root: Path, n_songs: int = 40) -> Path:
     from moodpipe.models.emotion_predictor import score_texts
     from moodpipe.runtime import resolve_runtime
     model = write_emotion_model(root / "saved_model" / "emotion")
-    scored = score_texts(str(model), song_lyrics(n_songs), resolve_runtime("cpu"), embeddings=("features",))
+    scored = score_texts(str(model), song_lyrics(n_songs), resolve_runtime("cpu", "fp32"), embeddings=("features",))
     titles = [f"노래 {i}" if i % 3 else f"Song {i}" for i in range(n_songs)]
     artists = [f"가수{i % 6}" for i in range(n_songs)]
     dates = ["" if i == 5 else f"{2000 + i % 20}.03.01" for i in range(n_songs)]

@@ -19,6 +19,7 @@ from conftest import horizontal_overflow, set_viewport
 from test_explorer import browser, console_errors, wait_for  # noqa: F401 (the browser fixture)
 
 import recommend as recommend_py
+from moodpipe.context import RunContext
 from moodpipe.recommend.queries import RecommendConfig, mood_path, recommend
 from moodpipe.recommend.topk import normalize_rows
 from moodpipe.report.app import MAX_TEXT, App, make_server
@@ -29,7 +30,7 @@ TEXT = "비 오는 날 헤어진 연인이 그리워"
 @pytest.fixture(scope="module")
 def server(app_root):
     """The app on port 0 in a thread; yields its base URL."""
-    httpd = make_server(App(out=app_root, device="cpu"), port=0)
+    httpd = make_server(App(RunContext(out=app_root)), port=0)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -63,8 +64,9 @@ def ask(server: str, **params) -> dict:
 
 
 def cli(root: Path, *args: str) -> list[tuple]:
-    """What `python recommend.py ARGS --out ROOT` prints, as (song_id, score, why) rows."""
-    result = recommend_py.main([*args, "--out", str(root), "--device", "cpu"])
+    """What `python recommend.py ARGS --out ROOT` prints, as (song_id, score, why) rows, on the app's runtime (the
+    server below runs on RunContext's default, the CPU in fp32)."""
+    result = recommend_py.main([*args, "--out", str(root), "--device", "cpu", "--precision", "fp32"])
     score = "strength" if result["score"] == "strength" else "similarity"
     return [(r["song_id"], r[score], r["shared_emotions"]) for r in result["table"].to_dict("records")]
 
@@ -111,7 +113,7 @@ def test_a_mood_path_takes_the_nearest_unused_song_at_each_step(app_root):
     from moodpipe.recommend.catalogue import load_catalogue
     from moodpipe.recommend.queries import TARGET_SONGS, emotion_strength
     from moodpipe.recommend.representations import fitted_space
-    result = recommend(RecommendConfig(out=str(app_root), song_id="1003", toward=["기쁨"], steps=6))
+    result = recommend(RunContext(app_root), RecommendConfig(song_id="1003", toward=["기쁨"], steps=6))
     meta, probs, columns, catalogue = load_catalogue(app_root / "results" / "song_emotions.csv")
     units = normalize_rows(fitted_space(catalogue, columns, result["representation"]).rank(catalogue))
     start = units[3]
@@ -129,7 +131,7 @@ def test_a_mood_path_takes_the_nearest_unused_song_at_each_step(app_root):
 
 def test_playlists_and_links(server, app_root):
     status, m3u = get(f"{server}/api/playlist.m3u?song_id=1007&top=3")
-    expected = recommend(RecommendConfig(out=str(app_root), song_id="1007", top=3))["table"]
+    expected = recommend(RunContext(app_root), RecommendConfig(song_id="1007", top=3))["table"]
     assert status == 200 and m3u.startswith("#EXTM3U\n")
     assert [line for line in m3u.splitlines() if line.startswith("#EXTINF")] == [
         f"#EXTINF:-1,{r.artist} - {r.song}" for r in expected.itertuples()]
@@ -168,7 +170,7 @@ def test_a_url_too_long_for_a_get_says_to_post(server):
 
 
 def test_no_model_and_no_vectors_say_what_to_run(app_root, tmp_path):
-    no_model = App(out=app_root, model_dir=str(tmp_path / "none"))
+    no_model = App(RunContext(out=app_root), model_dir=str(tmp_path / "none"))
     httpd = make_server(no_model, port=0)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -181,9 +183,9 @@ def test_no_model_and_no_vectors_say_what_to_run(app_root, tmp_path):
     finally:
         httpd.shutdown()
         httpd.server_close()
-    status, body = get_from(App(out=tmp_path), "/api/recommend?emotion=기쁨")
+    status, body = get_from(App(RunContext(out=tmp_path)), "/api/recommend?emotion=기쁨")
     assert status == 503 and "no song vectors" in body["error"] and "python main.py" in body["error"]
-    assert get_from(App(out=tmp_path), "/nowhere")[0] == 404
+    assert get_from(App(RunContext(out=tmp_path)), "/nowhere")[0] == 404
 
 
 def get_from(app: App, path: str) -> tuple[int, dict | str]:

@@ -214,7 +214,8 @@ def test_killed_crawl_resumes_from_the_cache(melon, tmp_path):
     out.write_text("the previous run's CSV\n", encoding="utf-8")
     melon.script["song:30003"] = [("hang",)]  # the third song never answers: kill the crawler there
     command = [sys.executable, "crawl_melon.py", "--years", "2000-2001", "--top", "3", "--delay", "0",
-               "--base-url", melon.base_url, "--data-dir", str(tmp_path / "data"), "--out", str(out), "--no-progress"]
+               "--base-url", melon.base_url, "--data-dir", str(tmp_path / "data"), "--lyrics", str(out),
+               "--no-progress"]
     crawler = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
@@ -227,7 +228,7 @@ def test_killed_crawl_resumes_from_the_cache(melon, tmp_path):
         crawler.stderr.close()
     assert out.read_text(encoding="utf-8") == "the previous run's CSV\n"  # never half-written or replaced
 
-    summary = crawl(config_for(melon, tmp_path, out=out))
+    summary = crawl(config_for(melon, tmp_path, lyrics=out))
 
     assert (summary["pages_from_cache"], summary["pages_fetched"]) == (4, 3)  # 2 charts + 2 songs came from cache
     assert all(melon.hits[k] == 1 for k in ("chart:2000", "chart:2001", "song:30001", "song:30002"))
@@ -245,7 +246,7 @@ def test_interrupted_csv_write_keeps_the_original_file(melon, tmp_path, monkeypa
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", write_half_then_die)
     with pytest.raises(KeyboardInterrupt):
-        crawl(config_for(melon, tmp_path, song_ids=["30001"], out=out))
+        crawl(config_for(melon, tmp_path, song_ids=["30001"], lyrics=out))
     assert out.read_text(encoding="utf-8") == "the previous run's CSV\n"
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["melon_songs.csv"]  # no temp file left
 
@@ -289,7 +290,7 @@ def test_every_option_has_help(capsys):
         parse_args(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for option in ["--years", "--top", "--playlist", "--song-ids", "--out", "--cache-dir", "--base-url", "--delay",
+    for option in ["--years", "--top", "--playlist", "--song-ids", "--lyrics", "--cache-dir", "--base-url", "--delay",
                    "--retries", "--backoff", "--timeout", "--data-dir"]:
         assert option in text
     assert parse_args(["--song-ids", "1,2", "3"]).song_ids == ["1", "2", "3"]
@@ -305,14 +306,14 @@ def write_good_csv(path: Path, n: int = 6) -> str:
 def test_a_worse_crawl_never_replaces_a_better_csv(melon, tmp_path, capsys):
     out = tmp_path / "melon_songs.csv"
     good = write_good_csv(out)
-    argv = ["--song-ids", "99999", "--base-url", melon.base_url, "--data-dir", str(tmp_path / "data"), "--out",
+    argv = ["--song-ids", "99999", "--base-url", melon.base_url, "--data-dir", str(tmp_path / "data"), "--lyrics",
             str(out), "--delay", "0", "--retries", "0", "--no-progress"]
     with pytest.raises(SystemExit) as exit_info:  # every song failed (404): nothing written, exit 2
         run_cli(main, argv)
     assert exit_info.value.code == 2 and "every one of the 1 songs failed" in capsys.readouterr().err
     assert out.read_text(encoding="utf-8") == good
 
-    one_song = config_for(melon, tmp_path, song_ids=["30001"], out=out)
+    one_song = config_for(melon, tmp_path, song_ids=["30001"], lyrics=out)
     with pytest.raises(InputError, match="not replacing .* 6 songs with lyrics, this crawl found 1"):
         crawl(one_song)
     assert out.read_text(encoding="utf-8") == good

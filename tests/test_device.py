@@ -57,15 +57,16 @@ def test_precision_follows_the_device(monkeypatch):
     assert runtime.precision_for("cuda") == "bf16"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert runtime.precision_for("cuda") == "fp16"  # an older GPU: fp16, never silently fp32
-    assert runtime.precision_for("cuda", "no") == "fp16"
+    assert runtime.precision_for("cuda", "fp16") == "fp16"
     assert runtime.precision_for("mps") == "fp32"
     monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
-    assert runtime.precision_for("cpu") == "fp32" and runtime.precision_for("cpu", "yes") == "bf16"
+    assert runtime.precision_for("cpu") == "fp32" and runtime.precision_for("cpu", "bf16") == "bf16"
     assert runtime.autocast_settings("cuda", "fp16") == ("cuda", "float16", True)
     assert runtime.autocast_settings("cpu", "fp32")[2] is False
 
 
 def test_auto_picks_cuda_then_mps_then_cpu(monkeypatch):
+    monkeypatch.setattr(runtime, "gpu_possible", lambda: True)
     monkeypatch.setattr(runtime, "cuda_available", lambda: True)
     assert runtime.resolve_device("auto") == "cuda"
     monkeypatch.setattr(runtime, "cuda_available", lambda: False)
@@ -74,6 +75,18 @@ def test_auto_picks_cuda_then_mps_then_cpu(monkeypatch):
     monkeypatch.setattr(runtime, "mps_available", lambda: False)
     assert runtime.resolve_device("auto") == "cpu"
     assert runtime.inference_batch_size("cuda") > runtime.inference_batch_size("cpu")
+
+
+def test_auto_on_a_machine_without_any_gpu_never_asks_torch(monkeypatch):
+    """No NVIDIA driver, no CUDA_VISIBLE_DEVICES, not Apple silicon: the CPU, decided without importing torch."""
+    monkeypatch.setattr(runtime, "gpu_possible", lambda: False)
+    monkeypatch.setattr(runtime, "cuda_available", lambda: pytest.fail("torch was asked"))
+    assert runtime.resolve_device("auto") == "cpu"
+
+
+def test_fp16_is_refused_off_cuda_in_one_line():
+    with pytest.raises(InputError, match="--precision fp16 needs a CUDA GPU"):
+        runtime.precision_for("cpu", "fp16")
 
 
 def test_cuda_without_a_gpu_exits_2_with_one_line(monkeypatch, capsys):

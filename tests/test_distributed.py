@@ -31,7 +31,7 @@ def test_sentiment_trains_in_two_processes_and_saves_once(tmp_path, tiny_mobileb
     write_reviews(tmp_path / "reviews.csv", n_copies=4)
     done = torchrun(["mobilebert_project.py", "--data-dir", str(tmp_path), "--reviews", "reviews.csv", "--model",
                      str(tiny_mobilebert), "--out", str(tmp_path / "out"), "--epochs", "1", "--batch-size", "8",
-                     "--bf16", "no", "--device", "cpu"])
+                     "--precision", "fp32", "--device", "cpu"])
     assert done.stdout.count("sentiment: test accuracy") == 1  # only the main process reports
     folder = tmp_path / "out" / "saved_model" / "sentiment"
     assert (folder / "model.safetensors").is_file() and (folder / "metrics.json").is_file()
@@ -56,7 +56,7 @@ def test_scoring_in_two_processes_equals_one(tmp_path, emotion_model):
     pd.DataFrame({"song_id": range(50), "song_name": [f"s{i}" for i in range(50)], "artist": "a",
                   "lyrics": lyrics}).to_csv(tmp_path / "songs.csv", index=False)
     common = ["lyrics_emotion.py", "score", "--lyrics", str(tmp_path / "songs.csv"), "--model", str(emotion_model),
-              "--halves", "--bf16", "no", "--device", "cpu"]
+              "--halves", "--precision", "fp32", "--device", "cpu"]
     one = subprocess.run([sys.executable, *common, "--out", str(tmp_path / "one")], cwd=REPO, capture_output=True,
                          text=True, timeout=300)
     assert one.returncode == 0, one.stderr[-3000:]

@@ -17,6 +17,7 @@ import pytest
 from conftest import COLUMNS, MAJORS, horizontal_overflow, set_viewport, write_song_vectors
 
 import generate_graphs
+from moodpipe.context import RunContext
 from moodpipe.recommend.catalogue import load_song_vectors
 from moodpipe.recommend.queries import RecommendConfig, recommend
 from moodpipe.recommend.representations import LOG_FLOOR, fit_representation
@@ -70,7 +71,7 @@ def page_data(path: Path) -> dict:
 
 def cli_rows(root: Path, song_id: str, **filters) -> list[dict]:
     """What `python recommend.py --song-id ID [filters]` lists (the same function recommend.py calls)."""
-    return recommend(RecommendConfig(out=str(root), song_id=song_id, **filters))["table"].to_dict("records")
+    return recommend(RunContext(root), RecommendConfig(song_id=song_id, **filters))["table"].to_dict("records")
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +111,7 @@ def test_browser_transforms_reproduce_fit_representation(built):
 
 def test_heatmap_is_read_not_rewritten(tmp_path):
     write_catalogue(tmp_path)
-    result = recommend(RecommendConfig(out=str(tmp_path), all_songs=True, seed=7))  # the recommend stage, another seed
+    result = recommend(RunContext(out=tmp_path, seed=7), RecommendConfig(all_songs=True))  # another seed
     write_recommendations(result, tmp_path)
     before = (tmp_path / "results" / "heatmap_songs.csv").read_bytes()
     data = page_data(write_explorer(tmp_path))
@@ -263,7 +264,7 @@ def test_main_py_graphs_stage_writes_and_promises_the_page(tmp_path):
     import main as pipeline
     from moodpipe.stages.pipeline import PIPELINE, RunConfig
     graphs = next(s for s in PIPELINE if s.name == "graphs")
-    assert explorer_path(tmp_path) in graphs.outputs(RunConfig(data_dir=str(tmp_path), out=str(tmp_path)))
+    assert explorer_path(tmp_path) in graphs.outputs(RunConfig(RunContext(out=tmp_path, data_dir=tmp_path)))
     write_catalogue(tmp_path, n=12)
     run = pipeline.main(["--stages", "graphs", "--out", str(tmp_path), "--data-dir", str(tmp_path), "--offline"])
     assert run["stages"]["graphs"]["status"] == "ran"
@@ -345,7 +346,7 @@ def test_in_chromium_first_screen_hash_and_back(app_root, features_page, browser
 
 def test_in_chromium_heatmap_colours_match_the_png(tmp_path, browser):
     write_catalogue(tmp_path)
-    write_recommendations(recommend(RecommendConfig(out=str(tmp_path), all_songs=True)), tmp_path)
+    write_recommendations(recommend(RunContext(tmp_path), RecommendConfig(all_songs=True)), tmp_path)
     browser.get(write_explorer(tmp_path).as_uri())
     wait_for(browser, lambda d: d.execute_script("return document.querySelectorAll('#heatmap .hm').length") > 0)
     top = browser.execute_script("const t = document.getElementById('heatmap')._fullData[0];"

@@ -17,6 +17,7 @@ from sklearn.metrics import f1_score
 
 import lyrics_emotion
 import recommend
+from moodpipe.context import RunContext
 from moodpipe.data import aihub
 from moodpipe.data.codebook import label_names
 from moodpipe.files import InputError
@@ -256,8 +257,8 @@ def test_add_sentences_grows_only_the_training_side(data_dir, tmp_path):
 
 
 def test_add_sentences_is_on_by_default_and_can_be_turned_off():
-    assert lyrics_emotion.parse_args(["train"]).add_sentences
-    assert not lyrics_emotion.parse_args(["train", "--no-add-sentences"]).add_sentences
+    assert lyrics_emotion.parse_args(["train"])[1].add_sentences
+    assert not lyrics_emotion.parse_args(["train", "--no-add-sentences"])[1].add_sentences
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -266,7 +267,7 @@ def test_train_compare_then_score_lyrics(data_dir, tiny_encoder, tmp_path):
     out = tmp_path / "out"
     metrics = lyrics_emotion.main(["train", "--data-dir", str(data_dir), "--model", str(tiny_encoder),
                                    "--out", str(out), "--compare", "--epochs", "1", "--batch-size", "8",
-                                   "--max-steps", "2", "--bf16", "no"])
+                                   "--max-steps", "2", "--precision", "fp32"])
     model_dir = out / "saved_model" / "emotion"
     for name in ("metrics.json", "README.md", "trainer_log.json", "test_predictions.csv", "label_similarity.csv",
                  "head_comparison.json", "head_comparison.md", "config.json", "base_model.json", "blend.json"):
@@ -288,7 +289,7 @@ def test_train_compare_then_score_lyrics(data_dir, tiny_encoder, tmp_path):
                           "release_date": "2001.01.01", "genre": "발라드", "lyrics": LYRICS})
     songs.to_csv(tmp_path / "songs.csv", index=False)
     lyrics_emotion.main(["score", "--lyrics", str(tmp_path / "songs.csv"), "--model", str(model_dir), "--out", str(out),
-             "--halves", "--max-length", "8", "--bf16", "no"])
+             "--halves", "--max-length", "8", "--precision", "fp32"])
     vectors = pd.read_csv(out / "results" / "song_emotions.csv")
     metadata = ["song_id", "song_name", "artist", "album", "release_date", "genre", "n_chunks", "n_tokens"]
     majors = ["major:분노", "major:슬픔", "major:불안", "major:상처", "major:당황", "major:기쁨"]
@@ -306,7 +307,7 @@ def test_train_compare_then_score_lyrics(data_dir, tiny_encoder, tmp_path):
     check_song_embeddings(out, model_dir, vectors, halves)
     # the saved test metrics are the loaded predictor's: its predictions on the test texts reproduce them
     test = pd.read_csv(model_dir / "test_predictions.csv")
-    probs = emotion_predictor.score_texts(model_dir, test.text.tolist(), resolve_runtime(bf16="no"))
+    probs = emotion_predictor.score_texts(model_dir, test.text.tolist(), resolve_runtime(precision="fp32"))
     assert (probs.argmax(1) == test.label_id).mean() == pytest.approx(metrics["test"]["labels60"]["accuracy"])
 
 
@@ -342,7 +343,7 @@ def test_training_with_used_rows_saves_an_ordinary_encoder(data_dir, tiny_encode
     metrics = lyrics_emotion.main(["train", "--data-dir", str(data_dir), "--model", str(tiny_encoder),
                                    "--out", str(tmp_path),
                        "--head", "plain", "--freeze-embeddings", "used", "--epochs", "1", "--batch-size", "8",
-                       "--max-steps", "2", "--bf16", "no"])
+                       "--max-steps", "2", "--precision", "fp32"])
     vocabulary_size = metrics["frozen"]["word_embedding_params"] // 32  # the tiny encoder's hidden size is 32
     assert 10 < metrics["frozen"]["tuned_rows"] < vocabulary_size
     with safe_open(tmp_path / "saved_model" / "emotion" / "model.safetensors", "pt") as saved:
@@ -390,7 +391,7 @@ def test_qlora_without_cuda_is_a_clear_error():
     if torch.cuda.is_available():
         pytest.skip("CUDA present")
     with pytest.raises(InputError, match="CUDA"):
-        emotion.train_emotion(EmotionTrainConfig(dataset="goemotions", qlora=True, device="cpu"))
+        emotion.train_emotion(RunContext(), EmotionTrainConfig(dataset="goemotions", qlora=True))
 
 
 def test_goemotions_multilabel_training_writes_thresholds(tiny_encoder, tmp_path):
@@ -404,7 +405,7 @@ def test_goemotions_multilabel_training_writes_thresholds(tiny_encoder, tmp_path
         (root / "original" / f"{split}.tsv").write_text("\n".join(rows) + "\n")
     metrics = lyrics_emotion.main(["train", "--dataset", "goemotions", "--data-dir", str(tmp_path / "data"), "--model",
                        str(tiny_encoder), "--out", str(tmp_path / "out"), "--max-steps", "2", "--batch-size", "8",
-                       "--bf16", "no", "--head-lr", "1e-3"])
+                       "--precision", "fp32", "--head-lr", "1e-3"])
     model_dir = tmp_path / "out" / "saved_model" / "goemotions"
     assert set(json.loads((model_dir / "thresholds.json").read_text())) == set(names)
     assert metrics["test"]["ekman7_tuned"]["per_class"].keys() == {"anger", "joy", "neutral"}
@@ -438,10 +439,11 @@ def test_quick_mode_emotion_model_predicts_more_than_one_class(tmp_path, tiny_en
     folder = tmp_path / "data" / "emotion_corpus"
     folder.mkdir(parents=True)
     pd.DataFrame(corpus_rows(per_label=60)).drop(columns="_code").to_csv(folder / "dialogues.csv", index=False)
-    cfg = emotion_config(RunConfig(data_dir=str(tmp_path / "data"), out=str(tmp_path / "out"), quick=True,
-                                   emotion_model=str(tiny_encoder)), "aihub")
+    run = RunConfig(RunContext(out=tmp_path / "out", data_dir=tmp_path / "data"), quick=True,
+                    emotion_model=str(tiny_encoder))
+    cfg = emotion_config(run, "aihub")
     assert not cfg.compare and cfg.only_labels and cfg.feature_norm  # one head, one label per major class
-    metrics = emotion.train_emotion(cfg)
+    metrics = emotion.train_emotion(run.ctx, cfg)
     predicted = pd.read_csv(tmp_path / "out" / "saved_model" / "emotion" / "test_predictions.csv").pred
     assert predicted.nunique() > 1 and metrics["frozen"]["trainable_params"] > 0
     # Whether it beats the majority class is measured on real data by every quick run (REPORT.md flags it);
@@ -504,11 +506,12 @@ def test_balanced_batches_hold_a_few_labels_a_few_texts_each():
 def test_mood_encoder_is_tuned_saved_and_scored_into_mood_vectors(data_dir, tiny_encoder, tmp_path):
     out = tmp_path / "out"
     lyrics_emotion.main(["train", "--data-dir", str(data_dir), "--model", str(tiny_encoder), "--out", str(out),
-                         "--head", "plain", "--no-add-sentences", "--max-steps", "1", "--bf16", "no"])
+                         "--head", "plain", "--no-add-sentences", "--max-steps", "1", "--precision", "fp32"])
     names = ["anger", "joy", "relief", "sadness", "neutral"]
     rows = [f"화가 난다 {i}\t{i % 5}\tid{i}" for i in range(40)] + ["둘 다\t0,1\tboth"]
     gdata = write_goemotions(tmp_path / "g", names, rows)
-    made = lyrics_emotion.main(["mood", "--data-dir", str(gdata), "--out", str(out), "--texts", "64", "--bf16", "no"])
+    made = lyrics_emotion.main(["mood", "--data-dir", str(gdata), "--out", str(out), "--texts", "64",
+                                "--precision", "fp32"])
     mood_dir = out / "saved_model" / "emotion" / "mood_encoder"
     assert made == [mood_dir] and (mood_dir / "config.json").is_file()
     with safe_open(str(mood_dir / "model.safetensors"), "pt") as tuned, \
@@ -519,7 +522,7 @@ def test_mood_encoder_is_tuned_saved_and_scored_into_mood_vectors(data_dir, tiny
     songs = pd.DataFrame({"song_id": [1, 2, 3], "song_name": ["가", "나", "다"], "artist": "x", "lyrics": LYRICS})
     songs.to_csv(tmp_path / "songs.csv", index=False)
     lyrics_emotion.main(["score", "--lyrics", str(tmp_path / "songs.csv"), "--out", str(out), "--halves",
-                         "--max-length", "8", "--bf16", "no"])
+                         "--max-length", "8", "--precision", "fp32"])
     saved = np.load(out / "results" / "song_emotions.embeddings.npz")
     assert saved["mood"].shape == (2, 32) and saved["halves_mood"].shape == (4, 32)
     # a song's mood vector is the token-weighted mean of its chunks' mood-encoder embeddings

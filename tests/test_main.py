@@ -13,14 +13,13 @@ from conftest import write_reviews
 from test_lyrics_emotion import CODEBOOK, PHRASES, corpus_rows
 
 import main as pipeline
-from moodpipe import paths
 from moodpipe.cli import run_cli
+from moodpipe.contract import FIGURES, HEAD_COMPARISON_FIGURE
 from moodpipe.data import downloads
 from moodpipe.data.downloads import ensure_inputs
 from moodpipe.files import InputError
 from moodpipe.recommend.representations import DEFAULT_REPRESENTATION
 from moodpipe.report.documents import emotion_learned_nothing, goemotions_learned_nothing, sentiment_learned_nothing
-from moodpipe.report.figures import FIGURES
 from moodpipe.stages.pipeline import STAGES
 from recommend import main as recommend_main
 
@@ -37,7 +36,7 @@ PROMISED = [
     "results/recommendations.csv", "results/recommendations.md", "results/heatmap_songs.csv",
     "results/run.json", "results/REPORT.md", "results/representation.json", "results/retrieval_eval.md",
 ]
-QUICK_SKIPS = {paths.HEAD_COMPARISON_FIGURE}  # --quick trains one head: there is no comparison to draw
+QUICK_SKIPS = {HEAD_COMPARISON_FIGURE}  # --quick trains one head: there is no comparison to draw
 
 
 def write_data_dir(root: Path) -> Path:
@@ -78,7 +77,7 @@ def test_quick_run_writes_every_promised_file_and_figure(quick_run):
     out, _, run = quick_run
     for name in PROMISED:
         assert (out / name).is_file(), name
-    for name, *_ in FIGURES:
+    for name in (f.name for f in FIGURES):
         if name not in QUICK_SKIPS:
             assert (out / "sample_graphs" / name).stat().st_size > 10_000, name
     report = (out / "results" / "REPORT.md").read_text()
@@ -191,7 +190,7 @@ def test_loading_and_saving_a_model_prints_no_library_bars(tiny_mobilebert, tmp_
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging
 
-    from moodpipe.cli import quiet_transformers
+    from moodpipe.logs import quiet_transformers
     hf_logging.set_tqdm_hook(None)  # as a command starts: the library's own bars on
     AutoModel.from_pretrained(tiny_mobilebert)
     assert "Loading weights" in capfd.readouterr().err

@@ -23,7 +23,7 @@ from moodpipe.cli import run_cli
 from moodpipe.files import InputError
 from moodpipe.models.weights import resolve_model
 
-TRAIN = ["--epochs", "1", "--batch-size", "8", "--max-steps", "2", "--bf16", "no"]
+TRAIN = ["--epochs", "1", "--batch-size", "8", "--max-steps", "2", "--precision", "fp32"]
 SEEDS = [("en", None, "google/mobilebert-uncased"), ("ko", None, "klue/bert-base"),
          ("en", "roberta-base", "roberta-base")]  # (language, seed, the model `auto` must use)
 
@@ -62,7 +62,7 @@ def test_auto_downloads_the_seed_models_and_every_stage_runs_then_the_cache_serv
     answers = predict_sample.main(["love this app", "too many ads", "--model", str(sentiment), "--json"])
     assert [a["label"] in ("negative", "positive") for a in answers] == [True, True]
     lyrics_emotion.main(["score", "--lyrics", str(write_lyrics(tmp_path / "songs.csv")), "--model",
-                         str(out / "saved_model" / "emotion"), "--out", str(out), "--bf16", "no"])
+                         str(out / "saved_model" / "emotion"), "--out", str(out), "--precision", "fp32"])
     result = recommend.main(["--text", "혼자 남았다 화가 난다", "--out", str(out), "--top", "3"])
     assert len(result["table"]) == 3
     assert len(hub.requests) == requests_so_far

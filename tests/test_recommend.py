@@ -12,6 +12,7 @@ import pytest
 from conftest import COLUMNS, write_song_vectors
 
 from moodpipe.cli import run_cli
+from moodpipe.context import RunContext
 from moodpipe.files import InputError
 from moodpipe.recommend import catalogue, representations, retrieval_scores
 from moodpipe.recommend.evaluation import half_split_recall_at_k
@@ -39,15 +40,15 @@ def out(tmp_path: Path) -> Path:
 
 
 def test_song_itself_comes_first_with_similarity_1(out):
-    rows = records(recommend(RecommendConfig(out=str(out), song="봄날", include_self=True)))
+    rows = records(recommend(RunContext(out), RecommendConfig(song="봄날", include_self=True)))
     assert rows[0]["song"] == "봄날" and rows[0]["similarity"] == pytest.approx(1.0)
-    rows = records(recommend(RecommendConfig(out=str(out), song="봄날")))
+    rows = records(recommend(RunContext(out), RecommendConfig(song="봄날")))
     assert "봄날" not in [r["song"] for r in rows] and len(rows) == 10
 
 
 @pytest.mark.parametrize("representation", ["raw", "centered", "zscore", "log", "major6"])
 def test_results_are_ranked_by_cosine(out, representation):
-    rows = records(recommend(RecommendConfig(out=str(out), song="비", representation=representation, top=19)))
+    rows = records(recommend(RunContext(out), RecommendConfig(song="비", representation=representation, top=19)))
     sims = [r["similarity"] for r in rows]
     assert sims == sorted(sims, reverse=True)
     if representation == "centered":  # against a by-hand cosine of mean-centred vectors
@@ -78,7 +79,7 @@ def test_zero_or_nan_vector_is_rejected_naming_the_song(tmp_path, bad):
     probs[TITLES.index("밤편지")] = 0.0 if bad == "zero" else np.nan
     write_songs(tmp_path, probs)
     with pytest.raises(InputError, match="밤편지"):
-        recommend(RecommendConfig(out=str(tmp_path), song="봄날"))
+        recommend(RunContext(tmp_path), RecommendConfig(song="봄날"))
 
 
 def test_unknown_title_suggests_close_titles_and_exits_2(out, capsys):
@@ -90,7 +91,8 @@ def test_unknown_title_suggests_close_titles_and_exits_2(out, capsys):
 
 
 def test_title_match_ignores_case_and_spaces(out):
-    assert records(recommend(RecommendConfig(out=str(out), song="tell me", include_self=True)))[0]["song"] == "Tell Me"
+    rows = records(recommend(RunContext(out), RecommendConfig(song="tell me", include_self=True)))
+    assert rows[0]["song"] == "Tell Me"
 
 
 def test_blocked_topk_equals_brute_force():
@@ -187,23 +189,23 @@ def test_exclude_same_artist(tmp_path):
     probs = np.random.default_rng(5).dirichlet(np.full(len(COLUMNS), 0.5), size=len(TITLES))
     probs[:6] = probs[0] + np.random.default_rng(6).uniform(0, 0.01, (6, len(COLUMNS)))  # her songs are alike
     write_songs(tmp_path, probs, artists)
-    cfg = RecommendConfig(out=str(tmp_path), song=TITLES[0], top=5)
-    assert [r["artist"] for r in records(recommend(cfg))][:5] == ["아이유"] * 5
-    rows = records(recommend(replace(cfg, exclude_same_artist=True)))
+    ctx, cfg = RunContext(out=tmp_path), RecommendConfig(song=TITLES[0], top=5)
+    assert [r["artist"] for r in records(recommend(ctx, cfg))][:5] == ["아이유"] * 5
+    rows = records(recommend(ctx, replace(cfg, exclude_same_artist=True)))
     assert len(rows) == 5 and "아이유" not in [r["artist"] for r in rows]
 
 
 def test_year_filter(out):
-    rows = records(recommend(RecommendConfig(out=str(out), song="눈물", year_from=2005, year_to=2009)))
+    rows = records(recommend(RunContext(out), RecommendConfig(song="눈물", year_from=2005, year_to=2009)))
     assert sorted(r["year"] for r in rows) == [2005, 2006, 2007, 2008, 2009]
 
 
 def test_emotion_profile_query(out):
-    rows = records(recommend(RecommendConfig(out=str(out), emotions=["슬픔", "외로운"], top=3)))
+    rows = records(recommend(RunContext(out), RecommendConfig(emotions=["슬픔", "외로운"], top=3)))
     x = pd.read_csv(out / "results" / "song_emotions.csv").set_index("song_name")
     assert x.loc[rows[0]["song"], "major:슬픔"] > x["major:슬픔"].median()
     with pytest.raises(InputError, match="valid names: 기쁨, 분노, 슬픔"):
-        recommend(RecommendConfig(out=str(out), emotions=["그리움"]))
+        recommend(RunContext(out), RecommendConfig(emotions=["그리움"]))
 
 
 def test_text_query_uses_the_emotion_model(out, monkeypatch):
@@ -214,15 +216,15 @@ def test_text_query_uses_the_emotion_model(out, monkeypatch):
     (out / "saved_model" / "emotion").mkdir(parents=True)
     labels = {str(i): c[len("emo:"):] for i, c in enumerate(COLUMNS)}
     (out / "saved_model" / "emotion" / "config.json").write_text(json.dumps({"id2label": labels}))
-    rows = records(recommend(RecommendConfig(out=str(out), text="비 오는 날 헤어진 연인이 그리워",
+    rows = records(recommend(RunContext(out), RecommendConfig(text="비 오는 날 헤어진 연인이 그리워",
                                                 representation="centered")))
     assert rows[0]["shared_emotions"].startswith("슬픔/눈물이나는")
     with pytest.raises(InputError, match="saved emotion model"):
-        recommend(RecommendConfig(out=str(out), text="x", model_dir=str(out / "missing")))
+        recommend(RunContext(out), RecommendConfig(text="x", model_dir=str(out / "missing")))
 
 
 def test_emotion_query_ranks_by_the_asked_emotions_and_names_them(out):
-    result = recommend(RecommendConfig(out=str(out), emotions=["슬픔"], top=5))
+    result = recommend(RunContext(out), RecommendConfig(emotions=["슬픔"], top=5))
     rows = records(result)
     x = pd.read_csv(out / "results" / "song_emotions.csv").set_index("song_name")
     sadness = x["major:슬픔"]
@@ -238,14 +240,14 @@ def test_a_loose_title_match_says_which_song_it_used(tmp_path):
     df = pd.read_csv(tmp_path / "results" / "song_emotions.csv")
     df.loc[:2, "song_name"] = titles
     df.to_csv(tmp_path / "results" / "song_emotions.csv", index=False)
-    exact = recommend(RecommendConfig(out=str(tmp_path), song="사랑"))
+    exact = recommend(RunContext(tmp_path), RecommendConfig(song="사랑"))
     assert exact["table"]["query"].iloc[0].startswith("'사랑' -")  # the exact title wins over '사랑 +'
     assert "other candidates: '사랑 +'" in exact["note"]
-    loose = recommend(RecommendConfig(out=str(tmp_path), song="사랑해 "))
+    loose = recommend(RunContext(tmp_path), RecommendConfig(song="사랑해 "))
     assert loose["note"] == ""  # exact apart from spaces: nothing to say
     df.loc[1, "song_name"] = "다른 노래"
     df.to_csv(tmp_path / "results" / "song_emotions.csv", index=False)
-    loose = recommend(RecommendConfig(out=str(tmp_path), song="사랑"))
+    loose = recommend(RunContext(tmp_path), RecommendConfig(song="사랑"))
     assert loose["note"].startswith("using '사랑 +'") and "without case, spaces and punctuation" in loose["note"]
 
 
@@ -256,11 +258,11 @@ def test_a_title_in_the_lyrics_file_but_not_scored_says_how_to_score_it(out, tmp
     (out / "results" / "song_emotions.json").write_text(json.dumps(
         {"lyrics": str(lyrics), "songs_read": 1, "skipped_song_ids": [2]}))
     with pytest.raises(InputError, match=r"'인생찬가' is in .*not scored.*lyrics_emotion.py score --lyrics"):
-        recommend(RecommendConfig(out=str(out), song="인생찬가"))
+        recommend(RunContext(out), RecommendConfig(song="인생찬가"))
     with pytest.raises(InputError, match="lyrics are empty"):
-        recommend(RecommendConfig(out=str(out), song="빈 노래"))
+        recommend(RunContext(out), RecommendConfig(song="빈 노래"))
     with pytest.raises(InputError, match="no song titled 'nothing like it'"):
-        recommend(RecommendConfig(out=str(out), song="nothing like it"))
+        recommend(RunContext(out), RecommendConfig(song="nothing like it"))
 
 
 # ----------------------------------------------------------------------------- embedding spaces and evaluation
@@ -276,7 +278,7 @@ def test_generic_space_ranks_by_the_saved_embeddings_and_explains_with_emotions(
     generic = np.random.default_rng(1).normal(size=(n, 8))
     generic[3] = generic[0] + 0.01  # song 3 is song 0's twin in the embedding, whatever its emotions
     write_embeddings(out, generic)
-    result = recommend(RecommendConfig(out=str(out), song_id="1000", representation="generic"))
+    result = recommend(RunContext(out), RecommendConfig(song_id="1000", representation="generic"))
     rows = records(result)
     centred = normalize_rows(generic - generic.mean(0))
     assert rows[0]["song_id"] == "1003" and rows[0]["similarity"] == pytest.approx(centred[0] @ centred[3], abs=1e-4)
@@ -287,7 +289,7 @@ def test_generic_space_ranks_by_the_saved_embeddings_and_explains_with_emotions(
 
 def test_a_representation_the_vectors_lack_names_the_ones_they_have(out):
     with pytest.raises(InputError, match=r"needs `features` vectors.*it has: raw, centered, zscore, log, major6\b"):
-        recommend(RecommendConfig(out=str(out), song="봄날", representation="features"))
+        recommend(RunContext(out), RecommendConfig(song="봄날", representation="features"))
 
 
 def test_hybrid_with_all_weight_on_one_part_ranks_like_that_part(out):
@@ -297,7 +299,7 @@ def test_hybrid_with_all_weight_on_one_part_ranks_like_that_part(out):
     columns = ["emo:a/x", "emo:a/y", "emo:b/z", "emo:b/w"]
     for weight, part in ((1.0, "generic"), (0.0, "log")):
         hybrid = representations.fit_space(catalogue, columns, "hybrid",
-                                           representations.Hybrid("generic", weight))(catalogue)
+                                           representations.Hybrid("generic", weight, "log"))(catalogue)
         alone = normalize_rows(representations.fit_space(catalogue, columns, part)(catalogue))
         h = normalize_rows(hybrid)
         assert np.allclose(h @ h.T, alone @ alone.T, atol=1e-9)  # same cosines, so the same ranking

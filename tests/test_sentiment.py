@@ -17,6 +17,7 @@ from moodpipe.data import reviews
 from moodpipe.files import InputError
 from moodpipe.models.sentiment_predictor import load_predictor, predict_sentences
 from moodpipe.models.weights import resolve_model
+from moodpipe.runtime import Runtime
 
 
 def test_load_reviews_maps_stars_and_drops_neutral_empty_and_duplicates(tmp_path):
@@ -101,7 +102,7 @@ def test_tiny_mobilebert_trains_saves_and_answers_predict_sample(tmp_path, tiny_
     out = tmp_path / "out"
     metrics = mobilebert_project.main(["--data-dir", str(tmp_path), "--reviews", "reviews.csv",
                                        "--model", str(tiny_mobilebert), "--out", str(out), "--epochs", "1",
-                                       "--batch-size", "8", "--bf16", "no"])
+                                       "--batch-size", "8", "--precision", "fp32"])
     model_dir = out / "saved_model" / "sentiment"
     for name in ["config.json", "model.safetensors", "tokenizer.json", "metrics.json", "trainer_log.json",
                  "test_predictions.csv", "README.md"]:
@@ -128,8 +129,8 @@ def test_tiny_mobilebert_trains_saves_and_answers_predict_sample(tmp_path, tiny_
     # The ONNX export gives the PyTorch model's answers, with no torch at start-up.
     assert (model_dir / "model.onnx").is_file()
     texts = ["app keeps crashing", "love this app", "too many ads and it crashes always, really annoying"]
-    onnx = predict_sentences(load_predictor(model_dir, runtime="onnx"), texts)
-    torch_fp32 = predict_sentences(load_predictor(model_dir, precision="fp32", device="cpu", runtime="torch"), texts)
+    onnx = predict_sentences(load_predictor(model_dir, engine="onnx"), texts)
+    torch_fp32 = predict_sentences(load_predictor(model_dir, Runtime("cpu", "fp32"), engine="torch"), texts)
     assert [r["label"] for r in onnx] == [r["label"] for r in torch_fp32]
     for a, b in zip(onnx, torch_fp32, strict=True):
         assert a["probabilities"] == pytest.approx(b["probabilities"], abs=2e-4)

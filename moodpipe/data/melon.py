@@ -44,7 +44,7 @@ class CrawlConfig:
     playlist: str | None = None
     song_ids: list[str] = field(default_factory=list)
     data_dir: Path = Path("data")
-    out: Path | None = None          # default <data_dir>/lyrics/melon_songs.csv
+    lyrics: Path | None = None       # the CSV to write; default <data_dir>/lyrics/melon_songs.csv
     cache_dir: Path | None = None    # default <data_dir>/lyrics/.melon_cache
     base_url: str = MELON
     delay: float = 1.0
@@ -55,13 +55,16 @@ class CrawlConfig:
     replace: bool = False            # may replace a CSV that holds more songs with lyrics than this crawl found
 
     def out_path(self) -> Path:
-        return Path(self.out) if self.out else Path(self.data_dir) / LYRICS_FILES[0]
+        return Path(self.lyrics) if self.lyrics else Path(self.data_dir) / LYRICS_FILES[0]
 
     def cache_path(self) -> Path:
         return Path(self.cache_dir) if self.cache_dir else Path(self.data_dir) / "lyrics" / ".melon_cache"
 
     def fetch_settings(self) -> FetchSettings:
         return FetchSettings(self.base_url, self.cache_path(), self.delay, self.retries, self.backoff, self.timeout)
+
+
+QUICK_CRAWL = CrawlConfig(years=(2000, 2001))  # main.py --quick: two yearly charts
 
 
 # ----------------------------------------------------------------------------- URLs and parsing

@@ -12,11 +12,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from moodpipe.context import RunContext
+from moodpipe.contract import BEST_VAL_MACRO_F1
 from moodpipe.files import InputError
 from moodpipe.models.heads import build_emotion_model, freeze_word_embeddings, merge_used_rows
 from moodpipe.models.metrics import accuracy_macro_f1
 from moodpipe.models.training import TrainConfig, class_weights_for, train_classifier
-from moodpipe.runtime import Runtime, resolve_runtime, set_seed
+from moodpipe.runtime import Runtime, set_seed
 
 log = logging.getLogger("pipeline")
 
@@ -42,9 +44,7 @@ class EmotionTrainConfig:
     unit: str = "dialogue"  # dialogue | sentence
     add_sentences: bool = True  # unit dialogue: also train on each human sentence alone (val/test stay dialogues)
     model: str = "auto"
-    data_dir: str | None = None
     corpus: str | None = None  # a corpus file or folder; default <data-dir>/emotion_corpus
-    out: str = "."
     max_train_rows: int | None = None
     max_eval_rows: int | None = None
     only_labels: tuple[str, ...] = ()  # train and test on these labels' dialogues only (quick runs)
@@ -57,16 +57,16 @@ class EmotionTrainConfig:
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.1
-    device: str = "auto"
     train: TrainConfig = field(default_factory=lambda: TRAIN_DEFAULTS["aihub"])
 
 
 # ----------------------------------------------------------------------------- one head
 
-def fine_tune_head(cfg: EmotionTrainConfig, resolved, head: str, tokenizer, data: dict, label_names: list[str],
-                   runtime: Runtime, multi_label: bool = False, compute_metrics=accuracy_macro_f1) -> tuple:
+def fine_tune_head(ctx: RunContext, cfg: EmotionTrainConfig, resolved, head: str, tokenizer, data: dict,
+                   label_names: list[str], multi_label: bool = False, compute_metrics=accuracy_macro_f1) -> tuple:
     """Build encoder + head, optionally freeze / LoRA, train; returns (trainer, model, facts)."""
-    set_seed(cfg.train.seed)
+    runtime = ctx.runtime
+    set_seed(ctx.seed)
     model = build_emotion_model(resolved.path, head, label_names, multi_label=multi_label,
                                 train_max_length=cfg.train.max_length, dropout=cfg.dropout,
                                 feature_norm=cfg.feature_norm,
@@ -78,18 +78,18 @@ def fine_tune_head(cfg: EmotionTrainConfig, resolved, head: str, tokenizer, data
         model, frozen["lora"] = add_lora(model, cfg)
     weights = (class_weights_for(data["train_labels"], len(label_names))
                if cfg.train.class_weights and not multi_label else None)
-    Path(cfg.out).mkdir(parents=True, exist_ok=True)
-    work_dir = Path(tempfile.mkdtemp(prefix=f".checkpoints-{head}-", dir=Path(cfg.out)))
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    work_dir = Path(tempfile.mkdtemp(prefix=f".checkpoints-{head}-", dir=ctx.out))
     start = time.time()
     try:
         trainer = train_classifier(model, tokenizer, data["train"], data["val"], cfg.train, work_dir,
-                                   compute_metrics, runtime=runtime, class_weights=weights)
+                                   compute_metrics, runtime=runtime, seed=ctx.seed, class_weights=weights)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     model = unwrap_adapters(trainer.model, cfg)
     merge_used_rows(model)
     facts = {"head": head, "train_seconds": round(time.time() - start, 1), "epochs_run": trainer.state.epoch,
-             "steps": trainer.state.global_step, "best_val_macro_f1": trainer.state.best_metric,
+             "steps": trainer.state.global_step, BEST_VAL_MACRO_F1: trainer.state.best_metric,
              "frozen": frozen, "trainer_log": trainer.state.log_history}
     log.info("head %s: best validation macro-F1 %s after %.1f epochs, %.0f s", head, trainer.state.best_metric,
              trainer.state.epoch, facts["train_seconds"])
@@ -165,12 +165,10 @@ def quantization_kwargs(cfg: EmotionTrainConfig, runtime: Runtime) -> dict:
             "device_map": {"": runtime.local_rank}}
 
 
-def check_config(cfg: EmotionTrainConfig) -> Runtime:
-    """Refuse bad settings before any work; returns where to run."""
+def check_config(cfg: EmotionTrainConfig, runtime: Runtime) -> None:
+    """Refuse bad settings before any work."""
     if cfg.dataset not in DATASETS:
         raise InputError(f"--dataset must be aihub or goemotions, not {cfg.dataset!r}")
     if cfg.unit not in UNITS:
         raise InputError(f"--unit must be dialogue or sentence, not {cfg.unit!r}")
-    runtime = resolve_runtime(cfg.device, cfg.train.bf16)
     check_qlora(cfg, runtime.device)
-    return runtime

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from moodpipe import paths
-from moodpipe.cli import quiet_transformers
 from moodpipe.files import InputError, loading
+from moodpipe.logs import quiet_transformers
 from moodpipe.models.inference import (
     mean_pooled_embeddings,
     predict_logits,
@@ -28,7 +28,7 @@ from moodpipe.models.inference import (
 from moodpipe.models.mood_encoder import MOOD_ENCODER
 from moodpipe.models.saved_folder import damaged_file_in, model_load_errors
 from moodpipe.models.tfidf import blend, load_blend, tfidf_probabilities
-from moodpipe.runtime import Runtime, model_device, resolve_runtime
+from moodpipe.runtime import CPU, Runtime, model_device
 
 log = logging.getLogger("pipeline")
 
@@ -184,14 +184,13 @@ def weighted_part_vectors(probs: np.ndarray, owner: list[int], tokens: list[int]
     return out / np.maximum(weight, 1)[:, None]
 
 
-def score_texts(model_dir, texts: list[str], runtime: Runtime | None = None, max_length: int | None = None,
+def score_texts(model_dir, texts: list[str], runtime: Runtime = CPU, max_length: int | None = None,
                 batch_size: int | None = None, embeddings=False):
     """Emotion probabilities (n, num_labels) for free texts, chunked by line exactly like the lyrics; with
     embeddings (True, or the names wanted), a dict of `probs` and those (n, width) arrays.
 
-    The model is loaded once and cached (recommend.py calls this for --text queries). Without a runtime, the
-    device policy's default (resolve_runtime())."""
-    runtime = runtime or resolve_runtime()
+    The model is loaded once and cached (recommend.py calls this for --text queries), on the runtime's device
+    (the command's RunContext; a library caller that names none gets the CPU in fp32)."""
     predictor = load_emotion_predictor(str(model_dir), runtime.torch_device)
     max_length = max_length or predictor.model.config.train_max_length
     parts = [([x.strip() for x in str(t).splitlines() if x.strip()] or [str(t)], "\n") for t in texts]

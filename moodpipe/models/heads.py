@@ -1,10 +1,10 @@
 """Three classification heads on one pretrained encoder, as a Hugging Face model that saves and loads whole.
 
     plain  encoder CLS (or the pooler output when the checkpoint has a trained pooler) -> dropout -> linear
-    arch1  the seed's first design: Conv1d over the token states (hidden -> 64 channels, kernel 3),
+    arch1  the original design's first head: Conv1d over the token states (hidden -> 64 channels, kernel 3),
            batch norm of each channel over the real tokens, ReLU, mean over real tokens (PAD excluded)
            -> dropout -> linear
-    arch2  the seed's improved design: three hidden-size vectors -- last-layer CLS, CLS of
+    arch2  the original design's improved head: three hidden-size vectors -- last-layer CLS, CLS of
            hidden_states[-4], and the mean of the last layer over real tokens (PAD excluded, divided
            by the number of real tokens) -- mixed by a learned weighted sum (Conv1d 3 -> 1, kernel 1),
            ReLU -> dropout -> linear

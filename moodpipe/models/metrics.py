@@ -9,6 +9,18 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from moodpipe.contract import (
+    ACCURACY,
+    BEST_VAL_MACRO_F1,
+    CONFUSION,
+    LABELS60,
+    MACRO_F1,
+    MAJOR6,
+    MAJORITY,
+    PER_CLASS,
+    TFIDF_CHARS,
+    WEIGHTED_F1,
+)
 from moodpipe.models.tfidf import fit_tfidf
 
 
@@ -23,12 +35,12 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], label_n
     labels = list(range(len(label_names)))
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-        "per_class": {name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+        ACCURACY: float(accuracy_score(y_true, y_pred)),
+        MACRO_F1: float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        PER_CLASS: {name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
                       for i, name in enumerate(label_names)},
         "labels": list(label_names),
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        CONFUSION: confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
 
 
@@ -48,7 +60,7 @@ def accuracy_macro_f1(eval_pred) -> dict:
     from sklearn.metrics import accuracy_score, f1_score
     logits, labels = eval_pred
     pred = np.asarray(logits).argmax(-1)
-    return {"accuracy": accuracy_score(labels, pred), "macro_f1": f1_score(labels, pred, average="macro")}
+    return {ACCURACY: accuracy_score(labels, pred), MACRO_F1: f1_score(labels, pred, average="macro")}
 
 
 def major_classes(label_names: list[str]) -> tuple[list[str], np.ndarray]:
@@ -104,11 +116,11 @@ def emotion_test_metrics(y_true, probs: np.ndarray, label_names: list[str], cred
     major_probs = major_probabilities(probs, major_of)
     y_true = np.asarray(y_true)
     return {
-        "labels60": classification_metrics(y_true, pred, label_names),
-        "major6": {"method": "argmax of the softmax probabilities summed per major class",
+        LABELS60: classification_metrics(y_true, pred, label_names),
+        MAJOR6: {"method": "argmax of the softmax probabilities summed per major class",
                    **classification_metrics(major_of[y_true], major_probs.argmax(1), majors)},
-        "major6_from_argmax_label": classification_metrics(major_of[y_true], major_of[pred], majors)["accuracy"],
-        "similarity_weighted_f1": {
+        "major6_from_argmax_label": classification_metrics(major_of[y_true], major_of[pred], majors)[ACCURACY],
+        WEIGHTED_F1: {
             "hierarchy": similarity_weighted_f1(y_true, pred, hierarchy_similarity(label_names, credit)),
             "same_major_credit": credit,
             "identity": similarity_weighted_f1(y_true, pred, np.eye(len(label_names)))},
@@ -122,14 +134,14 @@ def emotion_baselines(units: dict[str, pd.DataFrame], label_names: list[str]) ->
     majors, major_of = major_classes(label_names)
     train, test = units["train"], units["test"]
     out, fitted = {}, {}
-    for name, y_train, y_test, names in (("labels60", train.label_id, test.label_id, label_names),
-                                         ("major6", major_of[train.label_id], major_of[test.label_id], majors)):
+    for name, y_train, y_test, names in ((LABELS60, train.label_id, test.label_id, label_names),
+                                         (MAJOR6, major_of[train.label_id], major_of[test.label_id], majors)):
         fitted[name] = fit_tfidf(train.text, y_train, analyzer="char")
         tfidf = classification_metrics(y_test, fitted[name].predict(list(test.text)).tolist(), names)
         majority = majority_baseline(y_train, y_test, names)
-        out.setdefault("tfidf_char_logreg", {})[name] = {k: tfidf[k] for k in ("accuracy", "macro_f1")}
-        out.setdefault("majority", {})[name] = {k: majority[k] for k in ("accuracy", "macro_f1")}
-    return out, fitted["labels60"]
+        out.setdefault(TFIDF_CHARS, {})[name] = {k: tfidf[k] for k in (ACCURACY, MACRO_F1)}
+        out.setdefault(MAJORITY, {})[name] = {k: majority[k] for k in (ACCURACY, MACRO_F1)}
+    return out, fitted[LABELS60]
 
 
 def paired_bootstrap_accuracy(correct: np.ndarray, reference: np.ndarray, rounds: int = 2000,
@@ -154,10 +166,10 @@ def comparison_row(r: dict) -> dict:
     return {"test_accuracy_ci95": r.get("bootstrap", {}).get("accuracy_ci95"),
             "minus_plain": r.get("bootstrap", {}).get("minus_reference"),
             "minus_plain_ci95": r.get("bootstrap", {}).get("minus_reference_ci95"),
-            "val_macro_f1": r["best_val_macro_f1"], "test_accuracy_60": t["labels60"]["accuracy"],
-            "test_macro_f1_60": t["labels60"]["macro_f1"], "test_accuracy_6": t["major6"]["accuracy"],
-            "test_macro_f1_6": t["major6"]["macro_f1"],
-            "test_similarity_weighted_f1": t["similarity_weighted_f1"]["hierarchy"],
+            "val_macro_f1": r[BEST_VAL_MACRO_F1], "test_accuracy_60": t[LABELS60][ACCURACY],
+            "test_macro_f1_60": t[LABELS60][MACRO_F1], "test_accuracy_6": t[MAJOR6][ACCURACY],
+            "test_macro_f1_6": t[MAJOR6][MACRO_F1],
+            "test_similarity_weighted_f1": t[WEIGHTED_F1]["hierarchy"],
             "train_seconds": r["train_seconds"], "epochs_run": r["epochs_run"],
             "trainable_params": r["frozen"]["trainable_params"]}
 
@@ -191,10 +203,10 @@ def ekman_matrix(names: list[str], ekman: dict[str, list[str]]) -> tuple[list[st
 def multilabel_metrics(y: np.ndarray, pred: np.ndarray, names: list[str]) -> dict:
     from sklearn.metrics import f1_score, precision_recall_fscore_support
     p, r, f, s = precision_recall_fscore_support(y, pred, zero_division=0)
-    return {"macro_f1": float(f1_score(y, pred, average="macro", zero_division=0)),
+    return {MACRO_F1: float(f1_score(y, pred, average="macro", zero_division=0)),
             "micro_f1": float(f1_score(y, pred, average="micro", zero_division=0)),
             "exact_match": float((y == pred).all(1).mean()),
-            "per_class": {n: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
+            PER_CLASS: {n: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
                               "support": int(s[i])} for i, n in enumerate(names)}}
 
 
@@ -209,4 +221,4 @@ def multilabel_macro_f1(eval_pred) -> dict:
     from sklearn.metrics import f1_score
     logits, labels = eval_pred
     pred = (np.asarray(logits) > 0).astype(int)  # sigmoid > 0.5
-    return {"macro_f1": f1_score(np.asarray(labels).astype(int), pred, average="macro", zero_division=0)}
+    return {MACRO_F1: f1_score(np.asarray(labels).astype(int), pred, average="macro", zero_division=0)}

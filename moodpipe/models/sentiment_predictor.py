@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -21,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from moodpipe.cli import quiet_transformers
 from moodpipe.files import InputError, loading
+from moodpipe.logs import quiet_transformers
 from moodpipe.models.saved_folder import damaged_file_in, label_names, model_load_errors
 from moodpipe.paths import ONNX_MODEL, REBUILD_SENTIMENT
+from moodpipe.runtime import CPU, Runtime
 
-PRECISION_CHOICES = {"auto": "auto", "bf16": "yes", "fp32": "no"}  # --precision -> the device policy's --bf16
-RUNTIMES = ("auto", "torch", "onnx")
+ENGINES = ("auto", "torch", "onnx")  # predict_sample.py --runtime
 
 
 @dataclass(frozen=True)
@@ -51,37 +50,30 @@ class OnnxPredictor:
     precision: str = "fp32"
 
 
-def load_predictor(model_dir: str | Path, precision: str = "auto", max_length: int = 128, device: str = "auto",
-                   runtime: str = "auto") -> Predictor | OnnxPredictor:
-    """Load a saved classifier once. precision auto|bf16|fp32 (auto: bf16 where the device runs it natively);
-    runtime auto|torch|onnx (auto: ONNX Runtime when the folder has model.onnx and the run is on a CPU)."""
+def load_predictor(model_dir: str | Path, runtime: Runtime = CPU, max_length: int = 128, engine: str = "auto",
+                   precision_option: str = "auto") -> Predictor | OnnxPredictor:
+    """Load a saved classifier once, on the command's runtime (device and precision). engine auto|torch|onnx
+    (auto: ONNX Runtime, which runs fp32, when the folder has model.onnx, the runtime is the CPU and the
+    --precision asked for was auto or fp32)."""
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
         raise InputError(f"no trained model in {model_dir}: run `{REBUILD_SENTIMENT}` first (or pass --model FOLDER)")
-    if runtime not in RUNTIMES:
-        raise InputError(f"--runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
-    if runtime == "onnx" or (runtime == "auto" and wants_onnx(model_dir, device, precision)):
+    if engine not in ENGINES:
+        raise InputError(f"--runtime must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if engine == "onnx" or (engine == "auto" and wants_onnx(model_dir, runtime, precision_option)):
         return load_onnx_predictor(model_dir, max_length)
-    return load_torch_predictor(model_dir, precision, max_length, device)
+    return load_torch_predictor(model_dir, runtime, max_length)
 
 
-def wants_onnx(model_dir: Path, device: str, precision: str) -> bool:
-    """ONNX Runtime for a CPU run at fp32 or `auto` precision, decided without importing torch (which is
-    most of a cold start): `auto` counts as a CPU run on machines with no NVIDIA driver and no Apple GPU."""
-    on_cpu = device == "cpu" or (device == "auto" and not gpu_possible())
-    return on_cpu and precision in ("auto", "fp32") and (model_dir / ONNX_MODEL).is_file()
+def wants_onnx(model_dir: Path, runtime: Runtime, precision_option: str) -> bool:
+    """ONNX Runtime for a CPU run unless bf16 was asked for: no torch to import (most of a cold start)."""
+    return (runtime.device == "cpu" and precision_option in ("auto", "fp32")
+            and (model_dir / ONNX_MODEL).is_file())
 
 
-def gpu_possible() -> bool:
-    apple_silicon = platform.system() == "Darwin" and platform.machine() == "arm64"
-    return apple_silicon or Path("/proc/driver/nvidia/version").exists() or "CUDA_VISIBLE_DEVICES" in os.environ
-
-
-def load_torch_predictor(model_dir: Path, precision: str, max_length: int, device: str) -> Predictor:
+def load_torch_predictor(model_dir: Path, runtime: Runtime, max_length: int) -> Predictor:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from moodpipe.runtime import resolve_runtime
-    runtime = resolve_runtime(device, PRECISION_CHOICES[precision])
     quiet_transformers()  # a weight-loading bar would drown a one-line answer
     with loading(model_dir, REBUILD_SENTIMENT, model_load_errors(), locate=damaged_file_in):
         model = AutoModelForSequenceClassification.from_pretrained(model_dir).to(runtime.torch_device)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from moodpipe.contract import emotion_column, major_column
 from moodpipe.models.emotion_predictor import chunk_texts, load_emotion_predictor, weighted_part_vectors
 from moodpipe.models.metrics import major_classes, major_probabilities
 from moodpipe.runtime import Runtime
@@ -32,11 +33,11 @@ def lyric_halves(text: str) -> tuple[list[str], list[str], str]:
 def vector_columns(label_names: list[str]) -> tuple[list[str], list[str], np.ndarray]:
     """`emo:<major>/<sub>` columns, `major:<major>` columns and each label's major index (labels without
     a major, e.g. GoEmotions, give no major columns)."""
-    emo = [f"emo:{n}" for n in label_names]
+    emo = [emotion_column(n) for n in label_names]
     if not all("/" in n for n in label_names):
         return emo, [], np.zeros(0, dtype=int)
     majors, major_of = major_classes(label_names)
-    return emo, [f"major:{m}" for m in majors], major_of
+    return emo, [major_column(m) for m in majors], major_of
 
 
 def vectors_frame(vectors: np.ndarray, label_names: list[str]) -> pd.DataFrame:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from moodpipe import paths
+from moodpipe.contract import MACRO_F1
 from moodpipe.files import write_json_atomic
 from moodpipe.runtime import CPU, SEED, Runtime, is_main_process
 
@@ -31,9 +32,7 @@ class TrainConfig:
     warmup_ratio: float = 0.06
     patience: int = 2  # epochs without a better validation macro-F1 before stopping
     max_length: int = 128
-    bf16: str = "auto"  # auto | yes | no
     class_weights: bool = False
-    seed: int = SEED
     max_steps: int = -1  # > 0 caps training (tests, --quick)
 
 
@@ -67,7 +66,7 @@ def tokenize_dataset(tokenizer, texts: list[str], labels: list | None, max_lengt
     return Dataset.from_dict(columns)
 
 
-def training_arguments(cfg: TrainConfig, n_train: int, work_dir: Path, runtime: Runtime, metric: str):
+def training_arguments(cfg: TrainConfig, n_train: int, work_dir: Path, runtime: Runtime, metric: str, seed: int):
     """TrainingArguments for one device: use_cpu pins the CPU even where a GPU is visible."""
     from transformers import TrainingArguments
     steps_per_epoch = max(1, -(-n_train // cfg.batch_size))
@@ -81,7 +80,7 @@ def training_arguments(cfg: TrainConfig, n_train: int, work_dir: Path, runtime: 
         logging_steps=max(1, steps_per_epoch // 10), load_best_model_at_end=True,
         metric_for_best_model=metric, greater_is_better=True, save_total_limit=2, save_only_model=True,
         **length_grouping(), bf16=precision == "bf16", fp16=precision == "fp16",
-        use_cpu=runtime.device == "cpu", seed=cfg.seed, report_to="none", dataloader_num_workers=0,
+        use_cpu=runtime.device == "cpu", seed=seed, report_to="none", dataloader_num_workers=0,
     ), steps_per_epoch, precision
 
 
@@ -110,12 +109,12 @@ def weighted_loss(class_weights: list[float]):
 
 
 def train_classifier(model, tokenizer, train_ds, val_ds, cfg: TrainConfig, work_dir: Path, compute_metrics,
-                     runtime: Runtime = CPU, class_weights=None, metric: str = "macro_f1"):
+                     runtime: Runtime = CPU, seed: int = SEED, class_weights=None, metric: str = MACRO_F1):
     """Fine-tune with the Hugging Face Trainer and return it, with the best epoch's weights loaded."""
     import torch
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
 
-    args, steps_per_epoch, precision = training_arguments(cfg, len(train_ds), work_dir, runtime, metric)
+    args, steps_per_epoch, precision = training_arguments(cfg, len(train_ds), work_dir, runtime, metric, seed)
     optimizer = None
     if cfg.head_learning_rate is not None:
         optimizer = torch.optim.AdamW(parameter_groups(model, cfg), lr=cfg.learning_rate)

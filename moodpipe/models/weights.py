@@ -1,7 +1,7 @@
 """Where every stage's weights come from: one `--model` value -> one folder or hub id to load.
 
 `--model` accepts
-- `auto`: the seed's model for the language (google/mobilebert-uncased, klue/bert-base) when it is
+- `auto`: the original design's model for the language (google/mobilebert-uncased, klue/bert-base) when it is
   in the local Hugging Face cache or the hub answers within a short timeout and the download
   succeeds, else the bundled offline model for that language. The choice is logged in one line
   and returned for the outputs.
@@ -52,7 +52,7 @@ class ResolvedModel:
     path: str  # what from_pretrained() receives: a hub id or a local folder
     name: str  # the base model's name, for metrics.json and the model card
     source: str  # hub | hf-cache | local | bundled
-    substituted: bool  # True when `auto` fell back from the seed's model to a bundled one
+    substituted: bool  # True when `auto` fell back from the original design's model to a bundled one
     reason: str
 
     def as_dict(self) -> dict:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from moodpipe.contract import emotion_label, is_emotion_column, major_label
 from moodpipe.files import InputError, loading, read_csv_checked, require_columns, require_unique
 from moodpipe.models.emotion_predictor import EMBEDDINGS
 from moodpipe.paths import REBUILD_SONG_VECTORS
@@ -28,14 +29,14 @@ NOT_EMOTIONS = {"song_id", "id", "year", "rank", "n_chunks", "n_tokens", "best_r
 def major_of(column: str) -> str | None:
     """'emo:슬픔/눈물이나는' -> '슬픔'; 'major:기쁨' -> '기쁨'; 'emo:joy' (GoEmotions), any other column -> None."""
     column = str(column)
-    if column.startswith("emo:") and "/" in column:
-        return column[4:].split("/", 1)[0]
-    return column[6:] if column.startswith("major:") else None
+    if is_emotion_column(column) and "/" in column:
+        return emotion_label(column).split("/", 1)[0]
+    return major_label(column)
 
 
 def sub_of(column: str) -> str:
     """'emo:분노/가난한/불우한' -> '가난한/불우한' (split at the first '/'); 'emo:슬픔/슬픔' -> '슬픔'; 'x' -> 'x'."""
-    major, _, sub = re.sub(r"^(emo|major):", "", str(column)).partition("/")
+    major, _, sub = (major_label(str(column)) or emotion_label(str(column))).partition("/")
     return sub or major
 
 
@@ -66,7 +67,7 @@ def emotion_groups(names: Sequence[str], columns: Sequence[str]) -> dict[str, li
 
 def emotion_columns(df: pd.DataFrame) -> list[str]:
     """The `emo:` columns, else every numeric column that is not metadata."""
-    emo = [c for c in df.columns if str(c).startswith("emo:")]
+    emo = [c for c in df.columns if is_emotion_column(c)]
     return emo or [c for c in df.select_dtypes("number").columns if c not in NOT_EMOTIONS]
 
 

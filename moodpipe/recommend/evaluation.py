@@ -25,6 +25,16 @@ import numpy as np
 import pandas as pd
 
 from moodpipe import paths
+from moodpipe.context import RunContext
+from moodpipe.contract import (
+    PRECISION_AT_K,
+    RECALL_AT_K,
+    SONG_MOODS_ENGLISH,
+    SONG_MOODS_KOREAN,
+    SPLITS,
+    TOP_K,
+    emotion_column,
+)
 from moodpipe.data.goemotions import read_goemotions
 from moodpipe.files import (
     InputError,
@@ -41,11 +51,13 @@ from moodpipe.recommend.representations import (
     DEFAULT_HYBRID,
     EMBEDDINGS,
     HYBRID_WEIGHTS,
+    MAJOR_SUMS,
     REPRESENTATIONS,
     Hybrid,
     available,
     candidates,
     fit_space,
+    row_label,
     save_representation,
 )
 from moodpipe.recommend.retrieval_scores import (
@@ -59,7 +71,7 @@ from moodpipe.recommend.retrieval_scores import (
 )
 from moodpipe.recommend.song_moods import evaluate_song_moods, find_song_moods
 from moodpipe.recommend.topk import topk_cosine
-from moodpipe.runtime import Runtime
+from moodpipe.runtime import CPU, Runtime
 
 log = logging.getLogger("pipeline")
 
@@ -70,14 +82,14 @@ RECALL_FLOOR = 0.35
 
 # ----------------------------------------------------------------------------- the three evaluations
 
-def evaluate_aihub(layout: paths.Layout, model_dir: Path, runtime: Runtime | None = None) -> dict:
+def evaluate_aihub(layout: paths.Layout, model_dir: Path, runtime: Runtime = CPU) -> dict:
     """Precision@10 on the AI-Hub test dialogues of the split the emotion model was trained on."""
     from moodpipe.models.emotion_predictor import score_texts  # lazy: torch loads only to score
     split = {name: read_csv_checked(layout.emotion_split(name), "train the model with `python lyrics_emotion.py "
-                                    "train` (it writes the split it used)") for name in ("train", "val", "test")}
+                                    "train` (it writes the split it used)") for name in SPLITS}
     scored = {part: score_texts(str(model_dir), split[part].text.tolist(), runtime, embeddings=True)
               for part in ("val", "test")}
-    columns = [f"emo:{n}" for n in label_names(model_dir)]
+    columns = [emotion_column(n) for n in label_names(model_dir)]
     labels = {part: {"major": split[part].label.str.split("/").str[0].to_numpy(),
                      "label": split[part].label.to_numpy()} for part in ("val", "test")}
     chosen, search = choose_hybrid(scored["val"], columns, labels["val"]["major"])
@@ -89,14 +101,14 @@ def evaluate_aihub(layout: paths.Layout, model_dir: Path, runtime: Runtime | Non
     tfidf = tfidf_space(split["train"].text.tolist(), split["test"].text.tolist(), "char")
     rows["tfidf"] = {which: precision_at_k(tfidf, y) for which, y in labels["test"].items()}
     rows["chance"] = {which: chance_precision(y) for which, y in labels["test"].items()}
-    return {"n_test": len(split["test"]), "n_val": len(split["val"]), "k": K, "precision_at_k": rows,
+    return {"n_test": len(split["test"]), "n_val": len(split["val"]), "k": K, PRECISION_AT_K: rows,
             "candidates_validation_major": candidate_scores(scored["val"], columns, labels["val"]["major"]),
             "hybrid": {"used": [DEFAULT_HYBRID.part, DEFAULT_HYBRID.weight],
                        "validation_choice": [chosen.part, chosen.weight],
                        "chosen_by": "validation precision@10 of the major class", "validation_search": search}}
 
 
-def evaluate_goemotions(data_dir: Path, model_dir: Path, runtime: Runtime | None = None,
+def evaluate_goemotions(data_dir: Path, model_dir: Path, runtime: Runtime = CPU,
                         max_comments: int | None = None) -> dict:
     """Precision@10 of sharing at least one label, on the GoEmotions test comments (English model)."""
     from moodpipe.models.emotion_predictor import score_texts  # lazy: torch loads only to score
@@ -104,19 +116,19 @@ def evaluate_goemotions(data_dir: Path, model_dir: Path, runtime: Runtime | None
     test = parts["test"].head(max_comments) if max_comments else parts["test"]
     scored = score_texts(str(model_dir), test.text.tolist(), runtime, embeddings=True)
     y = np.stack(test.y.to_numpy())
-    columns = [f"emo:{n}" for n in label_names(model_dir)]
+    columns = [emotion_column(n) for n in label_names(model_dir)]
     rows = representation_scores(scored, columns, {"any_label": y}, DEFAULT_HYBRID)
     tfidf = tfidf_space(parts["train"].text.tolist(), test.text.tolist(), "word")
     rows["tfidf"] = {"any_label": precision_at_k(tfidf, y)}
     rows["chance"] = {"any_label": chance_precision(y)}
-    grid = {f"{part} {w}": precision_at_k(fit_space(scored, columns, "hybrid", Hybrid(part, w))(scored), y)
+    grid = {f"{part} {w}": precision_at_k(fit_space(scored, columns, "hybrid", Hybrid(part, w, "log"))(scored), y)
             for part in EMBEDDINGS if part in scored for w in HYBRID_WEIGHTS}  # reported only: the product's: AI-Hub
-    return {"n_test": len(test), "k": K, "precision_at_k": rows, "hybrid_grid_reported_not_chosen": grid}
+    return {"n_test": len(test), "k": K, PRECISION_AT_K: rows, "hybrid_grid_reported_not_chosen": grid}
 
 
 # ----------------------------------------------------------------------------- half-split recall (no labels)
 
-def half_split_recall_at_k(vectors_a, vectors_b, k: int = 10, representation: str = "log",
+def half_split_recall_at_k(vectors_a, vectors_b, k: int = TOP_K, representation: str = "log",
                            columns: Sequence[str] | None = None, hybrid=DEFAULT_HYBRID) -> float:
     """How often one half of a song's lyrics finds its own other half in its top k (a->b and b->a averaged).
     The halves are probability rows, or dicts of aligned arrays (`probs` and embeddings).
@@ -166,11 +178,11 @@ def halves_embeddings(path: Path, df: pd.DataFrame) -> dict[str, np.ndarray]:
         return {n: saved[f"halves_{n}"] for n in EMBEDDINGS if same and f"halves_{n}" in saved.files}
 
 
-def evaluate_halves(path: Path, out: Path, k: int = 10, with_candidates: bool = False) -> dict:
+def evaluate_halves(path: Path, out: Path, k: int = TOP_K, with_candidates: bool = False) -> dict:
     """recall@k of every available representation on a CSV of half-song vectors (song_id, half a/b, emotions);
     with_candidates, also of every candidate for the default."""
     a, b, columns, ids = read_halves(path, k)
-    usable = [r for r in available(a, DEFAULT_HYBRID) if r != "major6" or all(major_of(c) for c in columns)]
+    usable = [r for r in available(a, DEFAULT_HYBRID) if r != MAJOR_SUMS or all(major_of(c) for c in columns)]
     recall = {r: half_split_recall_at_k(a, b, k, r, columns) for r in usable}
     result = {"k": k, "n_songs": len(ids), "chance": k / len(ids), f"recall_at_{k}": recall,
               "best": max(recall, key=recall.get), "source": str(path)}
@@ -198,22 +210,22 @@ def summary_rows(result: dict) -> tuple[list[str], list[str], list[list[str]]]:
     baselines TF-IDF and chance): the table of results/retrieval_eval.md and of the explorer page."""
     columns = []
     if "aihub" in result:
-        columns += [("AI-Hub P@10 major", result["aihub"]["precision_at_k"], "major"),
-                    ("AI-Hub P@10 label", result["aihub"]["precision_at_k"], "label")]
+        columns += [("AI-Hub P@10 major", result["aihub"][PRECISION_AT_K], "major"),
+                    ("AI-Hub P@10 label", result["aihub"][PRECISION_AT_K], "label")]
     if "goemotions" in result:
-        columns.append(("GoEmotions P@10 any label", result["goemotions"]["precision_at_k"], "any_label"))
+        columns.append(("GoEmotions P@10 any label", result["goemotions"][PRECISION_AT_K], "any_label"))
     for model, part in result.get("song_moods", {}).items():
         columns.append((f"song moods top-10, {model} model", part["agreement_at_k"], "mood"))
     if "halves" in result:
-        recall = {r: {"recall": v} for r, v in result["halves"]["recall_at_10"].items()}
+        recall = {r: {"recall": v} for r, v in result["halves"][RECALL_AT_K].items()}
         recall["chance"] = {"recall": result["halves"]["chance"]}
-        columns.append(("Melon half-split recall@10", recall, "recall"))
+        columns.append((f"Melon half-split recall@{TOP_K}", recall, "recall"))
     names = [r for r in [*REPRESENTATIONS, "tfidf", "chance"] if any(r in c[1] for c in columns)]
     ours = [r for r in names if r in REPRESENTATIONS and all(r in c[1] for c in columns)]
     ranks = {r: np.mean([sorted(-c[1][x][c[2]] for x in ours).index(-c[1][r][c[2]]) for c in columns])
              for r in ours}
     order = sorted(ours, key=lambda r: ranks[r])
-    rows = [[r, *[f"{c[1][r][c[2]]:.4f}" if r in c[1] else "-" for c in columns],
+    rows = [[row_label(r), *[f"{c[1][r][c[2]]:.4f}" if r in c[1] else "-" for c in columns],
              f"{ranks[r] + 1:.1f}" if r in ranks else "-"] for r in [*order, *[x for x in names if x not in ours]]]
     return order, ["representation", *[c[0] for c in columns], "mean rank"], rows
 
@@ -231,7 +243,7 @@ def choose_default(result: dict) -> dict | None:
     aihub, recall = result["aihub"]["candidates_validation_major"], result["halves"]["candidates"]
     english = result["song_moods"].get("English", {}).get("candidates", {})
     table = {key: {"aihub_val_major": aihub[key], "half_split_recall": recall[key],
-                   "song_moods_korean": agreement, "song_moods_english": english.get(key)}
+                   SONG_MOODS_KOREAN: agreement, SONG_MOODS_ENGLISH: english.get(key)}
              for key, agreement in moods["candidates"].items() if key in aihub and key in recall}
     kept = [key for key, r in table.items()
             if r["aihub_val_major"] >= AIHUB_FLOOR and r["half_split_recall"] >= RECALL_FLOOR]
@@ -239,7 +251,7 @@ def choose_default(result: dict) -> dict | None:
         log.warning("no candidate keeps AI-Hub P@10 >= %.2f and recall@10 >= %.2f; the default stays", AIHUB_FLOOR,
                     RECALL_FLOOR)
         return None
-    best = max(kept, key=lambda key: table[key]["song_moods_korean"])
+    best = max(kept, key=lambda key: table[key][SONG_MOODS_KOREAN])
     name, hybrid = candidates(dict.fromkeys(["probs", *EMBEDDINGS]))[best]  # every key's spec: arrays not needed
     return {"representation": name, "hybrid": asdict(hybrid) if name == "hybrid" else None, "candidate": best,
             "chosen_by": f"best top-10 mood agreement on {moods['n_songs']} songs people labelled (Korean model) "
@@ -250,26 +262,28 @@ def choose_default(result: dict) -> dict | None:
 
 def choice_table(choice: dict, rows: int = 12) -> list[str]:
     """The chosen candidate and the best others by mood agreement, as markdown lines."""
-    ranked = sorted(choice["candidates"], key=lambda key: -choice["candidates"][key]["song_moods_korean"])
+    ranked = sorted(choice["candidates"], key=lambda key: -choice["candidates"][key][SONG_MOODS_KOREAN])
     lines = ["## The default, chosen on songs", "", f"**{choice['candidate']}**: {choice['chosen_by']}.", "",
              "| candidate | AI-Hub val P@10 major | half-split recall@10 | song moods, Korean model | "
              "song moods, English model | keeps both floors |", "|---|---|---|---|---|---|"]
     for key in ranked[:rows]:
         r = choice["candidates"][key]
         kept = r["aihub_val_major"] >= AIHUB_FLOOR and r["half_split_recall"] >= RECALL_FLOOR
-        english = "-" if r["song_moods_english"] is None else f"{r['song_moods_english']:.4f}"
+        english = "-" if r[SONG_MOODS_ENGLISH] is None else f"{r[SONG_MOODS_ENGLISH]:.4f}"
         lines.append(f"| {'**' + key + '**' if key == choice['candidate'] else key} | {r['aihub_val_major']:.4f} | "
-                     f"{r['half_split_recall']:.4f} | {r['song_moods_korean']:.4f} | {english} | "
+                     f"{r['half_split_recall']:.4f} | {r[SONG_MOODS_KOREAN]:.4f} | {english} | "
                      f"{'yes' if kept else 'no'} |")
     return [*lines, ""]
 
 
-def run_evaluations(out: Path, data_dir: Path, runtime: Runtime | None = None, max_comments: int | None = None,
-                    song_moods: Path | None = None, per_mood: int | None = None) -> dict:
-    """Every evaluation whose inputs exist under `out` (models, split, halves) and `data_dir` (GoEmotions, song
-    moods); the ones that cannot run are named with what they need. When the song-mood, AI-Hub and half-split
-    parts all ran, the default is chosen on songs (choose_default) and saved beside the song vectors."""
-    layout, result, skipped = paths.Layout(out), {}, {}
+def run_evaluations(ctx: RunContext, max_comments: int | None = None, song_moods: Path | None = None,
+                    per_mood: int | None = None) -> dict:
+    """Every evaluation whose inputs exist under the output root (models, split, halves) and the data directory
+    (GoEmotions, song moods); the ones that cannot run are named with what they need. When the song-mood, AI-Hub
+    and half-split parts all ran, the default is chosen on songs (choose_default) and saved beside the song
+    vectors."""
+    layout, result, skipped = ctx.layout, {}, {}
+    out, data_dir, runtime = ctx.out, ctx.data_dir, ctx.runtime
     if (layout.emotion_model / "config.json").is_file() and layout.emotion_split("test").is_file():
         result["aihub"] = evaluate_aihub(layout, layout.emotion_model, runtime)
     else:
@@ -297,7 +311,7 @@ def run_evaluations(out: Path, data_dir: Path, runtime: Runtime | None = None, m
     return write_evaluation(layout, {**result, "skipped": skipped})
 
 
-def evaluate_moods_with_each_model(layout: paths.Layout, path: Path | None, runtime: Runtime | None,
+def evaluate_moods_with_each_model(layout: paths.Layout, path: Path | None, runtime: Runtime,
                                    skipped: dict, per_mood: int | None = None) -> dict:
     """Song-mood agreement with the English (GoEmotions) and the Korean (AI-Hub) model, each when trained."""
     if path is None or not Path(path).is_file():

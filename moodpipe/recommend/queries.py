@@ -14,9 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from moodpipe.context import RunContext
+from moodpipe.contract import TOP_K, emotion_column, is_emotion_column
 from moodpipe.files import InputError, read_json
 from moodpipe.models.saved_folder import label_names
-from moodpipe.paths import REBUILD_SONG_VECTORS, SCORING_SUMMARY, Layout
+from moodpipe.paths import REBUILD_SONG_VECTORS, SCORING_SUMMARY
 from moodpipe.recommend.catalogue import (
     SongNotFound,
     check_rows,
@@ -34,14 +36,14 @@ from moodpipe.recommend.representations import (
     representation_for,
 )
 from moodpipe.recommend.topk import normalize_rows, topk_cosine, topk_cosine_faiss
-from moodpipe.runtime import SEED, Runtime, resolve_runtime
+from moodpipe.runtime import Runtime
 
 log = logging.getLogger("pipeline")
 
 
 @dataclass(frozen=True)
 class RecommendConfig:
-    out: str = "."
+    """A query's settings; the output root, the device (--text) and the heatmap's seed come from the RunContext."""
     vectors: str | None = None  # default <out>/results/song_emotions.csv
     song: str | None = None
     artist: str | None = None
@@ -49,18 +51,16 @@ class RecommendConfig:
     text: str | None = None
     emotions: list[str] = field(default_factory=list)
     all_songs: bool = False
-    top: int = 10
+    top: int = TOP_K
     representation: str | None = None  # None: the one saved beside the vectors, else DEFAULT_REPRESENTATION
     exclude_same_artist: bool = False
     include_self: bool = False
     year_from: int | None = None
     year_to: int | None = None
     format: str | None = None
-    seed: int = SEED
     index: str = "blocked"
     memory_mb: int = 256
     model_dir: str | None = None  # default <out>/saved_model/emotion
-    device: str = "auto"  # --text only
     toward: list[str] = field(default_factory=list)  # a mood path from the song or text to these emotions
     steps: int = 5  # songs on a mood path
 
@@ -79,13 +79,13 @@ def score_text(text: str, model_dir: Path, columns: Sequence[str], runtime: Runt
     if probs.shape != (1, len(columns)):
         raise InputError(f"the model in {model_dir} gives {probs.shape[-1]} scores but the song vectors have "
                          f"{len(columns)} emotion columns: re-run lyrics_emotion.py so both come from one model")
-    labels = [lab if lab.startswith("emo:") else f"emo:{lab}" for lab in label_names(model_dir)]
+    labels = [lab if is_emotion_column(lab) else emotion_column(lab) for lab in label_names(model_dir)]
     if sorted(labels) == sorted(columns):  # reorder by the model's own label names when they name our columns
         probs = probs[:, [labels.index(c) for c in columns]]
     return {**scored, "probs": probs}
 
 
-def build_queries(cfg: RecommendConfig, meta: pd.DataFrame, catalogue: dict, columns: list[str],
+def build_queries(ctx: RunContext, cfg: RecommendConfig, meta: pd.DataFrame, catalogue: dict, columns: list[str],
                   vectors: Path) -> tuple[list[str], dict, np.ndarray, str]:
     """(labels, query rows of every catalogue array, catalogue rows or -1, a note) of what to recommend for."""
     note = ""
@@ -99,9 +99,9 @@ def build_queries(cfg: RecommendConfig, meta: pd.DataFrame, catalogue: dict, col
         row, note = find_scored_song(meta, cfg.song, cfg.artist, vectors)
         rows = np.array([row])
     elif cfg.text is not None:
-        model_dir = Path(cfg.model_dir) if cfg.model_dir else Layout(Path(cfg.out)).emotion_model
+        model_dir = Path(cfg.model_dir) if cfg.model_dir else ctx.layout.emotion_model
         embeddings = tuple(k for k in needs(cfg.representation, hybrid_for(vectors)) if k != "probs")  # only these run
-        query = score_text(cfg.text, model_dir, columns, resolve_runtime(cfg.device), embeddings)
+        query = score_text(cfg.text, model_dir, columns, ctx.runtime, embeddings)
         return [f"text: {cfg.text}"], query, np.array([-1]), note
     else:
         raise InputError("nothing to recommend for: give --song, --song-id, --text, --emotion or --all")
@@ -161,13 +161,12 @@ def shared_emotions(q_units: np.ndarray, units: np.ndarray, idx: np.ndarray, nam
     return out
 
 
-def recommend(cfg: RecommendConfig) -> dict:
+def recommend(ctx: RunContext, cfg: RecommendConfig) -> dict:
     """Load song vectors and answer the query; returns the rows, the heatmap of 10 seeded songs and the effective
     config (moodpipe.report.recommendations writes and prints them)."""
     if cfg.top < 1:
         raise InputError("--top must be at least 1")
-    out = Path(cfg.out)
-    vectors = Path(cfg.vectors) if cfg.vectors else Layout(out).song_vectors
+    vectors = Path(cfg.vectors) if cfg.vectors else ctx.layout.song_vectors
     meta, probs, columns, catalogue = load_catalogue(vectors)  # read once per process while unchanged
     names = song_labels(meta)
     check_rows(probs, names, vectors)
@@ -184,23 +183,24 @@ def recommend(cfg: RecommendConfig) -> dict:
                    "(the vector equals the catalogue mean)")
         units = normalize_rows(items).astype(np.float32)  # ranking needs no more; halves the time of --all
         query = mood_path if cfg.toward else similarity_query
-        labels, table, note, profile = query(cfg, meta, catalogue, columns, vectors, space, units)
+        labels, table, note, profile = query(ctx, cfg, meta, catalogue, columns, vectors, space, units)
     if table.empty:  # an answer with no song is no answer: say why instead of printing an empty table
         filters = [f"--{k.replace('_', '-')} {v}" for k, v in (("year_from", cfg.year_from), ("year_to", cfg.year_to))
                    if v is not None] + (["--exclude-same-artist"] if cfg.exclude_same_artist else [])
         raise InputError(f"no song of {vectors} passes {' '.join(filters) or 'the query'}: nothing to recommend")
+    config = {**asdict(cfg), "out": str(ctx.out), "seed": ctx.seed}
     result = {"representation": cfg.representation, "n_songs": len(meta), "vectors": str(vectors),
-              "queries": labels, "table": table, "note": note, "config": asdict(cfg),
+              "queries": labels, "table": table, "note": note, "config": config,
               "score": "strength" if cfg.emotions else "path" if cfg.toward else "similarity",
               "query_probs": profile}  # a text's own emotion probabilities (in `columns` order), else None
-    result["heatmap"] = heatmap_matrix(meta, units, cfg.seed)
+    result["heatmap"] = heatmap_matrix(meta, units, ctx.seed)
     return result
 
 
-def similarity_query(cfg: RecommendConfig, meta: pd.DataFrame, catalogue: dict, columns: list[str],
+def similarity_query(ctx: RunContext, cfg: RecommendConfig, meta: pd.DataFrame, catalogue: dict, columns: list[str],
                      vectors: Path, space: Space, units: np.ndarray):
     """The top songs by cosine to each query in the representation, and the emotions each pair shares."""
-    labels, query, rows, note = build_queries(cfg, meta, catalogue, columns, vectors)
+    labels, query, rows, note = build_queries(ctx, cfg, meta, catalogue, columns, vectors)
     query_items = space.rank(query)
     check_rows(query_items, labels, "the query", f"no direction under {cfg.representation}")
     q_units = normalize_rows(query_items).astype(np.float32)
@@ -280,14 +280,14 @@ def emotion_query(cfg: RecommendConfig, meta: pd.DataFrame, probs: np.ndarray, c
 TARGET_SONGS = 20
 
 
-def mood_path(cfg: RecommendConfig, meta: pd.DataFrame, catalogue: dict, columns: list[str], vectors: Path,
-              space: Space, units: np.ndarray):
+def mood_path(ctx: RunContext, cfg: RecommendConfig, meta: pd.DataFrame, catalogue: dict, columns: list[str],
+              vectors: Path, space: Space, units: np.ndarray):
     """`steps` songs from where the song or text sits toward the target emotions: step i takes the nearest
     unused song (cosine, the filters applied) to the point i/steps of the way from the start's unit vector to
     the target's, normalised. Similarity: cosine to that point; the last column: the target emotions' share."""
     if cfg.steps < 1:
         raise InputError("--steps must be at least 1")
-    labels, query, rows, note = build_queries(cfg, meta, catalogue, columns, vectors)
+    labels, query, rows, note = build_queries(ctx, cfg, meta, catalogue, columns, vectors)
     start = normalize_rows(space.rank(query))[0]
     strength, asked = emotion_strength(cfg.toward, catalogue["probs"], columns)
     target = normalize_rows(units[np.argsort(-strength, kind="stable")[:TARGET_SONGS]].mean(axis=0)[None])[0]

@@ -15,7 +15,7 @@ A catalogue is a dict of aligned row arrays, `probs` plus whatever embeddings ex
 same keys. fit_space learns the statistics (means) from the catalogue, so a text query lands in the same space.
 
     >>> cat = {"probs": np.array([[0.9, 0.1], [0.5, 0.5], [0.1, 0.9]]), "generic": np.eye(3)}
-    >>> to_space = fit_space(cat, ["emo:a/x", "emo:b/y"], "hybrid", Hybrid("generic", 1.0))
+    >>> to_space = fit_space(cat, ["emo:a/x", "emo:b/y"], "hybrid", Hybrid("generic", 1.0, "log"))
     >>> x = to_space(cat)  # all weight on `generic`: its part, and zeros where `log` would be
     >>> np.allclose(x[:, :3], normalize_rows(fit_space(cat, [], "generic")(cat))), float(np.abs(x[:, 3:]).max())
     (True, 0.0)
@@ -38,12 +38,13 @@ from moodpipe.recommend.topk import normalize_rows
 
 log = logging.getLogger("pipeline")
 
+MAJOR_SUMS = "major6"  # the representation of the 6 major-class sums (the 6-class test metrics share the word)
 REPRESENTATIONS = {
-    "raw": "cosine of the raw probabilities (the seed; similarities all near 0.99)",
+    "raw": "cosine of the raw probabilities (the original design; similarities all near 0.99)",
     "centered": "probabilities minus the catalogue mean: what sets a song apart",
     "zscore": "centred, then divided by each emotion's spread across the catalogue",
     "log": "log-probabilities minus the catalogue mean log-probability (rare emotions count more)",
-    "major6": "the 6 major-class sums, centred (coarse but robust)",
+    MAJOR_SUMS: "the 6 major-class sums, centred (coarse but robust)",
     "features": "the fine-tuned model's vector before its classifier, averaged over the song's chunks, centred",
     "generic": "the untuned base encoder's mean-pooled embedding, centred (what anyone gets without us)",
     "mood": "the mood encoder's mean-pooled embedding (the base encoder tuned contrastively on the four "
@@ -51,7 +52,7 @@ REPRESENTATIONS = {
     "hybrid": "a weighted mix of two representations (cosine = w * cosine in one + (1 - w) * cosine in the other; "
               "main.py chooses the pair and w on songs people labelled, e.g. `mood` with `features`)",
 }
-PROBABILITY_REPRESENTATIONS = ("raw", "centered", "zscore", "log", "major6")
+PROBABILITY_REPRESENTATIONS = ("raw", "centered", "zscore", "log", MAJOR_SUMS)
 # The default is the labelled-retrieval choice recorded in results/retrieval_eval.md (`recommend.py --evaluate`);
 # vectors without saved embeddings fall back to `log`, the probability representation with the best half-split
 # recall there.
@@ -74,7 +75,7 @@ def fit_representation(catalogue: np.ndarray, columns: Sequence[str],
                          f"({', '.join(PROBABILITY_REPRESENTATIONS)}); fit_space handles the rest")
     names = [readable(c) for c in columns]
     base: Callable[[np.ndarray], np.ndarray] = lambda p: p  # noqa: E731
-    if name == "major6":
+    if name == MAJOR_SUMS:
         majors = [major_of(c) for c in columns]
         if None in majors:
             raise InputError("--representation major6 needs `emo:<major>/<sub>` columns")
@@ -93,18 +94,31 @@ def fit_representation(catalogue: np.ndarray, columns: Sequence[str],
 @dataclass(frozen=True)
 class Hybrid:
     """`hybrid` = [sqrt(weight) * unit(part), sqrt(1 - weight) * unit(rest)]: its cosine is exactly
-    weight * cosine in `part` + (1 - weight) * cosine in `rest` (both fitted representations)."""
-    part: str = "generic"
-    weight: float = 0.5
-    rest: str = "log"
+    weight * cosine in `part` + (1 - weight) * cosine in `rest` (both fitted representations). No field has a
+    default: the one built-in mixture is DEFAULT_HYBRID."""
+    part: str
+    weight: float
+    rest: str
 
     def describe(self) -> str:
-        return f"{self.weight:g} {self.part} + {1 - self.weight:g} {self.rest}"
+        """'hybrid 0.5 mood + 0.5 features': what a report row calls this mixture."""
+        return f"hybrid {self.weight:g} {self.part} + {1 - self.weight:g} {self.rest}"
 
 
 # Used when no choice is saved beside the vectors. Chosen on the AI-Hub validation dialogues by precision@10 of
 # the major class, never on test (recommend.py --evaluate searches again and warns when its choice differs).
-DEFAULT_HYBRID = Hybrid("features", 0.9)
+DEFAULT_HYBRID = Hybrid("features", 0.9, "log")
+
+
+def row_label(name: str) -> str:
+    """A representation as a table row names it: `hybrid` alone is the built-in mixture, so it says which.
+
+    >>> row_label("hybrid"), row_label("log")
+    ('hybrid 0.9 features + 0.1 log', 'log')
+    """
+    return DEFAULT_HYBRID.describe() if name == "hybrid" else name
+
+
 HYBRID_WEIGHTS = tuple(round(w, 1) for w in np.linspace(0.1, 0.9, 9))
 # The mixtures the default is chosen among (main.py, on songs people labelled), each at these weights: a coarser
 # grid, as each candidate's half-split recall over ~8,000 songs takes seconds.
@@ -119,16 +133,16 @@ def candidates(catalogue: dict) -> dict[str, tuple[str, Hybrid]]:
     >>> sorted(candidates({"probs": np.ones((2, 2))}))
     ['centered', 'log', 'raw', 'zscore']
     """
-    found = {r: (r, DEFAULT_HYBRID) for r in available(catalogue) if r not in ("hybrid", "major6")}
+    found = {r: (r, DEFAULT_HYBRID) for r in available(catalogue) if r not in ("hybrid", MAJOR_SUMS)}
     for part, rest in HYBRID_PAIRS:
         for w in CANDIDATE_WEIGHTS:
             hybrid = Hybrid(part, w, rest)
             if "hybrid" in available(catalogue, hybrid):
-                found[f"hybrid {hybrid.describe()}"] = ("hybrid", hybrid)
+                found[hybrid.describe()] = ("hybrid", hybrid)
     return found
 
 
-def needs(name: str, hybrid: Hybrid = Hybrid()) -> list[str]:
+def needs(name: str, hybrid: Hybrid = DEFAULT_HYBRID) -> list[str]:
     """The catalogue arrays a representation reads."""
     if name in EMBEDDINGS:
         return [name]
@@ -137,13 +151,13 @@ def needs(name: str, hybrid: Hybrid = Hybrid()) -> list[str]:
     return ["probs"]
 
 
-def available(catalogue: dict, hybrid: Hybrid = Hybrid()) -> list[str]:
+def available(catalogue: dict, hybrid: Hybrid = DEFAULT_HYBRID) -> list[str]:
     """The representations this catalogue supports (major6 only with `emo:<major>/<sub>` columns is the
     caller's business: fit_representation says so)."""
     return [r for r in REPRESENTATIONS if all(k in catalogue for k in needs(r, hybrid))]
 
 
-def check_available(name: str, catalogue: dict, source: object, hybrid: Hybrid = Hybrid()) -> None:
+def check_available(name: str, catalogue: dict, source: object, hybrid: Hybrid = DEFAULT_HYBRID) -> None:
     if name not in REPRESENTATIONS:
         raise InputError(f"unknown --representation {name!r}; choose from {', '.join(REPRESENTATIONS)}")
     missing = [k for k in needs(name, hybrid) if k not in catalogue]
@@ -155,7 +169,7 @@ def check_available(name: str, catalogue: dict, source: object, hybrid: Hybrid =
 
 
 def fit_space(catalogue: dict, columns: Sequence[str], name: str,
-              hybrid: Hybrid = Hybrid()) -> Callable[[dict], np.ndarray]:
+              hybrid: Hybrid = DEFAULT_HYBRID) -> Callable[[dict], np.ndarray]:
     """The map from a query dict (rows of `probs` and embeddings) to rows in the named space."""
     if name in EMBEDDINGS:  # centred: every sentence embedding shares one large direction (cosine ~0.9)
         mean = np.asarray(catalogue[name], float).mean(axis=0)

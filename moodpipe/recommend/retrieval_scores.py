@@ -8,13 +8,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from moodpipe.contract import TOP_K
 from moodpipe.files import InputError
 from moodpipe.models.tfidf import tfidf_vectorizer
 from moodpipe.recommend.catalogue import major_of
-from moodpipe.recommend.representations import EMBEDDINGS, HYBRID_WEIGHTS, Hybrid, available, candidates, fit_space
+from moodpipe.recommend.representations import (
+    EMBEDDINGS,
+    HYBRID_WEIGHTS,
+    MAJOR_SUMS,
+    Hybrid,
+    available,
+    candidates,
+    fit_space,
+)
 from moodpipe.recommend.topk import normalize_rows, topk_cosine
 
-K = 10
+K = TOP_K  # neighbours per query in every retrieval score
 
 
 def neighbours(vectors: np.ndarray, k: int = K) -> np.ndarray:
@@ -64,7 +73,7 @@ def representation_scores(catalogue: dict, columns: list[str], labels: dict[str,
     """{representation: {label set: precision@k}} for every representation the catalogue supports."""
     out = {}
     has_majors = all(major_of(c) for c in columns)
-    for name in (r for r in available(catalogue, hybrid) if r != "major6" or has_majors):
+    for name in (r for r in available(catalogue, hybrid) if r != MAJOR_SUMS or has_majors):
         space = fit_space(catalogue, columns, name, hybrid)(catalogue)
         out[name] = {which: precision_at_k(space, y, k) for which, y in labels.items()}
     return out
@@ -81,12 +90,12 @@ def choose_hybrid(catalogue: dict, columns: list[str], y: np.ndarray, k: int = K
     scores = {}
     for part in (p for p in EMBEDDINGS if p in catalogue):
         for w in HYBRID_WEIGHTS:
-            space = fit_space(catalogue, columns, "hybrid", Hybrid(part, w))(catalogue)
+            space = fit_space(catalogue, columns, "hybrid", Hybrid(part, w, "log"))(catalogue)
             scores[f"{part} {w}"] = precision_at_k(space, y, k)
     if not scores:
         raise InputError("hybrid needs `features` or `generic` vectors")
     part, w = max(scores, key=scores.get).split()
-    return Hybrid(part, float(w)), scores
+    return Hybrid(part, float(w), "log"), scores
 
 
 def tfidf_space(train_texts: list[str], texts: list[str], analyzer: str = "char") -> np.ndarray:

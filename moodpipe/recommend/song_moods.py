@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from moodpipe import paths
+from moodpipe.contract import is_emotion_column
 from moodpipe.files import InputError, read_csv_checked
 from moodpipe.models.song_vectors import song_emotion_vectors
 from moodpipe.recommend.representations import DEFAULT_HYBRID
@@ -30,7 +31,7 @@ from moodpipe.recommend.retrieval_scores import (
     representation_scores,
     tfidf_space,
 )
-from moodpipe.runtime import Runtime
+from moodpipe.runtime import CPU, Runtime
 
 log = logging.getLogger("pipeline")
 
@@ -83,13 +84,13 @@ def lyrics_analyzer(lyrics: pd.Series) -> str:
     return "char" if len(HANGUL.findall(text)) > 0.3 * max(1, len(re.findall(r"\w", text))) else "word"
 
 
-def evaluate_song_moods(path: Path, model_dir: Path, runtime: Runtime | None = None, k: int = K,
+def evaluate_song_moods(path: Path, model_dir: Path, runtime: Runtime = CPU, k: int = K,
                         per_mood: int | None = None) -> dict:
     """Top-k mood agreement of every representation the model's vectors support, beside TF-IDF and chance, and
     of every candidate for the default."""
     songs = read_song_moods(path, k, per_mood)
-    rows, _, _, vectors = song_emotion_vectors(songs, str(model_dir), runtime or Runtime(), embeddings=True)
-    columns = [c for c in rows.columns if str(c).startswith("emo:")]
+    rows, _, _, vectors = song_emotion_vectors(songs, str(model_dir), runtime, embeddings=True)
+    columns = [c for c in rows.columns if is_emotion_column(c)]
     catalogue = {"probs": rows[columns].to_numpy(float), **{n: v for n, v in vectors.items() if "_" not in n}}
     moods = songs.mood.to_numpy()
     scores = representation_scores(catalogue, columns, {"mood": moods}, DEFAULT_HYBRID, k)

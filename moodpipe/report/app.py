@@ -29,6 +29,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import numpy as np
 
+from moodpipe.context import RunContext
+from moodpipe.contract import TOP_K
 from moodpipe.files import InputError, read_json
 from moodpipe.paths import Layout
 from moodpipe.recommend.catalogue import load_catalogue, major_of, normalize_title, readable
@@ -55,12 +57,16 @@ class AppError(Exception):
 
 @dataclass
 class App:
-    """The song vectors and the saved emotion model of one output root, loaded once; answers queries."""
-    out: Path
+    """The song vectors and the saved emotion model of one output root, loaded once; answers queries on the
+    command's RunContext (its output root, and its device for text queries)."""
+    ctx: RunContext
     vectors: str | None = None
     model_dir: str | None = None
-    device: str = "auto"
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # one query at a time: torch, BLAS
+
+    @property
+    def out(self) -> Path:
+        return self.ctx.out
 
     @property
     def vectors_path(self) -> Path:
@@ -129,13 +135,13 @@ class App:
         if space and space not in REPRESENTATIONS:
             raise AppError(400, f"unknown representation {space!r}; choose from {', '.join(REPRESENTATIONS)}")
         return RecommendConfig(
-            out=str(self.out), vectors=str(self.vectors_path), model_dir=str(self.model_path), device=self.device,
+            vectors=str(self.vectors_path), model_dir=str(self.model_path),
             text=text.strip() if text else None, song_id=one(params, "song_id"), song=one(params, "song"),
             emotions=[v.strip() for v in params.get("emotion", []) if v.strip()], toward=toward,
             representation=space or None,
             exclude_same_artist=one(params, "exclude_same_artist") in ("1", "true", "on"),
             year_from=integer(params, "year_from"), year_to=integer(params, "year_to"),
-            top=min(integer(params, "top") or 10, MAX_TOP), steps=min(integer(params, "steps") or 5, MAX_STEPS))
+            top=min(integer(params, "top") or TOP_K, MAX_TOP), steps=min(integer(params, "steps") or 5, MAX_STEPS))
 
     def answer(self, params: dict[str, list[str]]) -> dict:
         """recommend()'s result for a query string (and the result itself, for playlists)."""
@@ -146,12 +152,12 @@ class App:
                            "with `python lyrics_emotion.py train` (or `python main.py`); emotions and songs work")
         try:
             with self.lock:
-                result = recommend(cfg)
+                result = recommend(self.ctx, cfg)
         except InputError as e:
             raise AppError(404 if str(e).startswith(("no song with song_id", "no song titled")) else 400,
                            str(e)) from None
-        return {**view(result, probs, columns), "command": command(cfg), "link": "/?" + urlencode(params, True),
-                "_result": result}
+        return {**view(result, probs, columns), "command": command(cfg, self.out),
+                "link": "/?" + urlencode(params, True), "_result": result}
 
 
 def one(params: dict[str, list[str]], name: str) -> str | None:
@@ -199,7 +205,7 @@ def profile(text_probs: list[float], probs: np.ndarray, columns: list[str], top:
             "subs": [[readable(columns[j]), float(p[j]), float(mean[j])] for j in strongest]}
 
 
-def command(cfg: RecommendConfig) -> str:
+def command(cfg: RecommendConfig, out: Path = Path(".")) -> str:
     """The recommend.py command that gives the same answer."""
     args = ["python", "recommend.py"]
     for name, flag in (("text", "--text"), ("song_id", "--song-id"), ("song", "--song")):
@@ -214,8 +220,8 @@ def command(cfg: RecommendConfig) -> str:
         args += ["--steps", str(cfg.steps)]
     if cfg.exclude_same_artist:
         args.append("--exclude-same-artist")
-    if cfg.out != ".":
-        args += ["--out", cfg.out]
+    if out != Path("."):
+        args += ["--out", str(out)]
     return shlex.join(args)
 
 

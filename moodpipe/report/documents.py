@@ -9,8 +9,23 @@ from pathlib import Path
 import pandas as pd
 
 from moodpipe import paths
+from moodpipe.contract import (
+    ACCURACY,
+    CONFUSION,
+    EKMAN7_TUNED,
+    LABELS28_AT_HALF,
+    LABELS28_TUNED,
+    LABELS60,
+    MACRO_F1,
+    MAJOR6,
+    MAJORITY,
+    TFIDF_CHARS,
+    TFIDF_WORDS,
+    WEIGHTED_F1,
+)
 from moodpipe.files import InputError, read_json, write_text_atomic
 from moodpipe.provenance import provenance_lines
+from moodpipe.recommend.representations import row_label
 
 # ----------------------------------------------------------------------------- model cards
 
@@ -21,19 +36,20 @@ def runtime_line(metrics: dict) -> str:
 
 
 def sentiment_model_card(metrics: dict) -> str:
-    test, tfidf, major = metrics["test"], metrics["baselines"]["tfidf_logreg"], metrics["baselines"]["majority"]
-    cm = test["confusion_matrix"]
+    test, tfidf, major = metrics["test"], metrics["baselines"][TFIDF_WORDS], metrics["baselines"][MAJORITY]
+    cm = test[CONFUSION]
     hp = metrics["config"]["train"]
     return f"""# Review sentiment classifier
 
 Fine-tuned from **{metrics['base_model']['name']}** (source: {metrics['base_model']['source']};
-substituted for the seed's MobileBERT: {metrics['base_model']['substituted']} - {metrics['base_model']['reason']}).
+substituted for google/mobilebert-uncased, the model the project is designed around:
+{metrics['base_model']['substituted']} - {metrics['base_model']['reason']}).
 
 Data: `{metrics['data']['file']}`: {metrics['data']['counts']['rows_read']} rows read,
 {metrics['data']['counts']['rows_used']} used after dropping 3-star/empty rows and
 {metrics['data']['counts']['duplicate_texts']} duplicate texts; split train/val/test =
 {metrics['data']['split_sizes']['train']}/{metrics['data']['split_sizes']['val']}/{metrics['data']['split_sizes']['test']}
-(seed {hp['seed']}). Labels: 1-2 stars negative, 4-5 positive.
+(seed {metrics['context']['seed']}). Labels: 1-2 stars negative, 4-5 positive.
 
 Hyper-parameters: epochs {hp['epochs']} (early stopping, patience {hp['patience']}), batch {hp['batch_size']},
 learning rate {hp['learning_rate']}, max length {hp['max_length']}, bf16 {metrics['bf16']},
@@ -42,9 +58,9 @@ class weights {hp['class_weights']}. Training took {metrics['train_seconds']:.0f
 
 | test set | accuracy | macro-F1 |
 |---|---|---|
-| this model | {test['accuracy']:.3f} | {test['macro_f1']:.3f} |
-| TF-IDF word 1-2 grams + logistic regression | {tfidf['accuracy']:.3f} | {tfidf['macro_f1']:.3f} |
-| majority class | {major['accuracy']:.3f} | {major['macro_f1']:.3f} |
+| this model | {test[ACCURACY]:.3f} | {test[MACRO_F1]:.3f} |
+| TF-IDF word 1-2 grams + logistic regression | {tfidf[ACCURACY]:.3f} | {tfidf[MACRO_F1]:.3f} |
+| majority class | {major[ACCURACY]:.3f} | {major[MACRO_F1]:.3f} |
 
 Confusion matrix (rows true, columns predicted; negative, positive): {cm}
 """
@@ -78,15 +94,15 @@ def signed(x: float | None) -> str:
 
 def emotion_model_card(m: dict) -> str:
     t, b, d, hp = m["test"], m["baselines"], m["data"], m["hyper_parameters"]
-    cm6 = t["major6"]["confusion_matrix"]
-    majors = t["major6"]["labels"]
+    cm6 = t[MAJOR6][CONFUSION]
+    majors = t[MAJOR6]["labels"]
     cm_rows = "\n".join(f"| {majors[i]} | " + " | ".join(map(str, row)) + " |" for i, row in enumerate(cm6))
     table_rows = "\n".join(
-        f"| {name} | {r['labels60']['accuracy']:.3f} | {r['labels60']['macro_f1']:.3f} | "
-        f"{r['major6']['accuracy']:.3f} | {r['major6']['macro_f1']:.3f} |"
+        f"| {name} | {r[LABELS60][ACCURACY]:.3f} | {r[LABELS60][MACRO_F1]:.3f} | "
+        f"{r[MAJOR6][ACCURACY]:.3f} | {r[MAJOR6][MACRO_F1]:.3f} |"
         for name, r in (("this predictor", t), *((("the model alone", m["model_alone_test"]),)
                                                   if m.get("blend", {}).get("used") else ()),
-                        ("TF-IDF char 1-4 grams + LR", b["tfidf_char_logreg"]), ("majority class", b["majority"])))
+                        ("TF-IDF char 1-4 grams + LR", b[TFIDF_CHARS]), ("majority class", b[MAJORITY])))
     used_rows = (f", except the {m['frozen']['tuned_rows']:,} rows of the tokens in the training data"
                  if "tuned_rows" in m["frozen"] else "")
     compare = "" if not m["comparison"] else ("\n## Heads compared on the same split\n\n"
@@ -94,7 +110,8 @@ def emotion_model_card(m: dict) -> str:
     return f"""# Korean emotion classifier (60 labels)
 
 Head **{m['head']}** on **{m['base_model']['name']}** (source: {m['base_model']['source']}; substituted for
-the seed's klue/bert-base: {m['base_model']['substituted']} - {m['base_model']['reason']}).
+klue/bert-base, the model the project is designed around: {m['base_model']['substituted']} -
+{m['base_model']['reason']}).
 {blend_line(m)}
 
 Data: {', '.join(d['files'])}: {d['rows_read']} dialogues read, {d['rows_used']} used ({d['empty_text']}
@@ -112,9 +129,9 @@ word embeddings frozen: {m['frozen']['word_embeddings_frozen']}{used_rows}
 |---|---|---|---|---|
 {table_rows}
 
-6-class predictions: {t['major6']['method']}. Similarity-weighted F1 (hierarchy S: 1 same label,
-{t['similarity_weighted_f1']['same_major_credit']} same major, 0 otherwise):
-{t['similarity_weighted_f1']['hierarchy']:.3f}. The learned label similarity (`label_similarity.csv`) is the
+6-class predictions: {t[MAJOR6]['method']}. Similarity-weighted F1 (hierarchy S: 1 same label,
+{t[WEIGHTED_F1]['same_major_credit']} same major, 0 otherwise):
+{t[WEIGHTED_F1]['hierarchy']:.3f}. The learned label similarity (`label_similarity.csv`) is the
 {m['label_similarity']['method']}.
 
 6-class confusion matrix (rows true, columns predicted):
@@ -147,9 +164,9 @@ Training took {m['train_seconds']:.0f} s ({m['epochs_run']} epochs); LoRA: {m['h
 
 | test | macro-F1 | micro-F1 |
 |---|---|---|
-| 28 labels, tuned thresholds | {t['labels28_tuned']['macro_f1']:.3f} | {t['labels28_tuned']['micro_f1']:.3f} |
-| 28 labels, threshold 0.5 | {t['labels28_at_0.5']['macro_f1']:.3f} | {t['labels28_at_0.5']['micro_f1']:.3f} |
-| Ekman 6 + neutral, tuned | {t['ekman7_tuned']['macro_f1']:.3f} | {t['ekman7_tuned']['micro_f1']:.3f} |
+| 28 labels, tuned thresholds | {t[LABELS28_TUNED][MACRO_F1]:.3f} | {t[LABELS28_TUNED]['micro_f1']:.3f} |
+| 28 labels, threshold 0.5 | {t[LABELS28_AT_HALF][MACRO_F1]:.3f} | {t[LABELS28_AT_HALF]['micro_f1']:.3f} |
+| Ekman 6 + neutral, tuned | {t[EKMAN7_TUNED][MACRO_F1]:.3f} | {t[EKMAN7_TUNED]['micro_f1']:.3f} |
 
 Published reference (BERT-base, Demszky et al. 2020): 0.46 (28 labels), 0.64 (Ekman).
 """
@@ -173,20 +190,20 @@ def warning(text: str) -> list[str]:
 
 
 def sentiment_learned_nothing(m: dict) -> bool:
-    return learned_nothing(m["test"]["accuracy"], m["baselines"]["majority"]["accuracy"])
+    return learned_nothing(m["test"][ACCURACY], m["baselines"][MAJORITY][ACCURACY])
 
 
 def emotion_learned_nothing(m: dict) -> bool:
     """Judged on the 6 major classes, where the majority baseline is meaningful (1 in 6, not 1 in 60)."""
-    predicted = [sum(col) for col in zip(*m["test"]["major6"]["confusion_matrix"], strict=True)]
+    predicted = [sum(col) for col in zip(*m["test"][MAJOR6][CONFUSION], strict=True)]
     constant = sum(1 for n in predicted if n) <= 1
-    return learned_nothing(m["test"]["major6"]["accuracy"], m["baselines"]["majority"]["major6"]["accuracy"],
+    return learned_nothing(m["test"][MAJOR6][ACCURACY], m["baselines"][MAJORITY][MAJOR6][ACCURACY],
                            constant)
 
 
 def goemotions_learned_nothing(m: dict) -> bool:
-    majority = m.get("baselines", {}).get("majority")
-    return bool(majority) and learned_nothing(m["test"]["labels28_tuned"]["macro_f1"], majority["macro_f1"])
+    majority = m.get("baselines", {}).get(MAJORITY)
+    return bool(majority) and learned_nothing(m["test"][LABELS28_TUNED][MACRO_F1], majority[MACRO_F1])
 
 
 def sentiment_section(root: Path) -> list[str]:
@@ -194,13 +211,13 @@ def sentiment_section(root: Path) -> list[str]:
     if not m:
         return []
     rows = [("fine-tuned " + m["base_model"]["name"], m["test"]), ("TF-IDF word 1-2 grams + LR",
-                                                                   m["baselines"]["tfidf_logreg"]),
-            ("majority class", m["baselines"]["majority"])]
+                                                                   m["baselines"][TFIDF_WORDS]),
+            ("majority class", m["baselines"][MAJORITY])]
     alarm = warning("the sentiment model is no better than the majority class on its test set: it learned "
                     "nothing, and its numbers below are not results") if sentiment_learned_nothing(m) else []
     return ["## Review sentiment", "", *alarm, f"Test set: {m['data']['split_sizes']['test']} reviews; "
             f"training {m['train_seconds']:.0f} s.", "", "| model | accuracy | macro-F1 |", "|---|---|---|",
-            *[f"| {name} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} |" for name, r in rows], ""]
+            *[f"| {name} | {r[ACCURACY]:.3f} | {r[MACRO_F1]:.3f} |" for name, r in rows], ""]
 
 
 def emotion_section(root: Path) -> list[str]:
@@ -216,13 +233,13 @@ def emotion_section(root: Path) -> list[str]:
              f"Base model: {m['base_model']['name']}; head saved: {m['head']} ({m['head_selection']}); unit: "
              f"{m['data']['unit']}; test units: {m['data']['split_units']['test']}.", "",
              "| model | acc (60) | macro-F1 (60) | acc (6) | macro-F1 (6) |", "|---|---|---|---|---|",
-             f"| {m['head']} | {t['labels60']['accuracy']:.3f} | {t['labels60']['macro_f1']:.3f} | "
-             f"{t['major6']['accuracy']:.3f} | {t['major6']['macro_f1']:.3f} |"]
-    for name, key in [("TF-IDF char 1-4 grams + LR", "tfidf_char_logreg"), ("majority class", "majority")]:
+             f"| {predictor_name(m)} | {t[LABELS60][ACCURACY]:.3f} | {t[LABELS60][MACRO_F1]:.3f} | "
+             f"{t[MAJOR6][ACCURACY]:.3f} | {t[MAJOR6][MACRO_F1]:.3f} |"]
+    for name, key in [("TF-IDF char 1-4 grams + LR", TFIDF_CHARS), ("majority class", MAJORITY)]:
         r = b[key]
-        lines.append(f"| {name} | {r['labels60']['accuracy']:.3f} | {r['labels60']['macro_f1']:.3f} | "
-                     f"{r['major6']['accuracy']:.3f} | {r['major6']['macro_f1']:.3f} |")
-    w = t["similarity_weighted_f1"]
+        lines.append(f"| {name} | {r[LABELS60][ACCURACY]:.3f} | {r[LABELS60][MACRO_F1]:.3f} | "
+                     f"{r[MAJOR6][ACCURACY]:.3f} | {r[MAJOR6][MACRO_F1]:.3f} |")
+    w = t[WEIGHTED_F1]
     lines += ["", f"Similarity-weighted F1 (hierarchy, same-major credit {w['same_major_credit']}): "
               f"{w['hierarchy']:.3f} (plain macro-F1 {w['identity']:.3f}).", ""]
     if (folder / paths.HEAD_COMPARISON).is_file():
@@ -232,21 +249,32 @@ def emotion_section(root: Path) -> list[str]:
     return lines
 
 
+def predictor_name(m: dict) -> str:
+    """What the saved Korean predictor is: the head alone, or the head blended with the TF-IDF baseline at the
+    weight validation chose ("arch2 + TF-IDF, model weight 0.8").
+
+    >>> predictor_name({"head": "arch2", "blend": {"used": True, "model_weight": 0.8}})
+    'arch2 + TF-IDF, model weight 0.8'
+    """
+    blend = m.get("blend") or {}
+    return f"{m['head']} + TF-IDF, model weight {blend['model_weight']:g}" if blend.get("used") else m["head"]
+
+
 def goemotions_section(root: Path) -> list[str]:
     m = optional_json(root, paths.Layout(root).goemotions_model / paths.METRICS)
     if not m:
         return []
     t = m["test"]
-    rows = [(name, t[key]) for name, key in [("28 labels, thresholds tuned on dev", "labels28_tuned"),
-                                             ("28 labels at 0.5", "labels28_at_0.5"),
-                                             ("Ekman groups, tuned", "ekman7_tuned")]]
+    rows = [(name, t[key]) for name, key in [("28 labels, thresholds tuned on dev", LABELS28_TUNED),
+                                             ("28 labels at 0.5", LABELS28_AT_HALF),
+                                             ("Ekman groups, tuned", EKMAN7_TUNED)]]
     if "baselines" in m:
-        rows.append(("majority label set (28 labels)", m["baselines"]["majority"]))
+        rows.append(("majority label set (28 labels)", m["baselines"][MAJORITY]))
     alarm = warning("the GoEmotions model is no better than always predicting the most frequent label: it "
                     "learned nothing") if goemotions_learned_nothing(m) else []
     return ["## GoEmotions (English, multi-label)", "", *alarm, f"Base model: {m['base_model']['name']}.", "",
             "| test | macro-F1 | micro-F1 |", "|---|---|---|",
-            *[f"| {name} | {r['macro_f1']:.3f} | {r['micro_f1']:.3f} |" for name, r in rows], ""]
+            *[f"| {name} | {r[MACRO_F1]:.3f} | {r['micro_f1']:.3f} |" for name, r in rows], ""]
 
 
 def recommend_section(root: Path, n_examples: int = 3) -> list[str]:
@@ -261,7 +289,8 @@ def recommend_section(root: Path, n_examples: int = 3) -> list[str]:
     lines = ["## Recommendations", "", f"Representation: **{name}** ({chosen['chosen_by']}). "
              f"Half-split recall@{evaluation['k']} over {evaluation['n_songs']} songs (chance "
              f"{evaluation['chance']:.4f}):", "",
-             "| representation | recall@10 |", "|---|---|", *[f"| {r} | {v:.4f} |" for r, v in recall.items()], ""]
+             f"| representation | recall@{evaluation['k']} |", "|---|---|",
+             *[f"| {row_label(r)} | {v:.4f} |" for r, v in recall.items()], ""]
     emotion = optional_json(root, layout.emotion_model / paths.METRICS)
     if emotion and emotion_learned_nothing(emotion):
         return lines + warning("no example recommendations: the emotion model behind the song vectors learned "

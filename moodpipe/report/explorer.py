@@ -25,6 +25,21 @@ import numpy as np
 import pandas as pd
 
 from moodpipe import paths
+from moodpipe.context import RunContext
+from moodpipe.contract import (
+    ACCURACY,
+    CAPTIONS,
+    EKMAN7_TUNED,
+    LABELS28_AT_HALF,
+    LABELS28_TUNED,
+    LABELS60,
+    MACRO_F1,
+    MAJOR6,
+    MAJORITY,
+    TFIDF_CHARS,
+    TFIDF_WORDS,
+    TOP_K,
+)
 from moodpipe.files import InputError, read_json, write_text_atomic
 from moodpipe.paths import Layout
 from moodpipe.recommend.catalogue import load_catalogue, major_of, readable
@@ -32,6 +47,7 @@ from moodpipe.recommend.evaluation import summary_rows
 from moodpipe.recommend.queries import RecommendConfig, recommend
 from moodpipe.recommend.representations import (
     LOG_FLOOR,
+    MAJOR_SUMS,
     PROBABILITY_REPRESENTATIONS,
     REPRESENTATIONS,
     fit_representation,
@@ -42,7 +58,7 @@ from moodpipe.recommend.topk import normalize_rows
 
 log = logging.getLogger("pipeline")
 
-TOP = 10  # neighbours per song, as recommend.py's --top default
+TOP = TOP_K  # neighbours per song, as recommend.py's --top default
 DEPTH = 50  # nearest songs kept per song in an embedding space, for filtering in the page (4 bytes each)
 TEMPLATE = Path(__file__).with_name("explorer_template.html")
 
@@ -106,8 +122,8 @@ def cli_neighbours(vectors: Path, representation: str | None, top: int) -> dict:
     """`recommend.py --all --top TOP [--representation R]`'s result for these vectors (no representation: the
     one saved beside them, else the default the vectors support). Nothing is written: the recommend stage's
     outputs stay its own."""
-    return recommend(RecommendConfig(out=str(Path(vectors).parent), vectors=str(vectors), all_songs=True, top=top,
-                                     representation=representation))
+    return recommend(RunContext(out=Path(vectors).parent), RecommendConfig(vectors=str(vectors), all_songs=True,
+                                                                          top=top, representation=representation))
 
 
 def precomputed(default: str, vectors: Path, meta: pd.DataFrame) -> dict:
@@ -179,7 +195,7 @@ def base_functions(columns: list[str]) -> dict[str, tuple[str, Callable[[np.ndar
              "zscore": ("identity", lambda p: p), "log": ("log", lambda p: np.log(np.clip(p, LOG_FLOOR, None)))}
     if majors:
         groups = group_matrix(columns, majors)
-        bases["major6"] = ("groups", lambda p: p @ groups)
+        bases[MAJOR_SUMS] = ("groups", lambda p: p @ groups)
     return {name: bases[name] for name in REPRESENTATIONS if name in bases}
 
 
@@ -246,26 +262,26 @@ def metric_tables(layout: Layout) -> list[tuple[str, list[str], list[tuple[str, 
 
 def sentiment_rows(m: dict) -> tuple[list[str], list[tuple[str, list[float]]]]:
     b = m["baselines"]
-    rows = [(f"fine-tuned {m['base_model']['name']}", m["test"]), ("TF-IDF word 1-2 grams + LR", b["tfidf_logreg"]),
-            ("majority class", b["majority"])]
-    return ["accuracy", "macro-F1"], [(name, [r["accuracy"], r["macro_f1"]]) for name, r in rows]
+    rows = [(f"fine-tuned {m['base_model']['name']}", m["test"]), ("TF-IDF word 1-2 grams + LR", b[TFIDF_WORDS]),
+            ("majority class", b[MAJORITY])]
+    return [ACCURACY, "macro-F1"], [(name, [r[ACCURACY], r[MACRO_F1]]) for name, r in rows]
 
 
 def emotion_rows(m: dict) -> tuple[list[str], list[tuple[str, list[float]]]]:
     b = m["baselines"]
     rows = [(f"{m['head']} head on {m['base_model']['name']}", m["test"]),
-            ("TF-IDF char 1-4 grams + LR", b["tfidf_char_logreg"]), ("majority class", b["majority"])]
+            ("TF-IDF char 1-4 grams + LR", b[TFIDF_CHARS]), ("majority class", b[MAJORITY])]
     return (["accuracy (60)", "macro-F1 (60)", "accuracy (6)", "macro-F1 (6)"],
-            [(name, [r["labels60"]["accuracy"], r["labels60"]["macro_f1"], r["major6"]["accuracy"],
-                     r["major6"]["macro_f1"]]) for name, r in rows])
+            [(name, [r[LABELS60][ACCURACY], r[LABELS60][MACRO_F1], r[MAJOR6][ACCURACY],
+                     r[MAJOR6][MACRO_F1]]) for name, r in rows])
 
 
 def goemotions_rows(m: dict) -> tuple[list[str], list[tuple[str, list[float]]]]:
     t = m["test"]
-    rows = [("28 labels, thresholds tuned on dev", t["labels28_tuned"]), ("28 labels at 0.5", t["labels28_at_0.5"]),
-            ("Ekman groups, tuned", t["ekman7_tuned"]),
-            ("baseline: the most frequent label for every comment", m["baselines"]["majority"])]
-    return ["macro-F1", "micro-F1"], [(name, [r["macro_f1"], r["micro_f1"]]) for name, r in rows]
+    rows = [("28 labels, thresholds tuned on dev", t[LABELS28_TUNED]), ("28 labels at 0.5", t[LABELS28_AT_HALF]),
+            ("Ekman groups, tuned", t[EKMAN7_TUNED]),
+            ("baseline: the most frequent label for every comment", m["baselines"][MAJORITY])]
+    return ["macro-F1", "micro-F1"], [(name, [r[MACRO_F1], r["micro_f1"]]) for name, r in rows]
 
 
 # ----------------------------------------------------------------------------- HTML
@@ -303,7 +319,6 @@ def retrieval_html(layout: Layout) -> str:
 
 def figures_html(graphs_dir: Path) -> str:
     """Every PNG in the graphs folder, inlined so the page stays one file, with a caption saying what it shows."""
-    from moodpipe.report.figures import CAPTIONS  # lazy: matplotlib loads only where figures are drawn
     figures = sorted(Path(graphs_dir).glob("*.png"))
     parts = [f"<figure><img alt='{html.escape(CAPTIONS.get(f.name, f.stem), quote=True)}' "
              f"src='data:image/png;base64,{base64.b64encode(f.read_bytes()).decode('ascii')}'><figcaption>"

@@ -18,11 +18,21 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from moodpipe import paths  # noqa: E402
+from moodpipe.contract import (  # noqa: E402
+    ACCURACY,
+    CONFUSION,
+    FIGURES,
+    HEAD_COMPARISON_FIGURE,
+    MACRO_F1,
+    MAJOR6,
+    SPLITS,
+    emotion_label,
+    is_emotion_column,
+)
 from moodpipe.files import InputError, read_csv_checked, read_json, write_figure_atomic  # noqa: E402
 from moodpipe.paths import Layout  # noqa: E402
 
 log = logging.getLogger("pipeline")
-SPLITS = ["train", "val", "test"]
 
 
 def saved_json(root: Path, path: Path) -> dict:
@@ -95,18 +105,18 @@ def training_curves(root: Path, ax) -> None:
 def sentiment_confusion(root: Path, ax) -> None:
     metrics = saved_json(root, Layout(root).sentiment_model / paths.METRICS)
     test = metrics["test"]
-    draw_matrix(ax, np.array(test["confusion_matrix"]), test["labels"],
-                f"Sentiment test set: accuracy {test['accuracy']:.3f}, macro-F1 {test['macro_f1']:.3f}")
+    draw_matrix(ax, np.array(test[CONFUSION]), test["labels"],
+                f"Sentiment test set: accuracy {test[ACCURACY]:.3f}, macro-F1 {test[MACRO_F1]:.3f}")
     ax.set(xlabel="predicted", ylabel="true")
 
 
 # ----------------------------------------------------------------------------- emotion and song figures
 
 def emotion_confusion(root: Path, ax) -> None:
-    major6 = saved_json(root, Layout(root).emotion_model / paths.METRICS)["test"]["major6"]
-    draw_matrix(ax, np.array(major6["confusion_matrix"]), major6["labels"],
-                f"Korean emotion, 6 major classes (test): accuracy {major6['accuracy']:.3f}, "
-                f"macro-F1 {major6['macro_f1']:.3f}")
+    major6 = saved_json(root, Layout(root).emotion_model / paths.METRICS)["test"][MAJOR6]
+    draw_matrix(ax, np.array(major6[CONFUSION]), major6["labels"],
+                f"Korean emotion, 6 major classes (test): accuracy {major6[ACCURACY]:.3f}, "
+                f"macro-F1 {major6[MACRO_F1]:.3f}")
     ax.set(xlabel="predicted", ylabel="true")
 
 
@@ -156,13 +166,13 @@ def song_profile(root: Path, ax) -> None:
     """One song against the catalogue: the emotions it has most above and most below the mean."""
     songs = saved_table(root, Layout(root).song_vectors)
     song = songs.iloc[0]
-    fine = [c for c in songs.columns if c.startswith("emo:")]
+    fine = [c for c in songs.columns if is_emotion_column(c)]
     diff = (song[fine].astype(float) - songs[fine].mean()).sort_values(ascending=False) * 100
     shown = pd.concat([diff.head(8), diff.tail(8)])
     y = np.arange(len(shown))
     ax.barh(y, shown, color=np.where(shown > 0, "tab:red", "tab:blue"))
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_yticks(y, [c.removeprefix("emo:") for c in shown.index])
+    ax.set_yticks(y, [emotion_label(c) for c in shown.index])
     ax.invert_yaxis()
     ax.set(title=f"Emotion profile of '{song.song_name}' - {song.artist}: the 8 emotions most above and below "
            f"the mean of {len(songs)} songs", xlabel="song minus catalogue mean (percentage points of probability)")
@@ -170,29 +180,18 @@ def song_profile(root: Path, ax) -> None:
 
 # ----------------------------------------------------------------------------- driver
 
-FIGURES: list[tuple[str, Callable, tuple[float, float], str]] = [
-    ("review_length_distribution.png", review_lengths, (8, 5), "mobilebert_project.py"),
-    ("sentiment_label_distribution.png", label_distribution, (7, 5), "mobilebert_project.py"),
-    ("sentiment_training_curves.png", training_curves, (8, 5), "mobilebert_project.py"),
-    ("sentiment_confusion_matrix.png", sentiment_confusion, (6, 5), "mobilebert_project.py"),
-    ("emotion_confusion_matrix_6class.png", emotion_confusion, (8, 7), "lyrics_emotion.py train"),
-    ("emotion_label_similarity_60x60.png", label_similarity, (14, 13), "lyrics_emotion.py train"),
-    (paths.HEAD_COMPARISON_FIGURE, head_comparison, (10, 5), "lyrics_emotion.py train --compare"),
-    ("song_similarity_heatmap.png", song_heatmap, (11, 9), "recommend.py"),
-    ("song_emotion_profile.png", song_profile, (10, 6), "lyrics_emotion.py score"),
-]
-
-# What each figure shows, in a sentence (the explorer page's captions).
-CAPTIONS = {
-    "review_length_distribution.png": "Review lengths in words, negative and positive reviews (sentiment data).",
-    "sentiment_label_distribution.png": "Negative and positive reviews in the train, validation and test splits.",
-    "sentiment_training_curves.png": "Sentiment fine-tuning: loss, validation accuracy and macro-F1 per epoch.",
-    "sentiment_confusion_matrix.png": "Sentiment test set: true labels (rows) against predictions (columns).",
-    "emotion_confusion_matrix_6class.png": "Korean emotion test set, 6 major classes: true (rows) against predicted.",
-    "emotion_label_similarity_60x60.png": "How alike the model finds the 60 emotion labels (+1 red, -1 blue).",
-    paths.HEAD_COMPARISON_FIGURE: "The emotion heads compared on the test set (accuracy and macro-F1).",
-    "song_similarity_heatmap.png": "Cosine similarity of 10 random songs (+1 red, -1 blue; as the heatmap above).",
-    "song_emotion_profile.png": "One song's emotions against the catalogue mean: the 8 most above and below.",
+# The function that draws each figure of the registry (moodpipe.contract.FIGURES: names, captions, what rebuilds
+# their inputs, sizes).
+DRAW: dict[str, Callable] = {
+    "review_length_distribution.png": review_lengths,
+    "sentiment_label_distribution.png": label_distribution,
+    "sentiment_training_curves.png": training_curves,
+    "sentiment_confusion_matrix.png": sentiment_confusion,
+    "emotion_confusion_matrix_6class.png": emotion_confusion,
+    "emotion_label_similarity_60x60.png": label_similarity,
+    HEAD_COMPARISON_FIGURE: head_comparison,
+    "song_similarity_heatmap.png": song_heatmap,
+    "song_emotion_profile.png": song_profile,
 }
 
 
@@ -203,20 +202,21 @@ def generate_graphs(root: Path, graphs_dir: Path | None = None) -> list[Path]:
         raise InputError(f"--out {root}: no such folder (it should hold the saved_model/ and results/ of a run)")
     graphs_dir = graphs_dir or Layout(root).graphs
     written = []
-    for name, draw, size, stage in FIGURES:
-        fig, ax = plt.subplots(figsize=size)
+    for figure in FIGURES:
+        name = figure.name
+        fig, ax = plt.subplots(figsize=figure.size)
         try:
-            draw(root, ax)
+            DRAW[name](root, ax)
         except FileNotFoundError as e:
             # A default run trains one head, so no comparison to draw: a note, not a warning.
-            level = logging.INFO if name == paths.HEAD_COMPARISON_FIGURE else logging.WARNING
-            log.log(level, "graphs: skipped %s: %s is missing (run %s first)", name, e.filename, stage)
+            level = logging.INFO if name == HEAD_COMPARISON_FIGURE else logging.WARNING
+            log.log(level, "graphs: skipped %s: %s is missing (run `%s` first)", name, e.filename, figure.rebuild)
             plt.close(fig)
             continue
         except (KeyError, TypeError, IndexError, ValueError) as e:  # files that parse but lack what we draw
             plt.close(fig)
             raise InputError(f"cannot draw {name}: its inputs under {root} lack {type(e).__name__} {e}; rebuild "
-                             f"them with `python {stage}`") from None
+                             f"them with `{figure.rebuild}`") from None
         fig.tight_layout()
         write_figure_atomic(graphs_dir / name, fig)
         plt.close(fig)

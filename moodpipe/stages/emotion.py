@@ -12,9 +12,11 @@ import numpy as np
 import pandas as pd
 
 from moodpipe import paths
-from moodpipe.data.aihub import prepare_aihub
+from moodpipe.context import RunContext
+from moodpipe.contract import BEST_VAL_MACRO_F1, MACRO_F1
+from moodpipe.data.aihub import ONE_PER_MAJOR, prepare_aihub
 from moodpipe.files import write_csv_atomic, write_json_atomic, write_text_atomic
-from moodpipe.models.emotion_finetune import EmotionTrainConfig, check_config, fine_tune_head
+from moodpipe.models.emotion_finetune import DATASETS, TRAIN_DEFAULTS, EmotionTrainConfig, check_config, fine_tune_head
 from moodpipe.models.emotion_predictor import score_texts
 from moodpipe.models.heads import HEADS, label_similarity
 from moodpipe.models.inference import predict_logits, softmax
@@ -31,10 +33,23 @@ from moodpipe.models.training import library_versions, save_model_folder, tokeni
 from moodpipe.models.weights import resolve_model
 from moodpipe.provenance import provenance, provenance_lines
 from moodpipe.report.documents import comparison_markdown, emotion_model_card
-from moodpipe.runtime import Runtime, is_main_process, set_seed
+from moodpipe.runtime import is_main_process, set_seed
 from moodpipe.stages.goemotions import train_goemotions
 
 log = logging.getLogger("pipeline")
+
+# Each dataset's settings for a full run, and main.py --quick's beside them: the bundled models on slices that
+# train in about a minute on 2 CPU cores. The Korean quick run trains one head on batch-normalised features,
+# on the dialogues of one label per major class.
+FULL_EMOTION = {d: EmotionTrainConfig(dataset=d, train=TRAIN_DEFAULTS[d]) for d in DATASETS}
+QUICK_EMOTION = {
+    "aihub": replace(FULL_EMOTION["aihub"], model="bundled:multilingual-e5-small", only_labels=(ONE_PER_MAJOR,),
+                     add_sentences=False, feature_norm=True, max_train_rows=240,
+                     train=replace(TRAIN_DEFAULTS["aihub"], epochs=2, max_length=64)),
+    "goemotions": replace(FULL_EMOTION["goemotions"], model="bundled:minilm-l6", max_train_rows=300,
+                          max_eval_rows=75, train=replace(TRAIN_DEFAULTS["goemotions"], epochs=1, max_length=64,
+                                                          batch_size=16)),
+}
 
 # ----------------------------------------------------------------------------- AI-Hub
 
@@ -45,14 +60,14 @@ def tokenized_splits(tokenizer, units: dict[str, pd.DataFrame], max_length: int)
     return data
 
 
-def train_aihub(cfg: EmotionTrainConfig, runtime: Runtime) -> dict:
+def train_aihub(ctx: RunContext, cfg: EmotionTrainConfig) -> dict:
     """Split, baselines, one or three heads, the best on validation blended with TF-IDF when validation says
     so, saved as one predictor whose test metrics are measured by loading it back."""
     from transformers import AutoTokenizer
-    layout = paths.Layout(Path(cfg.out))
-    corpus = Path(cfg.corpus) if cfg.corpus else paths.resolve_data_dir(cfg.data_dir) / paths.CORPUS_DIR
+    layout, runtime = ctx.layout, ctx.runtime
+    corpus = Path(cfg.corpus) if cfg.corpus else ctx.data_dir / paths.CORPUS_DIR
     resolved = resolve_model(cfg.model, "ko")  # before the splits are written: a bad --model leaves no outputs
-    units, label_names, report = prepare_aihub(corpus, cfg.unit, cfg.add_sentences, cfg.train.seed,
+    units, label_names, report = prepare_aihub(corpus, cfg.unit, cfg.add_sentences, ctx.seed,
                                                cfg.max_train_rows, cfg.max_eval_rows, layout,
                                                write=is_main_process(), only_labels=cfg.only_labels)
     baselines, tfidf = emotion_baselines(units, label_names)
@@ -60,24 +75,24 @@ def train_aihub(cfg: EmotionTrainConfig, runtime: Runtime) -> dict:
     data = tokenized_splits(tokenizer, units, cfg.train.max_length)
     results, models, probs_of = {}, {}, {}
     for head in list(HEADS) if cfg.compare else [cfg.head or "arch2"]:
-        trainer, models[head], results[head] = fine_tune_head(cfg, resolved, head, tokenizer, data, label_names,
-                                                              runtime)
+        trainer, models[head], results[head] = fine_tune_head(ctx, cfg, resolved, head, tokenizer, data,
+                                                              label_names)
         probs_of[head] = {part: softmax(predict_logits(models[head], tokenizer, units[part].text.tolist(),
                                                        max_length=cfg.train.max_length,
                                                        precision=runtime.precision))
                           for part in ("val", "test")}
         results[head]["test"] = emotion_test_metrics(units["test"].label_id, probs_of[head]["test"], label_names,
                                                      cfg.similarity_credit)
-    head = max(results, key=lambda h: results[h]["best_val_macro_f1"] or 0)  # the first on a tie
+    head = max(results, key=lambda h: results[h][BEST_VAL_MACRO_F1] or 0)  # the first on a tie
     add_bootstrap(results, probs_of, units["test"].label_id.to_numpy(), reference="plain")
     weight, val_curve = choose_blend(tfidf, units, label_names, probs_of[head])
-    metrics = emotion_metrics(cfg, resolved, report, baselines, results, head, label_names, runtime)
+    metrics = emotion_metrics(ctx, cfg, resolved, report, baselines, results, head, label_names)
     metrics["blend"] = {"model_weight": weight, "tfidf_weight": round(1 - weight, 2), "used": weight < 1,
                         "val_macro_f1": val_curve[weight], "model_alone_val_macro_f1": val_curve[1.0]}
     if len(results) > 1:
         metrics["comparison"]["ensemble"] = comparison_row(head_ensemble(results, probs_of, units, label_names,
                                                                          cfg.similarity_credit))
-    model_dir = save_emotion_model(cfg, models[head], tokenizer, metrics, results, (tfidf, weight, val_curve))
+    model_dir = save_emotion_model(layout, models[head], tokenizer, metrics, results, (tfidf, weight, val_curve))
     if is_main_process():  # the saved predictor, loaded back through the one loader songs and queries use
         test_probs = score_texts(model_dir, units["test"].text.tolist(), runtime,
                                  max_length=cfg.train.max_length)
@@ -102,22 +117,23 @@ def choose_blend(tfidf, units: dict, label_names: list[str], head_probs: dict) -
     return weight, curve
 
 
-def emotion_metrics(cfg, resolved, report, baselines, results, head, label_names, runtime: Runtime) -> dict:
-    chosen = results[head]
+def emotion_metrics(ctx: RunContext, cfg, resolved, report, baselines, results, head, label_names) -> dict:
+    chosen, runtime = results[head], ctx.runtime
     return {
         "task": "AI-Hub emotional dialogue, 60 (major, sub) labels and 6 major classes",
         "head": head, "head_selection": "best validation macro-F1" if len(results) > 1 else "as requested",
         "base_model": resolved.as_dict(), "data": report, "labels": label_names,
         "test": chosen["test"], "baselines": baselines,
         "train_seconds": chosen["train_seconds"], "epochs_run": chosen["epochs_run"],
-        "best_val_macro_f1": chosen["best_val_macro_f1"], "frozen": chosen["frozen"],
+        BEST_VAL_MACRO_F1: chosen[BEST_VAL_MACRO_F1], "frozen": chosen["frozen"],
         "bf16": runtime.precision == "bf16", "runtime": runtime.facts(),
         "label_similarity": {"file": paths.LABEL_SIMILARITY,
                              "method": "cosine of the classes' rows in the final linear layer's weight"},
-        "hyper_parameters": {**asdict(cfg.train), "head": head, "dropout": cfg.dropout, "unit": cfg.unit,
-                             "freeze_embeddings": cfg.freeze_embeddings},
+        "hyper_parameters": {**asdict(cfg.train), "seed": ctx.seed, "head": head, "dropout": cfg.dropout,
+                             "unit": cfg.unit, "freeze_embeddings": cfg.freeze_embeddings},
         "comparison": {h: comparison_row(r) for h, r in results.items()} if len(results) > 1 else None,
-        "config": asdict(cfg), "versions": library_versions(), "provenance": provenance(),
+        "config": asdict(cfg), "context": ctx.settings(), "versions": library_versions(),
+        "provenance": provenance(),
     }
 
 
@@ -126,16 +142,16 @@ def head_ensemble(results: dict, probs_of: dict, units: dict, label_names: list[
     keeping every head's encoder, so the saved model stays the single best head."""
     mean = {part: np.mean([p[part] for p in probs_of.values()], axis=0) for part in ("val", "test")}
     runs = list(results.values())
-    return {"best_val_macro_f1": accuracy_macro_f1((mean["val"], units["val"].label_id))["macro_f1"],
+    return {BEST_VAL_MACRO_F1: accuracy_macro_f1((mean["val"], units["val"].label_id))[MACRO_F1],
             "test": emotion_test_metrics(units["test"].label_id, mean["test"], label_names, credit),
             "train_seconds": sum(r["train_seconds"] for r in runs),
             "epochs_run": float(np.mean([r["epochs_run"] for r in runs])),
             "frozen": {"trainable_params": sum(r["frozen"]["trainable_params"] for r in runs)}}
 
 
-def save_emotion_model(cfg, model, tokenizer, metrics, results, blend_parts) -> Path:
+def save_emotion_model(layout: paths.Layout, model, tokenizer, metrics, results, blend_parts) -> Path:
     """The predictor's files: weights, tokenizer, blend weight and TF-IDF part, label similarity, logs."""
-    model_dir = paths.Layout(Path(cfg.out)).emotion_model
+    model_dir = layout.emotion_model
     if not is_main_process():
         return model_dir
     save_model_folder(model_dir, model, tokenizer, metrics, results[metrics["head"]]["trainer_log"])
@@ -157,7 +173,7 @@ def finish_emotion_model(model_dir: Path, cfg, metrics, results, units, test_pro
     if metrics["comparison"] and metrics["blend"]["used"]:
         plain_correct = probs_of["plain"]["test"].argmax(1) == y_test
         metrics["comparison"]["blend"] = comparison_row({
-            **results[metrics["head"]], "test": metrics["test"], "best_val_macro_f1": metrics["blend"]["val_macro_f1"],
+            **results[metrics["head"]], "test": metrics["test"], BEST_VAL_MACRO_F1: metrics["blend"]["val_macro_f1"],
             "bootstrap": paired_bootstrap_accuracy(test_probs.argmax(1) == y_test, plain_correct)})
     write_json_atomic(model_dir / paths.METRICS, metrics)
     majors, major_of = major_classes(label_names)
@@ -176,10 +192,10 @@ def finish_emotion_model(model_dir: Path, cfg, metrics, results, units, test_pro
 
 # ----------------------------------------------------------------------------- the stage
 
-def train_emotion(cfg: EmotionTrainConfig) -> dict:
+def train_emotion(ctx: RunContext, cfg: EmotionTrainConfig) -> dict:
     """The training stage main.py calls: AI-Hub (default) or GoEmotions. Returns metrics."""
-    runtime = check_config(cfg)
-    set_seed(cfg.train.seed)
+    check_config(cfg, ctx.runtime)
+    set_seed(ctx.seed)
     if cfg.dataset == "goemotions":
-        return train_goemotions(replace(cfg, train=replace(cfg.train, class_weights=False)), runtime)
-    return train_aihub(cfg, runtime)
+        return train_goemotions(ctx, replace(cfg, train=replace(cfg.train, class_weights=False)))
+    return train_aihub(ctx, cfg)

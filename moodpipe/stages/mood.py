@@ -15,23 +15,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from moodpipe import paths
+from moodpipe.context import RunContext
 from moodpipe.data.circumplex import quadrant_of
 from moodpipe.data.goemotions import read_goemotions
 from moodpipe.files import InputError
 from moodpipe.models.mood_encoder import MOOD_ENCODER, MoodEncoderConfig, tune_mood_encoder
-from moodpipe.runtime import SEED, is_main_process, resolve_runtime
+from moodpipe.runtime import is_main_process
 
 log = logging.getLogger("pipeline")
 
 
 @dataclass(frozen=True)
 class MoodConfig:
-    data_dir: str | None = None
-    out: str = "."
     texts: int = MoodEncoderConfig.texts
-    seed: int = SEED
-    device: str = "auto"
-    bf16: str = "auto"
+
+
+QUICK = MoodConfig(texts=128)  # main.py --quick: a few steps per encoder
 
 
 def texts_by_quadrant(data_dir: Path) -> dict[str, list[str]]:
@@ -55,15 +54,15 @@ def base_encoder_path(model_dir: Path) -> str:
     return json.loads((model_dir / paths.BASE_MODEL).read_text(encoding="utf-8"))["path"]
 
 
-def tune_mood_encoders(cfg: MoodConfig) -> list[Path]:
-    """A mood encoder beside every trained emotion model under cfg.out; returns their folders."""
-    models = trained_models(Path(cfg.out))
+def tune_mood_encoders(ctx: RunContext, cfg: MoodConfig) -> list[Path]:
+    """A mood encoder beside every trained emotion model under the output root; returns their folders."""
+    models = trained_models(ctx.out)
     if not models:
-        raise InputError(f"no trained emotion model under {cfg.out}/saved_model: run `python lyrics_emotion.py "
+        raise InputError(f"no trained emotion model under {ctx.out}/saved_model: run `python lyrics_emotion.py "
                          "train` (and/or `--dataset goemotions`) first")
-    groups = texts_by_quadrant(paths.resolve_data_dir(cfg.data_dir))
-    runtime = resolve_runtime(cfg.device, cfg.bf16)
-    settings = MoodEncoderConfig(texts=cfg.texts, seed=cfg.seed)
+    groups = texts_by_quadrant(ctx.data_dir)
+    runtime = ctx.runtime
+    settings = MoodEncoderConfig(texts=cfg.texts, seed=ctx.seed)
     made = []
     for model_dir in models:
         base = base_encoder_path(model_dir)

@@ -18,11 +18,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from moodpipe import paths
-from moodpipe.data.aihub import ONE_PER_MAJOR, corpus_files
+from moodpipe.context import RunContext
+from moodpipe.contract import ACCURACY, FIGURES, HEAD_COMPARISON_FIGURE, MACRO_F1, RECALL_AT_K, SPLITS
+from moodpipe.data.aihub import corpus_files
 from moodpipe.data.downloads import ensure_inputs, missing_inputs, needed_inputs
-from moodpipe.data.melon import CrawlConfig, crawl
+from moodpipe.data.melon import QUICK_CRAWL, CrawlConfig, crawl
 from moodpipe.files import InputError, write_json_atomic, write_text_atomic
-from moodpipe.models.emotion_finetune import TRAIN_DEFAULTS, EmotionTrainConfig
+from moodpipe.models.emotion_finetune import EmotionTrainConfig
 from moodpipe.models.mood_encoder import MOOD_ENCODER
 from moodpipe.models.training import library_versions
 from moodpipe.provenance import provenance
@@ -32,8 +34,8 @@ from moodpipe.recommend.representations import save_representation
 from moodpipe.recommend.song_moods import find_song_moods
 from moodpipe.report.documents import write_report
 from moodpipe.report.recommendations import markdown_tables, write_recommendations
-from moodpipe.runtime import SEED, resolve_runtime
-from moodpipe.stages.emotion import train_emotion
+from moodpipe.stages.emotion import FULL_EMOTION, QUICK_EMOTION, train_emotion
+from moodpipe.stages.mood import QUICK as QUICK_MOOD
 from moodpipe.stages.mood import MoodConfig, tune_mood_encoders
 from moodpipe.stages.records import (
     describe_removed,
@@ -44,75 +46,63 @@ from moodpipe.stages.records import (
     remove_orphans,
     write_record,
 )
+from moodpipe.stages.scoring import QUICK as QUICK_SCORE
 from moodpipe.stages.scoring import ScoreConfig, score_songs
+from moodpipe.stages.sentiment import QUICK as QUICK_SENTIMENT
 from moodpipe.stages.sentiment import SentimentConfig, run_sentiment
 
 log = logging.getLogger("pipeline")
 STAGES = ["data", "crawl", "sentiment", "emotion", "goemotions", "mood", "score", "recommend", "graphs"]
-# --quick: every stage on slices small enough for about a minute on 2 CPU cores, each model still beating
-# its majority baseline (the report flags one that does not).
-QUICK_REVIEWS = 1000
-QUICK_DIALOGUES = 240
-QUICK_AIHUB = {"epochs": 2, "max_length": 64}
-QUICK_COMMENTS = 300
-QUICK_SONGS = 60
-QUICK_MOOD_TEXTS = 128
-QUICK_SONGS_PER_MOOD = 15
-SPLITS = ("train", "val", "test")
+# --quick: every stage on slices small enough for about a minute on 2 CPU cores, each model still beating its
+# majority baseline (the report flags one that does not). Each task's quick variant sits beside its defaults
+# (stages/sentiment.py, stages/emotion.py, stages/mood.py, stages/scoring.py, data/melon.py); these are the
+# evaluation's.
+QUICK_EVALUATION = {"max_comments": 300, "per_mood": 15}
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    data_dir: str
-    out: str = "."
+    """main.py's settings: the run context every stage gets, and which stages run with which models."""
+    ctx: RunContext
     stages: list[str] = field(default_factory=lambda: list(STAGES))
     force: bool = False
     quick: bool = False
-    seed: int = SEED
     lyrics: str | None = None
     sentiment_model: str = "auto"
     emotion_model: str = "auto"
     english_model: str = "auto"
     compare_heads: bool = False  # --compare: the three heads (three times the emotion stage)
     offline: bool = False  # never try downloads
-    device: str = "auto"
+
+    def settings(self) -> dict:
+        """For run.json: what was asked, the context included."""
+        return {**{k: v for k, v in asdict(self).items() if k != "ctx"}, "out": str(self.ctx.out),
+                **self.ctx.settings()}
 
 
 # ----------------------------------------------------------------------------- stage settings
 
-def quick_model(chosen: str, bundled: str) -> str:
-    """--quick never waits for a hub: `auto` means the bundled model; an explicit choice is kept."""
-    return bundled if chosen == "auto" else chosen
+def chosen_model(chosen: str, default: str) -> str:
+    """--sentiment-model and the like: `auto` keeps the task's default (the quick variant's is a bundled model,
+    so --quick never waits for a hub); an explicit choice wins."""
+    return default if chosen == "auto" else chosen
 
 
 def sentiment_config(cfg: RunConfig) -> SentimentConfig:
-    """The sentiment stage's own defaults, or small slices for --quick."""
-    base = SentimentConfig(data_dir=cfg.data_dir, model=cfg.sentiment_model, out=cfg.out, device=cfg.device)
-    if not cfg.quick:
-        return replace(base, train=replace(base.train, seed=cfg.seed))
-    return replace(base, model=quick_model(cfg.sentiment_model, "bundled:minilm-l6"), max_rows=QUICK_REVIEWS,
-                   train=replace(base.train, epochs=1, max_length=64, seed=cfg.seed))
+    """The sentiment stage's own defaults, or its quick variant."""
+    base = QUICK_SENTIMENT if cfg.quick else SentimentConfig()
+    return replace(base, model=chosen_model(cfg.sentiment_model, base.model))
 
 
 def emotion_config(cfg: RunConfig, dataset: str) -> EmotionTrainConfig:
+    base = (QUICK_EMOTION if cfg.quick else FULL_EMOTION)[dataset]
     korean = dataset == "aihub"
-    base = EmotionTrainConfig(dataset=dataset, compare=cfg.compare_heads and korean, data_dir=cfg.data_dir,
-                              out=cfg.out, model=cfg.emotion_model if korean else cfg.english_model, device=cfg.device)
-    if not cfg.quick:
-        return replace(base, train=replace(TRAIN_DEFAULTS[dataset], seed=cfg.seed))
-    if korean:  # one head on batch-normalised features, one label per major class, dialogues only: a minute
-        return replace(base, model=quick_model(base.model, "bundled:multilingual-e5-small"), compare=False,
-                       only_labels=(ONE_PER_MAJOR,), add_sentences=False, feature_norm=True,
-                       max_train_rows=QUICK_DIALOGUES,
-                       train=replace(TRAIN_DEFAULTS[dataset], seed=cfg.seed, **QUICK_AIHUB))
-    return replace(base, model=quick_model(base.model, "bundled:minilm-l6"), max_train_rows=QUICK_COMMENTS,
-                   max_eval_rows=QUICK_COMMENTS // 4,
-                   train=replace(TRAIN_DEFAULTS[dataset], epochs=1, max_length=64, batch_size=16, seed=cfg.seed))
+    return replace(base, model=chosen_model(cfg.emotion_model if korean else cfg.english_model, base.model),
+                   compare=cfg.compare_heads and korean and not cfg.quick)
 
 
 def mood_config(cfg: RunConfig) -> MoodConfig:
-    return MoodConfig(data_dir=cfg.data_dir, out=cfg.out, seed=cfg.seed, device=cfg.device,
-                      **({"texts": QUICK_MOOD_TEXTS} if cfg.quick else {}))
+    return QUICK_MOOD if cfg.quick else MoodConfig()
 
 
 def mood_encoders(cfg: RunConfig) -> list[Path]:
@@ -120,30 +110,29 @@ def mood_encoders(cfg: RunConfig) -> list[Path]:
 
 
 def score_config(cfg: RunConfig) -> ScoreConfig:
-    return ScoreConfig(data_dir=cfg.data_dir, out=cfg.out, lyrics=str(lyrics_path(cfg)), halves=True,
-                       model_dir=str(layout(cfg).emotion_model), max_songs=QUICK_SONGS if cfg.quick else None,
-                       device=cfg.device, generic=False)
+    return replace(QUICK_SCORE if cfg.quick else ScoreConfig(), lyrics=str(lyrics_path(cfg)), halves=True,
+                   model_dir=str(layout(cfg).emotion_model), generic=False)
 
 
 def song_moods(cfg: RunConfig) -> list[Path]:
     """The songs people labelled with a mood, when the data directory has them (the default is chosen on them)."""
-    found = find_song_moods(Path(cfg.data_dir))
+    found = find_song_moods(cfg.ctx.data_dir)
     return [found] if found else []
 
 
 def lyrics_path(cfg: RunConfig) -> Path:
     """--lyrics, else the first lyrics CSV found in the data directory, else where the crawler writes."""
-    return Path(cfg.lyrics) if cfg.lyrics else paths.find_lyrics(Path(cfg.data_dir))
+    return Path(cfg.lyrics) if cfg.lyrics else paths.find_lyrics(cfg.ctx.data_dir)
 
 
 def layout(cfg: RunConfig) -> paths.Layout:
-    return paths.Layout(Path(cfg.out))
+    return cfg.ctx.layout
 
 
 # ----------------------------------------------------------------------------- the stages
 
 def data_stage(cfg: RunConfig) -> dict:
-    info = ensure_inputs(Path(cfg.data_dir), needed_inputs(cfg.stages), allow_download=not cfg.offline)
+    info = ensure_inputs(cfg.ctx.data_dir, needed_inputs(cfg.stages), allow_download=not cfg.offline)
     if problem := lyrics_problem(cfg):
         raise InputError(f"missing input: {problem}")
     return info
@@ -157,77 +146,71 @@ def lyrics_problem(cfg: RunConfig) -> str | None:
     if cfg.lyrics:
         return f"--lyrics {cfg.lyrics}: no such file (check the path)"
     if cfg.offline:
-        return (f"no lyrics CSV in {Path(cfg.data_dir) / 'lyrics'} and --offline forbids crawling Melon: "
+        return (f"no lyrics CSV in {cfg.ctx.data_dir / 'lyrics'} and --offline forbids crawling Melon: "
                 f"{paths.HOW_TO_GET_LYRICS}")
     return None if "crawl" in cfg.stages else f"no lyrics CSV at {lyrics_path(cfg)}: {paths.HOW_TO_GET_LYRICS}"
 
 
 def corpus_inputs(cfg: RunConfig) -> list[Path]:
     try:
-        return corpus_files(Path(cfg.data_dir) / paths.CORPUS_DIR)
+        return corpus_files(cfg.ctx.data_dir / paths.CORPUS_DIR)
     except InputError:
         return []
 
 
 def crawl_stage(cfg: RunConfig) -> dict:
-    return crawl(CrawlConfig(data_dir=Path(cfg.data_dir), out=lyrics_path(cfg),
-                             years=(2000, 2001) if cfg.quick else (1991, 2014)))
+    base = QUICK_CRAWL if cfg.quick else CrawlConfig()
+    return crawl(replace(base, data_dir=cfg.ctx.data_dir, lyrics=lyrics_path(cfg)))
 
 
 def sentiment_stage(cfg: RunConfig) -> dict:
-    m = run_sentiment(sentiment_config(cfg))
-    return {"test_accuracy": m["test"]["accuracy"], "test_macro_f1": m["test"]["macro_f1"],
+    m = run_sentiment(cfg.ctx, sentiment_config(cfg))
+    return {"test_accuracy": m["test"][ACCURACY], "test_macro_f1": m["test"][MACRO_F1],
             "base_model": m["base_model"]["name"], "substituted": m["base_model"]["substituted"]}
 
 
 def emotion_stage(cfg: RunConfig, dataset: str = "aihub") -> dict:
-    metrics = train_emotion(emotion_config(cfg, dataset))
+    metrics = train_emotion(cfg.ctx, emotion_config(cfg, dataset))
     base = metrics.get("base_model", {})
     return {"base_model": base.get("name"), "substituted": base.get("substituted")}
 
 
 def score_stage(cfg: RunConfig) -> dict:
-    return {"song_emotions": str(score_songs(score_config(cfg)))}
+    return {"song_emotions": str(score_songs(cfg.ctx, score_config(cfg)))}
 
 
 def recommend_stage(cfg: RunConfig) -> dict:
     """Every retrieval evaluation whose inputs exist (recommend.py --evaluate: results/retrieval_eval.*), which
     chooses the default representation on songs people labelled when it can; else the labelled-retrieval
-    default when the vectors support it, else the best half-split recall. Then the seed's tables for every song."""
+    default when the vectors support it, else the best half-split recall. Then the recommendation tables of the
+    original design (every song's 10 nearest) for every song."""
     out = layout(cfg)
-    evaluation = run_evaluations(Path(cfg.out), Path(cfg.data_dir), resolve_runtime(cfg.device),
-                                 max_comments=QUICK_COMMENTS if cfg.quick else None,
-                                 per_mood=QUICK_SONGS_PER_MOOD if cfg.quick else None)
+    evaluation = run_evaluations(cfg.ctx, **(QUICK_EVALUATION if cfg.quick else {}))
     if not evaluation.get("choice"):
         save_representation(out.song_vectors, evaluation["halves"])  # recommend.py, REPORT.md and the page use it
-    result = recommend(RecommendConfig(out=cfg.out, all_songs=True, format="csv", seed=cfg.seed))
-    write_recommendations(result, Path(cfg.out))
-    # The report shows the seed's tables; markdown of the same result, without recomputing it.
+    result = recommend(cfg.ctx, RecommendConfig(all_songs=True, format="csv"))
+    write_recommendations(result, cfg.ctx.out)
+    # The report shows the tables; markdown of the same result, without recomputing it.
     write_text_atomic(out.recommendations("md"), "\n".join(markdown_tables(result)) + "\n")
     return {"representation": result["representation"], "outputs": result["outputs"],
-            "recall_at_10": evaluation["halves"]["recall_at_10"]}
-
-
-def figure_names() -> list[str]:
-    from moodpipe.report.figures import FIGURES  # lazy: matplotlib loads only when figures are drawn or listed
-    return [f[0] for f in FIGURES]
+            RECALL_AT_K: evaluation["halves"][RECALL_AT_K]}
 
 
 def expected_figures(cfg: RunConfig) -> list[str]:
     """The figures this run can draw: one head (the default, --quick) leaves no head comparison."""
     compared = emotion_config(cfg, "aihub").compare
-    return [name for name in figure_names() if compared or name != paths.HEAD_COMPARISON_FIGURE]
+    return [f.name for f in FIGURES if compared or f.name != HEAD_COMPARISON_FIGURE]
 
 
 def graphs_stage(cfg: RunConfig) -> dict:
     from moodpipe.report.explorer import write_explorer  # here, as the figures: only this stage builds the page
     from moodpipe.report.figures import generate_graphs
-    figures = [str(p) for p in generate_graphs(Path(cfg.out))]
-    return {"figures": figures, "explorer": str(write_explorer(Path(cfg.out)))}
+    figures = [str(p) for p in generate_graphs(cfg.ctx.out)]
+    return {"figures": figures, "explorer": str(write_explorer(cfg.ctx.out))}
 
 
 def mood_stage(cfg: RunConfig) -> dict:
-    return {"mood_encoders": [str(p) for p in tune_mood_encoders(mood_config(cfg))]}
+    return {"mood_encoders": [str(p) for p in tune_mood_encoders(cfg.ctx, mood_config(cfg))]}
 
 
 def goemotions_stage(cfg: RunConfig) -> dict:
@@ -244,7 +227,7 @@ def lyrics_present(cfg: RunConfig) -> str | None:
 
 
 def inputs_present(cfg: RunConfig) -> str | None:
-    missing = missing_inputs(Path(cfg.data_dir), needed_inputs(cfg.stages))
+    missing = missing_inputs(cfg.ctx.data_dir, needed_inputs(cfg.stages))
     if lyrics_problem(cfg):
         missing.append("lyrics")
     return f"missing {', '.join(missing)}" if missing else None
@@ -273,8 +256,13 @@ class Stage:
         return self.needed is None
 
 
+def settings_of(cfg: RunConfig, task_config: object) -> dict:
+    """A stage's settings for its record: the task's config and the context's (another seed or device reruns it)."""
+    return {"context": cfg.ctx.settings(), **asdict(task_config)}
+
+
 def _data(cfg: RunConfig, *names: str) -> list[Path]:
-    return [Path(cfg.data_dir) / n for n in names]
+    return [cfg.ctx.data_dir / n for n in names]
 
 
 PIPELINE = [
@@ -284,28 +272,28 @@ PIPELINE = [
           skip_note=lambda c: f"using the lyrics in {lyrics_path(c)}"),
     Stage("sentiment", sentiment_stage, lambda c: _data(c, paths.REVIEWS),
           lambda c: [layout(c).sentiment_model / f for f in (paths.METRICS, paths.WEIGHTS)],
-          lambda c: asdict(sentiment_config(c)),
+          lambda c: settings_of(c, sentiment_config(c)),
           produced=lambda c: [layout(c).sentiment_model, *map(layout(c).sentiment_split, SPLITS)]),
     Stage("emotion", emotion_stage, corpus_inputs,
           lambda c: [layout(c).emotion_model / f for f in (paths.METRICS, paths.WEIGHTS)],
-          lambda c: asdict(emotion_config(c, "aihub")),
+          lambda c: settings_of(c, emotion_config(c, "aihub")),
           produced=lambda c: [layout(c).emotion_model, *map(layout(c).emotion_split, SPLITS)]),
     Stage("goemotions", goemotions_stage, lambda c: _data(c, *paths.GOEMOTIONS_FILES),
           lambda c: [layout(c).goemotions_model / paths.METRICS],
-          lambda c: asdict(emotion_config(c, "goemotions")), produced=lambda c: [layout(c).goemotions_model]),
+          lambda c: settings_of(c, emotion_config(c, "goemotions")), produced=lambda c: [layout(c).goemotions_model]),
     Stage("mood", mood_stage, lambda c: [*_data(c, *paths.GOEMOTIONS_FILES), layout(c).emotion_model / paths.WEIGHTS,
                                          layout(c).goemotions_model / paths.WEIGHTS],
-          mood_encoders, lambda c: asdict(mood_config(c)),
+          mood_encoders, lambda c: settings_of(c, mood_config(c)),
           produced=lambda c: [p.parent for p in mood_encoders(c)]),
     Stage("score", score_stage, lambda c: [lyrics_path(c), layout(c).emotion_model / paths.WEIGHTS,
                                            mood_encoders(c)[0]],
           lambda c: [layout(c).song_vectors, layout(c).song_halves],
-          lambda c: asdict(score_config(c)),
+          lambda c: settings_of(c, score_config(c)),
           produced=lambda c: [paths.embeddings_path(layout(c).song_vectors), layout(c).scoring_summary]),
     Stage("recommend", recommend_stage, lambda c: [layout(c).song_vectors, layout(c).song_halves, *song_moods(c)],
           lambda c: [layout(c).recommendations("csv"), layout(c).recommendations("md"), layout(c).heatmap,
                      layout(c).representation_eval, layout(c).chosen_representation, layout(c).retrieval_eval("md")],
-          lambda c: {"seed": c.seed, "quick": c.quick, "default_chosen_on": "songs"}),
+          lambda c: {**c.ctx.settings(), "quick": c.quick, "default_chosen_on": "songs"}),
     Stage("graphs", graphs_stage, lambda c: [p for s in PIPELINE if s.keeps_record and s.run is not graphs_stage
                                              for p in s.outputs(c)],
           lambda c: [*(layout(c).graphs / name for name in expected_figures(c)),
@@ -323,7 +311,7 @@ def why_stale(stage: Stage, cfg: RunConfig) -> str | None:
     """None when the stage's outputs are fresh, else the reason it must run."""
     if not stage.keeps_record:
         return stage.needed(cfg)
-    problem = record_problem(stamp_path(cfg, stage.name), stage.settings(cfg), Path(cfg.out))
+    problem = record_problem(stamp_path(cfg, stage.name), stage.settings(cfg), cfg.ctx.out)
     if problem:
         return problem
     outputs = stage.outputs(cfg)
@@ -349,7 +337,7 @@ def run_stage(stage: Stage, cfg: RunConfig) -> dict:
     info = stage.run(cfg)
     seconds = round(time.time() - start, 1)
     if stage.keeps_record:
-        write_record(stamp_path(cfg, stage.name), stage.settings(cfg), Path(cfg.out),
+        write_record(stamp_path(cfg, stage.name), stage.settings(cfg), cfg.ctx.out,
                      [*stage.outputs(cfg), *stage.produced(cfg)], seconds, time.strftime("%Y-%m-%d %H:%M:%S"))
     print(f"[{stage.name}] done in {seconds:.0f} s")
     return {"status": "ran", "seconds": seconds, **(info or {})}
@@ -361,7 +349,7 @@ def clean_up_interrupted(cfg: RunConfig) -> None:
     out = layout(cfg)
     folders = [out.processed, out.sentiment_model, out.emotion_model, out.goemotions_model, out.results,
                out.stage_records, out.graphs]
-    removed = remove_orphans(Path(cfg.out), folders)
+    removed = remove_orphans(cfg.ctx.out, folders)
     if removed:
         print(describe_removed(removed))
 
@@ -370,7 +358,7 @@ def clean_up_interrupted(cfg: RunConfig) -> None:
 
 def run_pipeline(cfg: RunConfig, argv: list[str] | None = None) -> dict:
     """Every selected stage in order; `argv`, the command as typed (default sys.argv), heads the report."""
-    run = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": cfg.quick, "config": asdict(cfg),
+    run = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": cfg.quick, "config": cfg.settings(),
            "provenance": provenance(argv), "versions": library_versions(), "runtime": run_device(cfg), "stages": {}}
     failed, started, earlier = None, time.time(), earlier_stage_times(layout(cfg).stage_records)
     clean_up_interrupted(cfg)
@@ -388,12 +376,12 @@ def run_pipeline(cfg: RunConfig, argv: list[str] | None = None) -> dict:
                             earlier))
     run["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     write_json_atomic(layout(cfg).run_json, run)
-    write_report(Path(cfg.out), run, expected_figures(cfg))  # not a committed figure of another run
+    write_report(cfg.ctx.out, run, expected_figures(cfg))  # not a committed figure of another run
     if failed:
-        raise InputError(f"{failed}\n(outputs of the stages that finished are kept; see {cfg.out}/results/run.json)")
+        raise InputError(f"{failed}\n(outputs of the stages that finished are kept; see {layout(cfg).run_json})")
     return run
 
 
 def run_device(cfg: RunConfig) -> dict:
-    """Where the stages train and predict: the device and the precision the policy picks there."""
-    return resolve_runtime(cfg.device).facts()
+    """Where the stages train and predict: the device and the precision the run context resolved."""
+    return cfg.ctx.runtime.facts()

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from moodpipe import paths
+from moodpipe.context import RunContext
 from moodpipe.files import (
     InputError,
     read_csv_checked,
@@ -29,31 +30,30 @@ from moodpipe.files import (
 )
 from moodpipe.models.emotion_predictor import EMBEDDINGS
 from moodpipe.models.song_vectors import song_emotion_vectors
-from moodpipe.runtime import gather_from_processes, is_main_process, process_rank, resolve_runtime, world_size
+from moodpipe.runtime import gather_from_processes, is_main_process, process_rank, world_size
 
 log = logging.getLogger("pipeline")
 
 
 @dataclass(frozen=True)
 class ScoreConfig:
-    data_dir: str | None = None
-    out: str = "."
     lyrics: str | None = None  # default: the first lyrics CSV in the data directory
     model_dir: str | None = None  # None: <out>/saved_model/emotion
     halves: bool = False
     max_songs: int | None = None
     batch_size: int | None = None  # None: sized for the device
     max_length: int | None = None  # None: the model's training max length
-    bf16: str = "auto"
-    device: str = "auto"
     embeddings: bool = True  # also save embeddings (results/song_emotions.embeddings.npz)
     # The untuned encoder's pass (`generic` vectors): a baseline, never a candidate for the default (it misses the
     # AI-Hub floor), so main.py skips it: a third less scoring time.
     generic: bool = True
 
 
-def read_lyrics(cfg: ScoreConfig) -> tuple[pd.DataFrame, Path]:
-    path = Path(cfg.lyrics) if cfg.lyrics else paths.find_lyrics(paths.resolve_data_dir(cfg.data_dir))
+QUICK = ScoreConfig(max_songs=60)  # main.py --quick: the first 60 songs
+
+
+def read_lyrics(cfg: ScoreConfig, data_dir: Path) -> tuple[pd.DataFrame, Path]:
+    path = Path(cfg.lyrics) if cfg.lyrics else paths.find_lyrics(data_dir)
     songs = read_csv_checked(path, "check the path given to --lyrics" if cfg.lyrics else paths.HOW_TO_GET_LYRICS)
     require_columns(songs, ["song_id", "lyrics"], path)
     require_unique(songs, "song_id", path)  # a song scored twice would be recommended as its own neighbour
@@ -96,12 +96,11 @@ def wanted_embeddings(cfg: ScoreConfig) -> tuple[str, ...]:
     return tuple(e for e in EMBEDDINGS if cfg.generic or e != "generic") if cfg.embeddings else ()
 
 
-def score_songs(cfg: ScoreConfig) -> Path:
+def score_songs(ctx: RunContext, cfg: ScoreConfig) -> Path:
     """The scoring stage main.py calls: writes results/song_emotions.csv (and song_halves.csv)."""
-    runtime = resolve_runtime(cfg.device, cfg.bf16)
-    layout = paths.Layout(Path(cfg.out))
+    runtime, layout = ctx.runtime, ctx.layout
     model_dir = str(cfg.model_dir or layout.emotion_model)
-    songs, path = read_lyrics(cfg)
+    songs, path = read_lyrics(cfg, ctx.data_dir)
     start = time.time()
     rows, halves, skipped, vectors = song_emotion_vectors(this_process_share(songs), model_dir, runtime,
                                                           cfg.max_length, cfg.batch_size, wanted_embeddings(cfg))

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
 from moodpipe import paths
-from moodpipe.cli import quiet_transformers
+from moodpipe.context import RunContext
+from moodpipe.contract import BEST_VAL_MACRO_F1, MAJORITY, TFIDF_WORDS
 from moodpipe.data.reviews import LABELS, load_reviews, sample_rows, split_reviews
 from moodpipe.files import write_csv_atomic, write_text_atomic
+from moodpipe.logs import quiet_transformers
 from moodpipe.models.inference import predict_logits, softmax
 from moodpipe.models.metrics import accuracy_macro_f1, classification_metrics, majority_baseline, tfidf_baseline
 from moodpipe.models.sentiment_predictor import export_onnx
@@ -28,33 +30,36 @@ from moodpipe.models.training import (
 )
 from moodpipe.models.weights import ResolvedModel, resolve_model
 from moodpipe.report.documents import sentiment_model_card
-from moodpipe.runtime import Runtime, is_main_process, resolve_runtime, set_seed
+from moodpipe.runtime import Runtime, is_main_process, set_seed
 
 
 @dataclass(frozen=True)
 class SentimentConfig:
-    data_dir: str | None = None
-    reviews: str = paths.REVIEWS  # relative to data_dir unless it exists as given
+    """The task's settings; the output root, data directory, device and seed come from the RunContext."""
+    reviews: str = paths.REVIEWS  # relative to the data directory unless it exists as given
     text_col: str | None = None
     rating_col: str | None = None
     label_col: str | None = None
     model: str = "auto"
-    out: str = "."
     max_rows: int | None = None  # a stratified sample of the de-duplicated rows (quick runs)
-    device: str = "auto"
     # The full run's settings; what they reach is recorded in saved_model/sentiment/metrics.json by each run.
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=5, learning_rate=1e-4))
 
 
-def reviews_path(cfg: SentimentConfig) -> Path:
+# main.py --quick: the bundled English model on 1,000 reviews, one short epoch (a minute on 2 CPU cores).
+QUICK = replace(SentimentConfig(), model="bundled:minilm-l6", max_rows=1000,
+                train=replace(SentimentConfig().train, epochs=1, max_length=64))
+
+
+def reviews_path(cfg: SentimentConfig, data_dir: Path) -> Path:
     path = Path(cfg.reviews)
     if not path.is_absolute() and not path.exists():
-        path = paths.resolve_data_dir(cfg.data_dir) / cfg.reviews
+        path = data_dir / cfg.reviews
     return path
 
 
 def fine_tune(splits: dict[str, pd.DataFrame], resolved: ResolvedModel, cfg: TrainConfig, work_dir: Path,
-              runtime: Runtime):
+              runtime: Runtime, seed: int):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(resolved.path)
@@ -64,12 +69,12 @@ def fine_tune(splits: dict[str, pd.DataFrame], resolved: ResolvedModel, cfg: Tra
             for name, part in splits.items()}
     weights = class_weights_for(splits["train"].label, len(LABELS)) if cfg.class_weights else None
     trainer = train_classifier(model, tokenizer, data["train"], data["val"], cfg, work_dir, accuracy_macro_f1,
-                               runtime=runtime, class_weights=weights)
+                               runtime=runtime, seed=seed, class_weights=weights)
     return trainer, tokenizer
 
 
-def save_outputs(cfg: SentimentConfig, trainer, tokenizer, splits, metrics: dict, test_probs) -> Path:
-    model_dir = paths.Layout(Path(cfg.out)).sentiment_model
+def save_outputs(layout: paths.Layout, trainer, tokenizer, splits, metrics: dict, test_probs) -> Path:
+    model_dir = layout.sentiment_model
     save_model_folder(model_dir, trainer.model, tokenizer, metrics, trainer.state.log_history)
     test = splits["test"]
     preds = test.assign(pred=test_probs.argmax(1), prob_positive=test_probs[:, 1].round(5))
@@ -79,19 +84,18 @@ def save_outputs(cfg: SentimentConfig, trainer, tokenizer, splits, metrics: dict
     return model_dir
 
 
-def run_sentiment(cfg: SentimentConfig) -> dict:
+def run_sentiment(ctx: RunContext, cfg: SentimentConfig) -> dict:
     """The whole stage: read, split, baselines, fine-tune, evaluate, save. Returns metrics."""
-    runtime = resolve_runtime(cfg.device, cfg.train.bf16)
-    set_seed(cfg.train.seed)
-    layout = paths.Layout(Path(cfg.out))
+    runtime, layout = ctx.runtime, ctx.layout
+    set_seed(ctx.seed)
 
-    # data: every process builds the same split from the seed; the main process writes it
-    data_path = reviews_path(cfg)
+    # data: every process builds the same split from the random seed; the main process writes it
+    data_path = reviews_path(cfg, ctx.data_dir)
     # a file the user named gets no download hint: its path is what is wrong
     how_to_get = paths.HOW_TO_GET_REVIEWS if cfg.reviews == paths.REVIEWS else "check the path given to --reviews"
     df, counts = load_reviews(data_path, cfg.text_col, cfg.rating_col, cfg.label_col, how_to_get)
-    df = sample_rows(df, cfg.max_rows, cfg.train.seed)
-    splits = split_reviews(df, cfg.train.seed)
+    df = sample_rows(df, cfg.max_rows, ctx.seed)
+    splits = split_reviews(df, ctx.seed)
     resolved = resolve_model(cfg.model, "en")  # before anything is written: a bad --model leaves no outputs
     if is_main_process():
         for name, part in splits.items():
@@ -99,13 +103,13 @@ def run_sentiment(cfg: SentimentConfig) -> dict:
 
     # baselines on the same split
     train, test = splits["train"], splits["test"]
-    baselines = {"majority": majority_baseline(train.label, test.label, LABELS),
-                 "tfidf_logreg": tfidf_baseline(train.text, train.label, test.text, test.label, LABELS)}
+    baselines = {MAJORITY: majority_baseline(train.label, test.label, LABELS),
+                 TFIDF_WORDS: tfidf_baseline(train.text, train.label, test.text, test.label, LABELS)}
 
     # fine-tune
     work_dir = layout.sentiment_model.parent / ".checkpoints-sentiment"
     start = time.time()
-    trainer, tokenizer = fine_tune(splits, resolved, cfg.train, work_dir, runtime)
+    trainer, tokenizer = fine_tune(splits, resolved, cfg.train, work_dir, runtime, ctx.seed)
     train_seconds = time.time() - start
 
     # evaluate once, on the whole test set
@@ -120,15 +124,15 @@ def run_sentiment(cfg: SentimentConfig) -> dict:
                  "split_sizes": {k: len(v) for k, v in splits.items()}},
         "train_seconds": train_seconds,
         "epochs_run": trainer.state.epoch,
-        "best_val_macro_f1": trainer.state.best_metric,
+        BEST_VAL_MACRO_F1: trainer.state.best_metric,
         "bf16": runtime.precision == "bf16",
         "runtime": runtime.facts(),
-        "config": asdict(cfg),
+        "config": asdict(cfg), "context": ctx.settings(),
         "versions": library_versions(),
     }
 
     # save
     if is_main_process():
-        save_outputs(cfg, trainer, tokenizer, splits, metrics, probs)
+        save_outputs(layout, trainer, tokenizer, splits, metrics, probs)
         shutil.rmtree(work_dir, ignore_errors=True)
     return metrics
