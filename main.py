@@ -6,9 +6,10 @@
     python main.py --lyrics my_songs.csv             # skip the crawl, use these lyrics
 
 Stages: data (check inputs; download the public ones when online) -> crawl -> sentiment ->
-emotion -> goemotions -> score (song emotion vectors) -> recommend -> graphs. A stage is skipped
-when its outputs are newer than its inputs and it last ran with the same settings (`--force`
-reruns). A stage that fails stops the run with its own message; finished stages keep their outputs.
+emotion -> goemotions -> mood (a mood encoder beside each model) -> score (song emotion vectors) ->
+recommend (evaluate, choose the representation, top-10 tables) -> graphs (figures, explorer page).
+A stage is skipped when its outputs are newer than its inputs and it last ran with the same settings
+(`--force` reruns). A stage that fails stops the run with its own message; finished stages keep their outputs.
 Every run writes results/run.json and results/REPORT.md.
 """
 
