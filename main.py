@@ -43,8 +43,8 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     p.add_argument("--emotion-model", default="auto", help="--model of the Korean emotion stage (default: auto)")
     p.add_argument("--english-model", default="auto", help="--model of the GoEmotions stage (default: auto)")
     p.add_argument("--compare", action="store_true", help="the emotion stage trains plain, arch1 and arch2 on one "
-                   "split and keeps the best on validation (three times its time; default: arch2 alone, the seed's "
-                   "design)")
+                   "split and keeps the best on validation (three times its time; default: arch2 "
+                   "alone, the head of the original design this project grew from)")
     p.add_argument("--offline", action="store_true", help="never try to download missing inputs")
     add_device(p)
     a = p.parse_args(argv)
