@@ -6,9 +6,10 @@
     python main.py --lyrics my_songs.csv             # skip the crawl, use these lyrics
 
 Stages: data (check inputs; download the public ones when online) -> crawl -> sentiment ->
-emotion -> goemotions -> score (song emotion vectors) -> recommend -> graphs. A stage is skipped
-when its outputs are newer than its inputs and it last ran with the same settings (`--force`
-reruns). A stage that fails stops the run with its own message; finished stages keep their outputs.
+emotion -> goemotions -> mood (a mood encoder beside each model) -> score (song emotion vectors) ->
+recommend (evaluate, choose the representation, top-10 tables) -> graphs (figures, explorer page).
+A stage is skipped when its outputs are newer than its inputs and it last ran with the same settings
+(`--force` reruns). A stage that fails stops the run with its own message; finished stages keep their outputs.
 Every run writes results/run.json and results/REPORT.md.
 """
 
@@ -37,8 +38,8 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     p.add_argument("--emotion-model", default="auto", help="--model of the Korean emotion stage (default: auto)")
     p.add_argument("--english-model", default="auto", help="--model of the GoEmotions stage (default: auto)")
     p.add_argument("--compare", action="store_true", help="the emotion stage trains plain, arch1 and arch2 on one "
-                   "split and keeps the best on validation (three times its time; default: arch2 alone, the "
-                   "project's original design)")
+                   "split and keeps the best on validation (three times its time; default: arch2 "
+                   "alone, the head of the original design this project grew from)")
     p.add_argument("--offline", action="store_true", help="never try to download missing inputs")
     a = p.parse_args(argv)
     stages = [s.strip() for s in a.stages.split(",") if s.strip()]

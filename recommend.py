@@ -4,20 +4,23 @@
     python recommend.py --text "비 오는 날 헤어진 연인이 그리워"  # a text scored by saved_model/emotion
     python recommend.py --emotion 슬픔 --emotion 외로운 --top 20   # songs closest to an emotion profile
     python recommend.py --text "지친 하루" --toward 기쁨 --steps 5      # a mood path: 5 songs from there to joy
-    python recommend.py --all --format csv                         # top-k for every song (the original design's tables)
+    python recommend.py --all --format csv                         # top-k for every song (the original tables)
     python recommend.py --serve [--port 8000]                      # the local app: http://127.0.0.1:8000
     python recommend.py --evaluate --data-dir data                 # labelled retrieval of every --representation,
                                                                    # and the default chosen on songs with moods
     python recommend.py --evaluate-halves results/song_halves.csv  # half-split recall@10 alone
 
-Input: <out>/results/song_emotions.csv (one row per song: metadata, 60 `emo:<major>/<sub>` probabilities,
-6 `major:<major>` sums) or any CSV given by --vectors. Outputs in <out>/results/: recommendations.{csv,json,md},
-heatmap_songs.csv (cosine between 10 random songs, for generate_graphs.py), representation_eval.json.
+Input: <out>/results/song_emotions.csv (one row per song: metadata, 60 `emo:<major>/<sub>` probabilities, 6
+`major:<major>` sums) or any CSV given by --vectors. Outputs in <out>/results/: --all writes
+recommendations.{csv,json,md} and heatmap_songs.csv (cosine between 10 random songs, for generate_graphs.py); a
+single query with --format writes query.<fmt>; either writes its settings to recommend_config.json; --evaluate
+writes retrieval_eval.{json,md}, representation_eval.json (when the halves are scored) and, when songs with moods
+chose a default, representation.json; --evaluate-halves writes representation_eval.json.
 
-Why not only the original design's raw cosine: every lyric's emotion distribution is dominated by the same frequent
-classes, so raw probability vectors all point one way and every similarity is ~0.99. Subtracting the
-catalogue mean ("centered") keeps what sets a song apart; --evaluate-halves measures which representation
-lets one half of a song's lyrics find its other half.
+Why not only raw cosine (the original design this project grew from compared raw probabilities): every lyric's
+emotion distribution is dominated by the same frequent classes, so raw probability vectors all point one way and
+every similarity is ~0.99. Subtracting the catalogue mean ("centered") keeps what sets a song apart;
+--evaluate-halves measures which representation lets one half of a song's lyrics find its other half.
 """
 
 from __future__ import annotations

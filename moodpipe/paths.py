@@ -23,7 +23,7 @@ from pathlib import Path
 REVIEWS = "reviews/spotify_googleplay_10k.csv"
 CORPUS_DIR = "emotion_corpus"  # the AI-Hub corpus files (xlsx or json), whatever their names
 GOEMOTIONS_DIR = "goemotions"
-SONG_MOODS_DIR = "song_moods"  # songs people labelled with a mood (song_id, lyrics, mood): evaluation only
+SONG_MOODS_DIR = "song_moods"  # songs people labelled with a mood (song_id, lyrics, mood): choose the default, evaluate
 GOEMOTIONS_FILES = ["goemotions/original/train.tsv", "goemotions/original/dev.tsv", "goemotions/original/test.tsv",
                     "goemotions/original/labels.txt", "goemotions/ekman_mapping.json"]
 LYRICS_FILES = ["lyrics/melon_songs.csv", "lyrics/melon_songs_2000_2023.csv"]  # the crawler writes the first
@@ -79,7 +79,7 @@ THRESHOLDS = "thresholds.json"
 ONNX_MODEL = "model.onnx"  # the sentiment model for ONNX Runtime (predict_sample.py's fast start)
 REPRESENTATION_FILE = "representation.json"
 SONG_VECTORS = "song_emotions.csv"  # results/: one emotion vector per song
-EMBEDDINGS_SUFFIX = ".embeddings.npz"  # beside a song-vector CSV: its songs' `features` and `generic` vectors
+EMBEDDINGS_SUFFIX = ".embeddings.npz"  # beside a song-vector CSV: its songs' (and halves') embeddings
 
 
 def embeddings_path(vectors_csv: Path) -> Path:

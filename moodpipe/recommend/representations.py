@@ -53,9 +53,10 @@ REPRESENTATIONS = {
               "main.py chooses the pair and w on songs people labelled, e.g. `mood` with `features`)",
 }
 PROBABILITY_REPRESENTATIONS = ("raw", "centered", "zscore", "log", MAJOR_SUMS)
-# The default is the labelled-retrieval choice recorded in results/retrieval_eval.md (`recommend.py --evaluate`);
-# vectors without saved embeddings fall back to `log`, the probability representation with the best half-split
-# recall there.
+# Used when no default was chosen on songs people labelled (no results/representation.json beside the vectors):
+# `features`, the labelled-retrieval choice before the default was chosen on songs (docs/songs.md, History);
+# vectors without saved embeddings fall back to `log`, then the probability representation with the best
+# half-split recall.
 DEFAULT_REPRESENTATION = "features"
 FALLBACK_REPRESENTATION = "log"
 LOG_FLOOR = 1e-6  # a probability of 0 would be log(0) = -inf

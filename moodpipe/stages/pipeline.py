@@ -1,6 +1,6 @@
 """The whole pipeline as stages run in order, each skipped when its outputs are fresh:
 
-    data -> crawl -> sentiment -> emotion -> goemotions -> score -> recommend -> graphs
+    data -> crawl -> sentiment -> emotion -> goemotions -> mood -> score -> recommend -> graphs
 
 A stage is skipped when it finished here with the same settings, every file it produced is still as it left
 it (size, and content for small files: moodpipe.stages.records), and its outputs are newer than its inputs
