@@ -21,7 +21,13 @@ from moodpipe.recommend.representations import (
     save_representation,
     saved_representation,
 )
-from moodpipe.recommend.song_moods import find_song_moods, lyrics_analyzer, mood_agreement, read_song_moods
+from moodpipe.recommend.song_moods import (
+    find_song_moods,
+    held_out_choice,
+    lyrics_analyzer,
+    mood_agreement,
+    read_song_moods,
+)
 
 
 def test_mood_agreement_on_clusters_with_a_known_answer():
@@ -91,6 +97,28 @@ def test_the_default_is_the_best_on_songs_among_those_keeping_both_floors():
     assert Hybrid(**choice["hybrid"]) == Hybrid("mood", 0.3, "features")
     assert "2 of them keeping" in choice["chosen_by"] and "Korean model" in choice["chosen_by"]
     assert choose_default(evaluation_with({"features": (0.62, 0.37, 0.36)}))["hybrid"] is None
+
+
+def test_the_held_out_figure_scores_each_song_by_a_default_chosen_without_it():
+    """`lucky` beats `steady` in-sample through one song alone. Chosen on the other folds it wins only where that
+    song trains the choice, and then scores 0.45 on the held-out songs: the held-out figure is below both
+    in-sample means, and its exact value follows from the folds."""
+    from sklearn.model_selection import StratifiedKFold
+    moods = np.array(["sad", "happy"] * 10)
+    steady = np.full(20, 0.5)
+    lucky = np.full(20, 0.45)
+    lucky[0] = 1.6  # one song lifts its mean to 0.5075 > 0.5 in-sample
+    per_song = {"steady": steady, "lucky": lucky, "generic": np.full(20, 0.4)}
+    held = held_out_choice(per_song, moods, ["steady", "lucky"], folds=5, seed=3)
+    expected, picks = np.zeros(20), []
+    for train, test in StratifiedKFold(5, shuffle=True, random_state=3).split(np.zeros(20), moods):
+        best = "lucky" if lucky[train].mean() > steady[train].mean() else "steady"
+        picks.append(best)
+        expected[test] = per_song[best][test]
+    assert held["chosen_per_fold"] == picks and picks.count("lucky") == 4  # chosen wherever song 0 trains it
+    assert held["agreement"] == round(expected.mean(), 4) == 0.46
+    assert held["generic"] == 0.4 and held["minus_generic"] == 0.06
+    assert held["ci95"][0] <= held["agreement"] <= held["ci95"][1]
 
 
 def test_no_choice_when_no_candidate_keeps_the_floors_or_a_part_did_not_run():

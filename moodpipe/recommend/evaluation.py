@@ -69,7 +69,7 @@ from moodpipe.recommend.retrieval_scores import (
     representation_scores,
     tfidf_space,
 )
-from moodpipe.recommend.song_moods import evaluate_song_moods, find_song_moods
+from moodpipe.recommend.song_moods import PER_SONG, evaluate_song_moods, find_song_moods, held_out_choice
 from moodpipe.recommend.topk import topk_cosine
 from moodpipe.runtime import CPU, Runtime
 
@@ -253,7 +253,10 @@ def choose_default(result: dict) -> dict | None:
         return None
     best = max(kept, key=lambda key: table[key][SONG_MOODS_KOREAN])
     name, hybrid = candidates(dict.fromkeys(["probs", *EMBEDDINGS]))[best]  # every key's spec: arrays not needed
+    per_song = moods.get(PER_SONG)
+    held_out = held_out_choice(per_song["candidates"], per_song["moods"], kept) if per_song else None
     return {"representation": name, "hybrid": asdict(hybrid) if name == "hybrid" else None, "candidate": best,
+            "held_out": held_out,
             "chosen_by": f"best top-10 mood agreement on {moods['n_songs']} songs people labelled (Korean model) "
                          f"among {len(table)} candidates, {len(kept)} of them keeping AI-Hub validation P@10 major "
                          f">= {AIHUB_FLOOR} and half-split recall@10 >= {RECALL_FLOOR} (recommend.py --evaluate)",
@@ -264,6 +267,7 @@ def choice_table(choice: dict, rows: int = 12) -> list[str]:
     """The chosen candidate and the best others by mood agreement, as markdown lines."""
     ranked = sorted(choice["candidates"], key=lambda key: -choice["candidates"][key][SONG_MOODS_KOREAN])
     lines = ["## The default, chosen on songs", "", f"**{choice['candidate']}**: {choice['chosen_by']}.", "",
+             *held_out_lines(choice.get("held_out")),
              "| candidate | AI-Hub val P@10 major | half-split recall@10 | song moods, Korean model | "
              "song moods, English model | keeps both floors |", "|---|---|---|---|---|---|"]
     for key in ranked[:rows]:
@@ -274,6 +278,21 @@ def choice_table(choice: dict, rows: int = 12) -> list[str]:
                      f"{r['half_split_recall']:.4f} | {r[SONG_MOODS_KOREAN]:.4f} | {english} | "
                      f"{'yes' if kept else 'no'} |")
     return [*lines, ""]
+
+
+def held_out_lines(held: dict | None) -> list[str]:
+    """The out-of-sample figure, in words: the in-sample score of the chosen default is selection, not
+    evaluation."""
+    if not held:
+        return []
+    versus = (f"; `generic` on the same songs {held['generic']:.4f}, difference {held['minus_generic']:+.4f} "
+              f"(95% interval {held['minus_generic_ci95'][0]:+.4f} to {held['minus_generic_ci95'][1]:+.4f})"
+              if "generic" in held else "")
+    return [f"Held out ({held['folds']} folds, stratified by mood, seed {held['seed']}: each song scored by the "
+            f"default chosen on the other folds; chosen per fold: {', '.join(held['chosen_per_fold'])}): top-10 "
+            f"mood agreement **{held['agreement']:.4f}** (95% interval {held['ci95'][0]:.4f} to "
+            f"{held['ci95'][1]:.4f}){versus}. The table's figures are in-sample: the default was chosen on them.",
+            ""]
 
 
 def run_evaluations(ctx: RunContext, max_comments: int | None = None, song_moods: Path | None = None,
@@ -306,6 +325,8 @@ def run_evaluations(ctx: RunContext, max_comments: int | None = None, song_moods
     if not result:
         raise InputError("nothing to evaluate: " + "; ".join(skipped.values()))
     result["choice"] = choose_default(result)
+    for part in result.get("song_moods", {}).values():
+        part.pop(PER_SONG, None)  # per-song arrays served the held-out choice; the files keep the means
     if result["choice"]:
         save_representation(layout.song_vectors, result["halves"], result["choice"])
     return write_evaluation(layout, {**result, "skipped": skipped})
