@@ -14,6 +14,7 @@ import pytest
 from conftest import write_char_bert, write_reviews
 from test_lyrics_emotion import CODEBOOK, corpus_rows
 
+import lyrics_emotion
 import main as pipeline
 import mobilebert_project
 
@@ -74,3 +75,26 @@ def test_sentiment_model_learns_learnable_reviews(tmp_path, tiny_mobilebert):
     assert metrics["test"]["accuracy"] >= 0.8
     predictions = pd.read_csv(tmp_path / "out" / "saved_model" / "sentiment" / "test_predictions.csv")
     assert len(predictions) == 20 and (predictions.pred == predictions.label).sum() >= 16
+
+
+def test_emotion_model_alone_learns_a_learnable_corpus(tmp_path):
+    """lyrics_emotion.py train, Architecture 2 with batch-normalised features, on 20 dialogues per label (80
+    train, 10 test, 2 per label) at rates a random encoder can move in 50 steps: the model alone, before any
+    TF-IDF blend, names every test dialogue's label (measured 10 of 10 with seeds 42, 1, 7, 123) against 2 of 10
+    for the majority class; trained on shuffled labels it does not. The floor is 8 of 10.
+    (--quick's own rates leave the model alone at the label prior on these fixtures; what its saved predictor
+    gets right there comes from the TF-IDF part of the blend.)"""
+    corpus = tmp_path / "data" / "emotion_corpus"
+    corpus.mkdir(parents=True)
+    rows = corpus_rows(per_label=20)
+    pd.DataFrame(rows).drop(columns="_code").to_csv(corpus / "dialogues.csv", index=False)
+    texts = [r[k] for r in rows for k in ("사람문장1", "사람문장2", "사람문장3")]
+    encoder = write_char_bert(tmp_path / "encoder", texts)
+    metrics = lyrics_emotion.main(["train", "--data-dir", str(tmp_path / "data"), "--model", str(encoder), "--out",
+                                   str(tmp_path / "out"), "--no-add-sentences", "--head", "arch2", "--feature-norm",
+                                   "--epochs", "10", "--patience", "20", "--lr", "1e-3", "--head-lr", "1e-2",
+                                   "--batch-size", "16"])
+    assert metrics["data"]["split_units"] == {"train": 80, "val": 10, "test": 10}
+    assert metrics["baselines"]["majority"]["labels60"]["accuracy"] == 0.2
+    assert metrics["model_alone_test"]["labels60"]["accuracy"] >= 0.8
+    assert metrics["test"]["labels60"]["accuracy"] >= 0.8  # the saved predictor, blended or not
