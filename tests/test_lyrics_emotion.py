@@ -255,9 +255,28 @@ def test_add_sentences_grows_only_the_training_side(data_dir, tmp_path):
     assert (sentences.text.str.len() <= sentences.dialogue_id.map(dialogue_length)).all()
 
 
-def test_add_sentences_is_on_by_default_and_can_be_turned_off():
-    assert lyrics_emotion.parse_args(["train"]).add_sentences
-    assert not lyrics_emotion.parse_args(["train", "--no-add-sentences"]).add_sentences
+def test_add_sentences_is_on_by_default_and_can_be_turned_off(data_dir, tiny_encoder, tmp_path):
+    """train's training split: each training dialogue, then (unless --no-add-sentences) each of its non-empty
+    sentences on its own; validation and test the same either way."""
+    sentences_of = {}
+    for r in corpus_rows():
+        said = [r[k] for k in ("사람문장1", "사람문장2", "사람문장3") if r[k]]
+        sentences_of[" ".join(said)] = said
+
+    def split(*flag: str) -> dict[str, pd.DataFrame]:
+        out = tmp_path / (flag[0] if flag else "default")
+        metrics = lyrics_emotion.main(["train", "--data-dir", str(data_dir), "--model", str(tiny_encoder), "--out",
+                                       str(out), "--head", "plain", "--max-steps", "1", "--batch-size", "8", *flag])
+        assert metrics["data"]["add_sentences"] == (not flag)
+        return {k: pd.read_csv(out / "data" / "processed" / f"emotion_{k}.csv") for k in ("train", "val", "test")}
+
+    default, off = split(), split("--no-add-sentences")
+    dialogues = off["train"].text.tolist()
+    assert set(dialogues) <= set(sentences_of) and len(dialogues) == 40  # 50 dialogues, 40 in training
+    assert default["train"].text.tolist() == dialogues + [s for d in dialogues for s in sentences_of[d]]
+    assert len(default["train"]) == 40 + sum(map(len, map(sentences_of.get, dialogues))) > 80  # 2 or 3 each
+    for name in ("val", "test"):
+        pd.testing.assert_frame_equal(default[name], off[name])
 
 
 # ----------------------------------------------------------------------------- end to end
