@@ -256,9 +256,28 @@ def test_add_sentences_grows_only_the_training_side(data_dir, tmp_path):
     assert (sentences.text.str.len() <= sentences.dialogue_id.map(dialogue_length)).all()
 
 
-def test_add_sentences_is_on_by_default_and_can_be_turned_off():
-    assert lyrics_emotion.parse_args(["train"])[1].add_sentences
-    assert not lyrics_emotion.parse_args(["train", "--no-add-sentences"])[1].add_sentences
+def test_add_sentences_is_on_by_default_and_can_be_turned_off(data_dir, tiny_encoder, tmp_path):
+    """train's training split: each training dialogue, then (unless --no-add-sentences) each of its non-empty
+    sentences on its own; validation and test the same either way."""
+    sentences_of = {}
+    for r in corpus_rows():
+        said = [r[k] for k in ("사람문장1", "사람문장2", "사람문장3") if r[k]]
+        sentences_of[" ".join(said)] = said
+
+    def split(*flag: str) -> dict[str, pd.DataFrame]:
+        out = tmp_path / (flag[0] if flag else "default")
+        metrics = lyrics_emotion.main(["train", "--data-dir", str(data_dir), "--model", str(tiny_encoder), "--out",
+                                       str(out), "--head", "plain", "--max-steps", "1", "--batch-size", "8", *flag])
+        assert metrics["data"]["add_sentences"] == (not flag)
+        return {k: pd.read_csv(out / "data" / "processed" / f"emotion_{k}.csv") for k in ("train", "val", "test")}
+
+    default, off = split(), split("--no-add-sentences")
+    dialogues = off["train"].text.tolist()
+    assert set(dialogues) <= set(sentences_of) and len(dialogues) == 40  # 50 dialogues, 40 in training
+    assert default["train"].text.tolist() == dialogues + [s for d in dialogues for s in sentences_of[d]]
+    assert len(default["train"]) == 40 + sum(map(len, map(sentences_of.get, dialogues))) > 80  # 2 or 3 each
+    for name in ("val", "test"):
+        pd.testing.assert_frame_equal(default[name], off[name])
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -431,23 +450,6 @@ def test_goemotions_multilabel_training_writes_thresholds(tiny_encoder, tmp_path
     assert "song moods top-10, English model" in (tmp_path / "out" / "results" / "retrieval_eval.md").read_text()
     assert all(0 <= s["any_label"] <= 1 for s in scores.values())
     assert (tmp_path / "out" / "results" / "retrieval_eval.md").is_file()
-
-
-def test_quick_mode_emotion_model_predicts_more_than_one_class(tmp_path, tiny_encoder):
-    """main.py --quick's emotion settings learn more than the label prior (it used to predict one class)."""
-    from moodpipe.stages.pipeline import RunConfig, emotion_config
-    folder = tmp_path / "data" / "emotion_corpus"
-    folder.mkdir(parents=True)
-    pd.DataFrame(corpus_rows(per_label=60)).drop(columns="_code").to_csv(folder / "dialogues.csv", index=False)
-    run = RunConfig(RunContext(out=tmp_path / "out", data_dir=tmp_path / "data"), quick=True,
-                    emotion_model=str(tiny_encoder))
-    cfg = emotion_config(run, "aihub")
-    assert not cfg.compare and cfg.only_labels and cfg.feature_norm  # one head, one label per major class
-    metrics = emotion.train_emotion(run.ctx, cfg)
-    predicted = pd.read_csv(tmp_path / "out" / "saved_model" / "emotion" / "test_predictions.csv").pred
-    assert predicted.nunique() > 1 and metrics["frozen"]["trainable_params"] > 0
-    # Whether it beats the majority class is measured on real data by every quick run (REPORT.md flags it);
-    # a random 2-layer encoder over 18 test dialogues is too noisy to assert it here.
 
 
 SHARED_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "emotion_corpus"

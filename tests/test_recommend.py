@@ -143,21 +143,51 @@ def test_evaluate_halves_writes_json(tmp_path):
     result = json.loads((tmp_path / "results" / "representation_eval.json").read_text(encoding="utf-8"))
     assert set(result["recall_at_10"]) == {"raw", "centered", "zscore", "log", "major6"}
     assert result["recall_at_10"]["centered"] > 0.9 and result["n_songs"] == 30
+    # halves equal to their song, the b rows shuffled: each half finds its other half first, in every space,
+    # if and only if halves are paired by song_id and not by row
+    exact = [pd.DataFrame(song, columns=COLUMNS).assign(song_id=range(30), half=h) for h in ("a", "b")]
+    exact[1] = exact[1].sample(frac=1, random_state=0)
+    pd.concat(exact)[["song_id", "half", *COLUMNS]].to_csv(path, index=False)
+    recall = main(["--evaluate-halves", str(path), "--out", str(tmp_path), "--top", "1"])["recall_at_1"]
+    assert recall == dict.fromkeys(["raw", "centered", "zscore", "log", "major6"], 1.0)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "md"])
 def test_format_writes_files(out, fmt):
-    main(["--song", "하루", "--out", str(out), "--format", fmt, "--top", "5"])
+    result = main(["--song", "하루", "--out", str(out), "--format", fmt, "--top", "5"])
     path = out / "results" / f"query.{fmt}"  # a single query's table; the catalogue's stay untouched
     text = path.read_text(encoding="utf-8")
-    if fmt == "csv":
-        assert len(pd.read_csv(path)) == 5
+    table = result["table"]
+    assert table.song_id.tolist() == ranked_by_hand(out, "하루", "log")[:5]  # the default space for these vectors
+    if fmt == "csv":  # the table itself, every column
+        written = pd.read_csv(path, dtype={"song_id": str, "query_song_id": str}, keep_default_na=False)
+        assert written.song_id.tolist() == table.song_id.tolist()
+        assert written.similarity.tolist() == table.similarity.tolist()
+        assert written.shared_emotions.tolist() == table.shared_emotions.tolist()
     elif fmt == "json":
-        assert len(json.loads(text)["rows"]) == 5
-    else:
+        rows = json.loads(text)["rows"]
+        assert [(r["song"], r["similarity"], r["shared_emotions"]) for r in rows] == list(
+            zip(table.song, table.similarity, table.shared_emotions, strict=True))
+    else:  # one line per song, in rank order
         assert text.startswith("_Similarity: cosine") and "\n### '하루'" in text and text.count("\n| ") == 6
+        lines = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
+        assert [line.split("|")[1].strip() for line in lines] == [str(r) for r in range(1, 6)]
+        assert all(song in line for song, line in zip(table.song, lines, strict=True))
     assert not (out / "results" / "heatmap_songs.csv").exists()
     assert not (out / "results" / f"recommendations.{fmt}").exists()
+
+
+def ranked_by_hand(out: Path, title: str, representation: str) -> list[str]:
+    """song_ids of the catalogue by cosine to `title` in `representation` (log or centered), best first, the
+    song itself left out; computed here with numpy, ties to the lower row."""
+    df = pd.read_csv(out / "results" / "song_emotions.csv")
+    x = df[COLUMNS].to_numpy()
+    x = np.log(np.clip(x, 1e-6, None)) if representation == "log" else x
+    x = x - x.mean(axis=0)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    me = df.index[df.song_name == title][0]
+    cos = x @ x[me]
+    return [str(df.song_id[j]) for j in np.argsort(-cos, kind="stable") if j != me]
 
 
 def test_queries_leave_catalogue_outputs_untouched(out):
@@ -181,7 +211,13 @@ def test_the_saved_representation_is_the_default_everywhere(out):
 
 def test_all_songs_writes_a_table_for_every_song(out):
     result = main(["--all", "--out", str(out), "--top", "3"])
-    assert len(pd.read_csv(result["outputs"]["recommendations"])) == 3 * len(TITLES)
+    table = pd.read_csv(result["outputs"]["recommendations"], dtype={"song_id": str, "query_song_id": str})
+    assert len(table) == 3 * len(TITLES)
+    ids = pd.read_csv(out / "results" / "song_emotions.csv").song_id.astype(str).tolist()
+    assert table.query_song_id.tolist() == [i for i in ids for _ in range(3)]  # catalogue order, 3 rows each
+    assert table["rank"].tolist() == [1, 2, 3] * len(TITLES)
+    for title, song_id in zip(TITLES, ids, strict=True):  # each song's rows: its own 3 nearest, never itself
+        assert table.song_id[table.query_song_id == song_id].tolist() == ranked_by_hand(out, title, "log")[:3]
 
 
 def test_exclude_same_artist(tmp_path):
@@ -201,9 +237,15 @@ def test_year_filter(out):
 
 
 def test_emotion_profile_query(out):
-    rows = records(recommend(RunContext(out), RecommendConfig(emotions=["슬픔", "외로운"], top=3)))
+    rows = records(recommend(RunContext(out), RecommendConfig(emotions=["슬픔", "외로운"], top=len(TITLES))))
     x = pd.read_csv(out / "results" / "song_emotions.csv").set_index("song_name")
-    assert x.loc[rows[0]["song"], "major:슬픔"] > x["major:슬픔"].median()
+    # by hand: each asked emotion's mass over its catalogue average, summed (슬픔: its 3 columns; 외로운: one)
+    sad, lonely = x["major:슬픔"], x["emo:슬픔/외로운"]
+    strength = sad / sad.mean() + lonely / lonely.mean()
+    assert [r["song"] for r in rows] == strength.sort_values(ascending=False, kind="stable").index.tolist()
+    top = rows[0]["song"]
+    assert rows[0]["shared_emotions"] == (f"슬픔 {100 * sad[top]:.0f}% (average {100 * sad.mean():.0f}%), "
+                                          f"외로운 {100 * lonely[top]:.0f}% (average {100 * lonely.mean():.0f}%)")
     with pytest.raises(InputError, match="valid names: 기쁨, 분노, 슬픔"):
         recommend(RunContext(out), RecommendConfig(emotions=["그리움"]))
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from conftest import write_reviews
 
 import mobilebert_project
@@ -123,8 +124,18 @@ def test_tiny_mobilebert_trains_saves_and_answers_predict_sample(tmp_path, tiny_
     printed = json.loads(capsys.readouterr().out)
     assert [r["text"] for r in printed] == ["app keeps crashing", "too many ads", "love this app"]
     assert printed == results
-    for r in results:
-        assert r["label"] in ("negative", "positive")
+    # each answer is the saved classifier's softmax, read here with transformers alone, and its argmax
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    classifier = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    with torch.no_grad():
+        batch = tokenizer([r["text"] for r in results], padding=True, return_tensors="pt")
+        probs = classifier(**batch).logits.softmax(-1)
+    names = classifier.config.id2label
+    assert [names[0], names[1]] == ["negative", "positive"]
+    for r, p in zip(results, probs, strict=True):
+        assert r["probabilities"] == pytest.approx({names[i]: float(v) for i, v in enumerate(p)}, abs=1e-4)
+        assert r["label"] == names[int(p.argmax())] and r["probability"] == round(float(p.max()), 4)
 
     # The ONNX export gives the PyTorch model's answers, with no torch at start-up.
     assert (model_dir / "model.onnx").is_file()
@@ -134,8 +145,8 @@ def test_tiny_mobilebert_trains_saves_and_answers_predict_sample(tmp_path, tiny_
     assert [r["label"] for r in onnx] == [r["label"] for r in torch_fp32]
     for a, b in zip(onnx, torch_fp32, strict=True):
         assert a["probabilities"] == pytest.approx(b["probabilities"], abs=2e-4)
-        assert r["probability"] == max(r["probabilities"].values())
-        assert sum(r["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+        assert a["probability"] == max(a["probabilities"].values())
+        assert sum(a["probabilities"].values()) == pytest.approx(1, abs=1e-3)
 
 
 def test_predict_sample_refuses_empty_sentences_and_missing_models(tmp_path, capsys):
