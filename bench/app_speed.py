@@ -73,7 +73,7 @@ def cold_start(vectors: Path, model_dir: Path) -> float:
 
 def warm_queries(app, texts: list[str]) -> list[float]:
     """Seconds per text asked of the running app over HTTP."""
-    from moodpipe.report.app import make_server
+    from moodpipe.report.app_server import make_server
     server = make_server(app, port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}/api/recommend?"

@@ -20,9 +20,11 @@ from test_explorer import browser, console_errors, wait_for  # noqa: F401 (the b
 
 import recommend as recommend_py
 from moodpipe.context import RunContext
+from moodpipe.files import InputError
 from moodpipe.recommend.queries import RecommendConfig, mood_path, recommend
 from moodpipe.recommend.topk import normalize_rows
-from moodpipe.report.app import MAX_TEXT, App, make_server
+from moodpipe.report.app import MAX_TEXT, App
+from moodpipe.report.app_server import make_server
 
 TEXT = "비 오는 날 헤어진 연인이 그리워"
 
@@ -129,6 +131,19 @@ def test_a_mood_path_takes_the_nearest_unused_song_at_each_step(app_root):
     assert mood_path.__doc__  # documented where it is defined
 
 
+def test_a_playlist_is_m3u8_and_a_line_break_cannot_add_entries(server):
+    """text="sad\\r\\nhttp://x/y.mp3" wrote its second line into the playlist as an entry; a UTF-8 M3U is .m3u8."""
+    query = urlencode({"text": "sad\r\nhttp://x/y.mp3\n#EXTINF:-1,evil", "top": 3})
+    request = urllib.request.urlopen(f"{server}/api/playlist.m3u8?{query}", timeout=60)
+    m3u = request.read().decode("utf-8")
+    assert "filename=playlist.m3u8" in request.headers["Content-Disposition"]
+    lines = m3u.splitlines()
+    assert not any(line.startswith("http://x") for line in lines) and len(lines) == 2 + 2 * 3
+    assert [line.split(":")[0].split(",")[0] for line in lines[2::2]] == ["#EXTINF"] * 3
+    assert all(line.startswith("https://www.melon.com/") for line in lines[3::2])
+    assert "sad http://x/y.mp3 #EXTINF:-1,evil" in lines[1]
+
+
 def test_playlists_and_links(server, app_root):
     status, m3u = get(f"{server}/api/playlist.m3u?song_id=1007&top=3")
     expected = recommend(RunContext(app_root), RecommendConfig(song_id="1007", top=3))["table"]
@@ -136,7 +151,7 @@ def test_playlists_and_links(server, app_root):
     assert [line for line in m3u.splitlines() if line.startswith("#EXTINF")] == [
         f"#EXTINF:-1,{r.artist} - {r.song}" for r in expected.itertuples()]
     status, csv = get(f"{server}/api/playlist.csv?{urlencode({'emotion': '기쁨', 'top': 4})}")
-    assert status == 200 and csv.splitlines()[0] == "rank,title,artist,year,song_id,score,why"
+    assert status == 200 and csv.splitlines()[0] == "\ufeffrank,title,artist,year,song_id,score,why"  # BOM: Excel
     assert len(csv.splitlines()) == 5
     link = ask(server, text=TEXT, year_from="2003")["link"]
     assert link.startswith("/?") and rows(ask(server, text=TEXT, year_from="2003")) == rows(
@@ -151,7 +166,7 @@ def test_playlists_and_links(server, app_root):
     ({"text": "가" * 10_000}, 400, f"at most {MAX_TEXT:,}"),
     ({"emotion": "그리움"}, 400, "unknown emotion '그리움'; valid names: 기쁨, 분노, 슬픔"),
     ({"song_id": "99999"}, 404, "no song with song_id '99999'"),
-    ({"song_id": "1003", "year_from": "soon"}, 400, "year_from must be a whole number"),
+    ({"song_id": "1003", "year_from": "soon"}, 400, "argument --year-from: expected a year from 1900 to"),
     ({"song_id": "1003", "representation": "generic"}, 400, "needs `generic` vectors"),
     ({"text": "a", "song_id": "1003"}, 400, "ask one thing"),
     ({"emotion": "기쁨", "toward": "슬픔"}, 400, "starts from a text or a song"),
@@ -161,6 +176,53 @@ def test_bad_queries_get_one_line_and_the_server_keeps_serving(server, query, st
     assert got == status and message in body["error"] and "\n" not in body["error"]
     assert "Traceback" not in body["error"]
     assert get(f"{server}/api/info")[0] == 200
+
+
+def cli_error(*args: str) -> str:
+    """What `python recommend.py ARGS` says on refusing them: argparse's message, or the InputError's."""
+    import contextlib
+    import io
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), pytest.raises((SystemExit, InputError)) as refused:
+        recommend_py.main([*args, "--device", "cpu", "--precision", "fp32"])
+    return str(refused.value) if refused.type is InputError else stderr.getvalue().strip().split("error: ")[-1]
+
+
+@pytest.mark.parametrize(("query", "flags"), [
+    ({"song_id": "1003", "top": "0"}, ["--song-id", "1003", "--top", "0"]),
+    ({"song_id": "1003", "top": "-3"}, ["--song-id", "1003", "--top", "-3"]),
+    ({"song_id": "1003", "toward": "기쁨", "steps": "0"}, ["--song-id", "1003", "--toward", "기쁨", "--steps", "0"]),
+    ({"song_id": "1003", "year_from": "2020", "year_to": "2000"},
+     ["--song-id", "1003", "--year-from", "2020", "--year-to", "2000"]),
+    ({"song_id": "1003", "year_from": "1800"}, ["--song-id", "1003", "--year-from", "1800"]),
+    ({"song_id": "1003", "representation": "nope"}, ["--song-id", "1003", "--representation", "nope"]),
+    ({"song_id": "1003", "year_from": "2027"}, ["--song-id", "1003", "--year-from", "2027"]),
+])
+def test_api_refusals_are_the_cli_words_without_paths(server, app_root, query, flags):
+    """top=0 was read as 10 and steps=0 as 5; an inverted year range leaked the server's path."""
+    status, body = get(f"{server}/api/recommend?{urlencode(query)}")
+    said = cli_error(*flags, "--out", str(app_root)).replace(str(app_root) + "/", "")
+    assert status in (400, 404) and body["error"] == said and str(app_root) not in body["error"]
+
+
+def test_api_limits_are_said_not_applied_silently(server):
+    status, body = get(f"{server}/api/recommend?song_id=1003&top=101")
+    assert status == 400 and "at most 100 songs, got 101" in body["error"]
+    status, body = get(f"{server}/api/recommend?song_id=1003&toward=기쁨&steps=21")
+    assert status == 400 and "at most 20 steps, got 21" in body["error"]
+    assert len(ask(server, song_id="1003", top="100")["rows"]) == 39  # every other song of 40
+
+
+def test_json_values_mean_what_they_say(server, app_root):
+    """exclude_same_artist: true was ignored; {"text": null} scored the string 'None'."""
+    status, body = post(f"{server}/api/recommend", {"song_id": "1003", "exclude_same_artist": True, "top": 5})
+    assert status == 200 and rows(body) == cli(app_root, "--song-id", "1003", "--exclude-same-artist", "--top", "5")
+    status, body = post(f"{server}/api/recommend", {"song_id": "1003", "exclude_same_artist": False})
+    assert rows(body) == cli(app_root, "--song-id", "1003")
+    status, body = post(f"{server}/api/recommend", {"text": None})
+    assert status == 400 and "ask one thing" in body["error"] and "(got none)" in body["error"]
+    status, body = post(f"{server}/api/recommend", {"song_id": "1003", "exclude_same_artist": "maybe"})
+    assert status == 400 and "exclude_same_artist is 1 or 0" in body["error"]
 
 
 def test_a_url_too_long_for_a_get_says_to_post(server):
