@@ -260,6 +260,118 @@ def get_from(app: App, path: str) -> tuple[int, dict | str]:
         httpd.server_close()
 
 
+# ----------------------------------------------------------------------------- a server that shrugs off bad clients
+
+def raw(base: str, request: bytes, linger: bool = False) -> bytes:
+    """Send bytes as they are and read the answer (linger: hang up at once, with a reset)."""
+    import socket
+    import struct
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(request)
+        if linger:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return b""
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        return answer
+
+
+def test_malformed_requests_get_400_and_one_line(server, caplog):
+    """Content-Length: abc was a 500 with a stack trace."""
+    for length in (b"abc", b"-5", b"1e3"):
+        answer = raw(server, b"POST /api/recommend HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " + length
+                     + b"\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.0 400") and b"Content-Length must be a whole number" in answer
+    assert raw(server, b"GARBAGE\r\n\r\n").startswith(b"HTTP/1.0 400")
+    assert not [r for r in caplog.records if r.exc_info] and get(f"{server}/api/info")[0] == 200
+
+
+def test_a_client_that_stops_sending_is_dropped(app_root):
+    """No socket timeout: 300 clients promising a body they never sent held 300 threads."""
+    import socket
+    import time
+    httpd = make_server(App(RunContext(out=app_root)), port=0)
+    httpd.RequestHandlerClass.timeout = 0.5
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    before = threading.active_count()
+    try:
+        clients = [socket.create_connection(httpd.server_address[:2]) for _ in range(20)]
+        for c in clients:
+            c.sendall(b"POST /api/recommend HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n")
+        time.sleep(0.3)
+        assert threading.active_count() >= before + 10  # one thread each, waiting for the body
+        deadline = time.time() + 10
+        while threading.active_count() > before and time.time() < deadline:
+            time.sleep(0.1)
+        assert threading.active_count() <= before  # each dropped after the timeout
+        for c in clients:
+            c.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_a_client_that_hangs_up_is_one_quiet_line(server, caplog):
+    """Disconnects were logged as 500 with two stack traces."""
+    import time
+    caplog.set_level("INFO", logger="pipeline")
+    for _ in range(3):
+        raw(server, f"GET /api/recommend?text={quote(TEXT)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode(),
+            linger=True)
+    time.sleep(2)
+    assert get(f"{server}/api/info")[0] == 200
+    assert not [r for r in caplog.records if r.exc_info or '" 500 ' in r.getMessage()]
+
+
+def test_head_answers_with_the_headers_of_get(server):
+    """HEAD got 501."""
+    request = urllib.request.Request(f"{server}/api/info", method="HEAD")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200 and response.read() == b""
+        length = int(response.headers["Content-Length"])
+    with urllib.request.urlopen(f"{server}/api/info", timeout=30) as response:
+        assert len(response.read()) == length
+
+
+def test_only_local_host_names_are_answered(server):
+    """Any Host was accepted: a page on another site, through DNS rebinding, could read the app."""
+    port = server.rsplit(":", 1)[1]
+    for host, status in (("evil.example", 403), (f"evil.example:{port}", 403), (f"localhost:{port}", 200),
+                         (f"127.0.0.1:{port}", 200), (f"[::1]:{port}", 200)):
+        answer = raw(server, f"GET /api/info HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        assert answer.startswith(f"HTTP/1.0 {status}".encode()), (host, answer[:200])
+    assert b"pages on other sites may not use it" in raw(server, b"GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n")
+
+
+def test_fifty_clients_at_once_are_all_answered(server):
+    """The listen backlog was 5: 50 concurrent requests waited seconds for SYN retries."""
+    from concurrent.futures import ThreadPoolExecutor
+    urls = [f"{server}/api/info", f"{server}/api/search?q=노래", f"{server}/api/recommend?song_id=1003",
+            f"{server}/api/recommend?emotion=슬픔", f"{server}/api/recommend?text={quote(TEXT)}"] * 10
+    with ThreadPoolExecutor(50) as pool:
+        statuses = list(pool.map(lambda u: get(u)[0], urls))
+    assert statuses == [200] * 50
+    from moodpipe.report.app_server import BACKLOG, AppServer
+    assert AppServer.request_queue_size == BACKLOG >= 128
+
+
+def test_a_busy_port_is_said_before_the_model_loads(app_root, monkeypatch):
+    """The port was bound after the model had loaded (100 s later on a full run)."""
+    import socket
+
+    from moodpipe.report import app_server
+    loaded = []
+    monkeypatch.setattr(App, "warm_up", lambda self: loaded.append(True))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(InputError, match="cannot listen on 127.0.0.1"):
+            app_server.serve(App(RunContext(out=app_root)), port=busy.getsockname()[1])
+    assert loaded == []
+
+
 # ----------------------------------------------------------------------------- as a person: in Chromium
 
 def shown(driver) -> list[tuple[str, str, str]]:

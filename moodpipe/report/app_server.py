@@ -147,6 +147,7 @@ class Handler(BaseHTTPRequestHandler):
         """http.server's own refusals (a request line over 64 KB, a bad request) as JSON too."""
         hint = "; POST long texts to /api/recommend" if code == 414 else ""
         self.close_connection = True
+        self.request_version = "HTTP/1.0"  # a garbled request line still gets a status line
         self.send_json({"error": f"{message or HTTPStatus(code).phrase}{hint}"}, code)
 
     def send_json(self, obj: dict, status: int = 200) -> None:
