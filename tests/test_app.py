@@ -16,6 +16,11 @@ from urllib.parse import quote, urlencode
 import numpy as np
 import pytest
 from conftest import horizontal_overflow, set_viewport
+
+try:
+    from selenium.webdriver.common.by import By
+except ImportError:  # the browser fixture skips, saying why
+    By = None
 from test_explorer import browser, console_errors, wait_for  # noqa: F401 (the browser fixture)
 
 import recommend as recommend_py
@@ -426,3 +431,203 @@ def test_in_chromium_a_link_reopens_a_song_query_with_filters(server, app_root, 
     assert shown(browser) == as_text(cli(app_root, "--song-id", "1010", "--year-from", "2004",
                                          "--representation", "log"))
     assert browser.find_element(By.ID, "year-from").get_attribute("value") == "2004"
+
+
+# ----------------------------------------------------------------------------- forms: never the wrong question
+
+SIZES = [(1366, 900, False), (390, 844, True)]
+
+
+def open_app(driver, server: str, width: int, height: int, mobile: bool, query: str = "") -> None:
+    set_viewport(driver, width, height, mobile)
+    driver.get(f"{server}/{query}")
+    wait_for(driver, lambda d: len(shown(d)) > 0 or d.find_element(By.ID, "error").is_displayed())
+
+
+def tab(driver, mode: str) -> None:
+    driver.find_element(By.CSS_SELECTOR, f".tabs button[data-mode={mode}]").click()
+
+
+def typed(driver, field: str, text: str) -> None:
+    box = driver.find_element(By.ID, field)
+    box.clear()
+    box.send_keys(text)
+
+
+def suggestion_titles(driver) -> list[str]:
+    return driver.execute_script(  # read in one go: the list is replaced as the person types
+        "return [...document.querySelectorAll('#suggestions li[data-song-id]')].map((li) => li.textContent)")
+
+
+@pytest.mark.parametrize(("width", "height", "mobile"), SIZES)
+def test_in_chromium_a_hidden_tab_never_blocks_or_answers(server, app_root, browser, width, height,  # noqa: F811
+                                                        mobile):
+    """Steps 50 on the Mood path tab, then a sentence on How I feel: the click did nothing (the hidden invalid
+    field was not focusable). Same with top 500 on a tab that does not use it."""
+    try:
+        open_app(browser, server, width, height, mobile)
+        tab(browser, "path")
+        typed(browser, "steps", "50")
+        tab(browser, "text")
+        typed(browser, "text", "혼자 있는 밤이 외로워")
+        browser.find_element(By.ID, "go").click()
+        wait_for(browser, lambda d: "혼자" in d.find_element(By.ID, "answer-title").text)
+        assert shown(browser) == as_text(cli(app_root, "--text", "혼자 있는 밤이 외로워"))
+        typed(browser, "top", "500")
+        tab(browser, "path")
+        typed(browser, "steps", "3")
+        browser.find_element(By.ID, "go").click()
+        wait_for(browser, lambda d: "-> 기쁨" in d.find_element(By.ID, "answer-title").text)
+        assert len(shown(browser)) == 3
+        typed(browser, "steps", "50")  # a visible bad value: the CLI's words, not silence
+        browser.find_element(By.ID, "go").click()
+        wait_for(browser, lambda d: d.find_element(By.ID, "error").is_displayed())
+        assert "at most 20 steps, got 50" in browser.find_element(By.ID, "error").text
+    finally:
+        set_viewport(browser, 1400, 1000, False)
+
+
+def pick_song(driver, typed_text: str, title: str) -> None:
+    typed(driver, "song-search", typed_text)
+    wait_for(driver, lambda d: title in [t.split(" - ")[0] for t in suggestion_titles(d)])
+    items = driver.find_elements(By.CSS_SELECTOR, "#suggestions li[data-song-id]")
+    next(li for li in items if li.text.split(" - ")[0] == title).click()
+
+
+@pytest.mark.parametrize(("width", "height", "mobile"), SIZES)
+def test_in_chromium_a_mood_path_starts_from_the_song_picked(server, app_root, browser, width, height,  # noqa: F811
+                                                            mobile):
+    """The text box held the example and text won: 'text: 비 오는 날 ... -> 기쁨' under 'chosen: 부메랑'."""
+    try:
+        open_app(browser, server, width, height, mobile)
+        tab(browser, "path")
+        typed(browser, "text", TEXT)
+        pick_song(browser, "노래 13", "노래 13")
+        browser.find_element(By.ID, "go").click()
+        wait_for(browser, lambda d: d.find_element(By.ID, "answer-title").text.startswith("'노래 13'"))
+        assert shown(browser) == as_text(cli(app_root, "--song-id", "1013", "--toward", "기쁨"))
+        typed(browser, "text", "혼자 있는 밤")  # typing a sentence makes it the start again
+        browser.find_element(By.ID, "go").click()
+        wait_for(browser, lambda d: d.find_element(By.ID, "answer-title").text.startswith("text: 혼자 있는 밤"))
+    finally:
+        set_viewport(browser, 1400, 1000, False)
+
+
+def test_in_chromium_like_a_song_by_keyboard(server, app_root, browser):  # noqa: F811
+    """No keyboard selection; Enter before a pick gave 'ask one thing (got none)' and an empty /? entry; after a
+    pick, another title and Enter answered for the old song."""
+    from selenium.webdriver.common.keys import Keys
+    open_app(browser, server, 1366, 900, False)
+    tab(browser, "song")
+    typed(browser, "song-search", "zzzz")
+    wait_for(browser, lambda d: "no song matches" in d.find_element(By.ID, "suggestions").text)
+    before = browser.current_url
+    browser.find_element(By.ID, "song-search").send_keys(Keys.ENTER)
+    wait_for(browser, lambda d: d.find_element(By.ID, "error").is_displayed())
+    assert "Pick a song from the suggestions" in browser.find_element(By.ID, "error").text
+    assert browser.current_url == before and "got none" not in browser.find_element(By.ID, "error").text
+    typed(browser, "song-search", "노래 1")
+    wait_for(browser, lambda d: len(suggestion_titles(d)) > 2)
+    titles = suggestion_titles(browser)
+    browser.find_element(By.ID, "song-search").send_keys(Keys.ARROW_DOWN, Keys.ARROW_DOWN, Keys.ARROW_UP, Keys.ENTER)
+    picked = titles[1].split(" - ")[0]
+    wait_for(browser, lambda d: d.find_element(By.ID, "answer-title").text.startswith(f"'{picked}'"))
+    typed(browser, "song-search", "Song 9")  # another title, Enter: the new song, never the old one
+    wait_for(browser, lambda d: suggestion_titles(d) and suggestion_titles(d)[0].startswith("Song 9 "))
+    browser.find_element(By.ID, "song-search").send_keys(Keys.ENTER)
+    wait_for(browser, lambda d: d.find_element(By.ID, "answer-title").text.startswith("'Song 9'"))
+    assert shown(browser) == as_text(cli(app_root, "--song-id", "1009"))
+
+
+def test_in_chromium_suggestions_never_arrive_out_of_order(server, browser):  # noqa: F811
+    """Typing 상처 showed the results for 상 in 3 of 8 tries: the shorter query's answer came back last."""
+    open_app(browser, server, 1366, 900, False)
+    tab(browser, "song")
+    browser.execute_script("""
+      const real = window.fetch;
+      window.fetch = (url) => new Promise((done) => setTimeout(() => done(real(url)),
+        String(url).includes("q=%EB%85%B8%EB%9E%98%201&") || String(url).endsWith("q=%EB%85%B8%EB%9E%98%201")
+          ? 1500 : 10));""")  # '노래 1' answers late, after '노래 13'
+    typed(browser, "song-search", "노래 1")
+    browser.find_element(By.ID, "song-search").send_keys("3")
+    import time
+    time.sleep(2.5)
+    assert suggestion_titles(browser) and all("노래 13" in t for t in suggestion_titles(browser))
+
+
+# ----------------------------------------------------------------------------- a phone, the bars, one language
+
+def test_in_chromium_a_phone_shows_whole_words_and_scrolls_to_the_answer(server, browser, tmp_path):  # noqa: F811
+    """390 px: the artist column was one syllable wide, headers broke mid-word; results landed below the fold
+    with no scroll and no spinner."""
+    try:
+        open_app(browser, server, 390, 844, True)
+        browser.execute_script("""
+          const real = window.fetch;
+          window.fetch = (url) => new Promise((done) => setTimeout(() => done(real(url)),
+            String(url).includes("/api/recommend") ? 1200 : 0));""")
+        browser.execute_script("window.scrollTo(0, 0)")
+        typed(browser, "text", "혼자 있는 밤이 외로워")
+        browser.find_element(By.ID, "go").click()
+        wait_for(browser, lambda d: d.find_element(By.ID, "busy").is_displayed(), timeout=5)  # a spinner
+        wait_for(browser, lambda d: "혼자" in d.find_element(By.ID, "answer-title").text)
+        assert not browser.find_element(By.ID, "busy").is_displayed()
+        wait_for(browser, lambda d: d.execute_script(
+            "return document.getElementById('results').getBoundingClientRect().top < window.innerHeight"))
+        assert horizontal_overflow(browser) <= 0
+        assert not browser.find_element(By.CSS_SELECTOR, "#results thead").is_displayed()  # cards, no headers
+        for row in browser.find_elements(By.CSS_SELECTOR, "#results tbody tr")[:5]:
+            song, artist = row.find_elements(By.TAG_NAME, "td")[1:3]
+            assert artist.rect["width"] >= 150 and song.rect["width"] >= 150  # whole names on a line
+            assert artist.rect["height"] < 30  # '가수3' on one line, not a syllable per line
+        browser.save_screenshot(str(tmp_path / "app-phone-cards.png"))
+    finally:
+        set_viewport(browser, 1400, 1000, False)
+
+
+def test_in_chromium_bars_are_shares_not_scaled_to_the_largest(server, browser):  # noqa: F811
+    """A flat 16-17% profile drew as full bars: each bar was scaled to the largest value."""
+    open_app(browser, server, 1366, 900, False, "?" + urlencode({"text": "I feel so happy today"}))
+    wait_for(browser, lambda d: d.find_element(By.ID, "profile").is_displayed())
+    profile = ask(server, text="I feel so happy today")["profile"]
+    widths = browser.execute_script("return [...document.querySelectorAll('#profile-majors .bar .text')]"
+                                    ".map((s) => parseFloat(s.style.width))")
+    assert widths == pytest.approx([100 * v for _, v, _ in profile["majors"]], abs=0.06)
+    assert max(widths) < 90  # the fixture's profile is flat-ish: no bar may fill its track
+
+
+def test_emotion_rankings_read_apart():
+    """'슬픔 17% (average 17%)' on every row of a flat catalogue: the ranking could not be read."""
+    from conftest import COLUMNS
+
+    from moodpipe.recommend.queries import emotion_strength
+    sad = np.array([c.startswith("emo:슬픔/") for c in COLUMNS])
+    share = np.linspace(0.162, 0.174, 8)  # songs from 16.2% to 17.4% sad: a flat profile
+    probs = np.where(sad, share[:, None] / sad.sum(), (1 - share[:, None]) / (~sad).sum())
+    strength, why = emotion_strength(["슬픔"], probs, COLUMNS)
+    texts = [why(i) for i in np.argsort(-strength)]
+    assert len(set(texts)) == 8 and texts[0] == "슬픔 17.4% (average 16.8%)"
+
+
+def test_in_chromium_one_language_with_glossed_emotions(server, browser):  # noqa: F811
+    """lang="ko" on an English page, emotion names in Korean only, sub-emotions typed blind, 'space: hybrid'
+    unexplained."""
+    from selenium.webdriver.support.ui import Select
+    open_app(browser, server, 1366, 900, False, "?" + urlencode({"text": "I feel so happy today"}))
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+    bars = browser.find_element(By.ID, "profile-majors").text
+    assert "슬픔 (sadness)" in bars and "기쁨 (joy)" in bars and "분노 (anger)" in bars
+    tab(browser, "emotion")
+    assert "슬픔 (sadness)" in browser.find_element(By.ID, "majors").text
+    browser.find_element(By.CSS_SELECTOR, "details.all-emotions summary").click()
+    picker = browser.find_elements(By.CSS_SELECTOR, "#all-emotions input[type=checkbox]")
+    assert len(picker) == 9 and "외로운 (lonely)" in browser.find_element(By.ID, "all-emotions").text
+    next(b for b in picker if b.get_attribute("value") == "슬픔/외로운").click()
+    browser.find_element(By.ID, "go").click()
+    wait_for(browser, lambda d: "emotions: 슬픔/외로운" in d.find_element(By.ID, "answer-title").text)
+    tab(browser, "song")
+    about = browser.find_element(By.ID, "representation-about")
+    Select(browser.find_element(By.ID, "representation")).select_by_value("hybrid")
+    assert about.text.startswith("hybrid: a weighted mix")
+    Select(browser.find_element(By.ID, "representation")).select_by_value("zscore")
+    assert about.text.startswith("zscore: centred, then divided")

@@ -23,6 +23,7 @@ import argparse
 import logging
 import shlex
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -38,6 +39,7 @@ from moodpipe.paths import Layout
 from moodpipe.recommend.catalogue import load_catalogue, major_of, normalize_title, readable
 from moodpipe.recommend.queries import RecommendConfig, recommend
 from moodpipe.recommend.representations import REPRESENTATIONS, available, hybrid_for, representation_for
+from moodpipe.report.emotion_names import glossed
 from moodpipe.report.recommendations import EXPLANATIONS, column_titles, score_column
 
 log = logging.getLogger("pipeline")
@@ -45,6 +47,7 @@ log = logging.getLogger("pipeline")
 MAX_TEXT = 2000  # characters: a few paragraphs; longer texts are refused rather than scored for a minute
 MAX_TOP, MAX_STEPS = 100, 20  # a page of songs; a path a person reads (the command line has no limit)
 STEPS = 5  # recommend.py --steps's default
+CACHED_ANSWERS = 256  # recent results kept (a few MB)
 YES, NO = ("1", "true", "on", "yes"), ("", "0", "false", "off", "no")
 QUERY_KEYS = ("text", "emotion", "song_id", "song")  # exactly one per query
 
@@ -65,6 +68,7 @@ class App:
     vectors: str | None = None
     model_dir: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # one query at a time: torch, BLAS
+    answers: OrderedDict = field(default_factory=OrderedDict, repr=False)  # recent results, by query and files
 
     @property
     def out(self) -> Path:
@@ -105,7 +109,8 @@ class App:
                 "majors": majors, "emotions": [readable(c) for c in columns],
                 "text_model": (self.model_path / "config.json").is_file(),
                 "quick": bool(run.is_file() and read_json(run).get("quick")),
-                "explorer": Layout(Path(self.out)).explorer.is_file(), "explanations": EXPLANATIONS}
+                "explorer": Layout(Path(self.out)).explorer.is_file(), "explanations": EXPLANATIONS,
+                "glosses": {name: glossed(name) for name in [*majors, *map(readable, columns)]}}
 
     def search(self, q: str, limit: int = 10) -> list[dict]:
         meta = self.catalogue()[0]
@@ -149,6 +154,19 @@ class App:
                                                               "top", "songs"),
             steps=at_most(option(params, "steps", whole, STEPS), MAX_STEPS, "steps", "steps") if toward else STEPS)
 
+    def recommended(self, cfg: RecommendConfig) -> dict:
+        """recommend()'s result, computed once per query while the files are unchanged: the same query asked by
+        many at once (a shared link, the page and then its playlist) waits for one answer instead of queueing."""
+        files = [p for p in (self.vectors_path, self.model_path / "config.json") if p.is_file()]
+        key = (repr(cfg), tuple(p.stat().st_mtime_ns for p in files))
+        with self.lock:
+            if key not in self.answers:
+                self.answers[key] = recommend(self.ctx, cfg)
+                while len(self.answers) > CACHED_ANSWERS:
+                    self.answers.popitem(last=False)
+            self.answers.move_to_end(key)
+            return self.answers[key]
+
     def public(self, message: str) -> str:
         """A message without the server's own paths: the output root and the files under it read relative."""
         for path in (self.vectors_path, self.model_path):
@@ -167,8 +185,7 @@ class App:
             raise AppError(503, f"no saved emotion model in {self.model_path}, so text cannot be scored: train it "
                            "with `python lyrics_emotion.py train` (or `python main.py`); emotions and songs work")
         try:
-            with self.lock:
-                result = recommend(self.ctx, cfg)
+            result = self.recommended(cfg)
         except InputError as e:
             raise AppError(404 if str(e).startswith(("no song with song_id", "no song titled")) else 400,
                            str(e)) from None
