@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 from moodpipe.files import InputError
 from moodpipe.paths import Layout
 from moodpipe.report.app import App, AppError, one
+from moodpipe.report.explorer import PLOTLY_FILE
 from moodpipe.report.recommendations import playlist_csv, playlist_m3u
 
 log = logging.getLogger("pipeline")
@@ -126,6 +127,11 @@ class Handler(BaseHTTPRequestHandler):
             if not page.is_file():
                 raise AppError(404, f"no explorer page at {page}: build it with `python generate_graphs.py`")
             self.send(page.read_bytes(), "text/html; charset=utf-8")
+        elif path == f"/{PLOTLY_FILE}":  # the explorer's charts load it from beside the page
+            script = Layout(Path(self.app.out)).explorer.with_name(PLOTLY_FILE)
+            if not script.is_file():
+                raise AppError(404, f"no {PLOTLY_FILE} beside the explorer page: `python generate_graphs.py` writes it")
+            self.send(script.read_bytes(), "text/javascript; charset=utf-8", {"Cache-Control": "max-age=86400"})
         elif path == "/api/info":
             self.send_json(self.app.info())
         elif path == "/api/search":
