@@ -14,12 +14,15 @@ representation (features). Measured, all on this machine in one run:
 - naive, one command per query: `python recommend.py --text ...` in a fresh process, as without the app;
 - 50 clients at once, mixed (page, info, search, an emotion, a song, three texts, each asked by several at
   once, as a shared link is): errors and p95 on the app's server (backlog 128, timeouts, identical queries
-  answered once) beside the same app on http.server's naive settings (backlog 5, no timeouts).
+  answered once) beside the same app on http.server's naive settings (backlog 5, no timeouts);
+- with --explorer: the explorer page built from OUT's artifacts, its size, and the time headless Chromium takes
+  to make it interactive (search, neighbours and filters answering), median of 5 loads.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import subprocess
@@ -28,6 +31,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections import OrderedDict
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlencode
@@ -110,8 +114,12 @@ def concurrent_mixed(app, texts: list[str], backlog: int | None = None) -> tuple
     from moodpipe.report.app_server import make_server
     app.answers.clear()  # every query computed afresh in each run
     server = make_server(app, port=0)
-    if backlog is not None:  # http.server's own settings: rebind the same handler with its default backlog
-        handler, address = server.RequestHandlerClass, server.server_address
+    if backlog is not None:  # the server before: http.server's settings, every query computed on its own
+        from moodpipe.recommend.queries import recommend
+        app = dataclasses.replace(app, answers=OrderedDict())
+        app.recommended = lambda cfg: recommend_alone(app, cfg, recommend)
+        handler, address = type(server.RequestHandlerClass.__name__, (server.RequestHandlerClass,), {"app": app}), \
+            server.server_address
         server.server_close()
         naive = type("NaiveHandler", (handler,), {"timeout": None})
         server = type("Naive", (ThreadingHTTPServer,), {"request_queue_size": backlog, "daemon_threads": True})(
@@ -137,6 +145,11 @@ def concurrent_mixed(app, texts: list[str], backlog: int | None = None) -> tuple
         server.server_close()
     ok = sorted(t for t in times if t is not None)
     return len(times) - len(ok), ok[int(0.95 * (len(ok) - 1))] if ok else float("nan"), max(ok, default=float("nan"))
+
+
+def recommend_alone(app, cfg, recommend) -> dict:
+    with app.lock:
+        return recommend(app.ctx, cfg)
 
 
 def naive_in_process(app, texts: list[str]) -> list[float]:
@@ -166,6 +179,33 @@ def naive_command(vectors: Path, model_dir: Path, texts: list[str]) -> list[floa
     return times
 
 
+def explorer_load(out: Path, loads: int = 5) -> tuple[int, int, float]:
+    """(page bytes, Plotly file bytes, median ms until the page is interactive) of OUT's explorer page."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from moodpipe.report.explorer import PLOTLY_FILE, write_explorer
+    with tempfile.TemporaryDirectory() as tmp:
+        page = write_explorer(out, path=Path(tmp) / "explorer.html")
+        options = Options()
+        options.binary_location = "/usr/bin/chromium"
+        for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp}/profile"):
+            options.add_argument(flag)
+        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        times = []
+        try:
+            for _ in range(loads):
+                driver.get(page.as_uri())
+                times.append(WebDriverWait(driver, 60).until(lambda d: d.execute_script(
+                    "return window.explorerReady")))
+        finally:
+            driver.quit()
+        return page.stat().st_size, (page.parent / PLOTLY_FILE).stat().st_size, statistics.median(times)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=".", help="output root whose saved_model/emotion is used (default: .)")
@@ -174,7 +214,13 @@ def main() -> None:
     p.add_argument("--songs", type=int, default=8250, help="synthetic catalogue size (default: 8,250)")
     p.add_argument("--queries", type=int, default=16, help="warm queries (default: 16)")
     p.add_argument("--naive", type=int, default=3, help="naive queries of each kind (default: 3)")
+    p.add_argument("--explorer", action="store_true", help="only measure the explorer page built from OUT")
     args = p.parse_args()
+    if args.explorer:
+        size, plotly, ready = explorer_load(Path(args.out))
+        print(f"explorer page: {size / 1e3:.0f} KB (Plotly beside it, loaded after: {plotly / 1e6:.1f} MB); "
+              f"interactive after {ready / 1e3:.2f} s (median of 5 loads in headless Chromium)")
+        return
     from moodpipe.context import RunContext
     from moodpipe.report.app import App
     model_dir = Path(args.model_dir or Path(args.out) / "saved_model" / "emotion")
@@ -202,7 +248,7 @@ def main() -> None:
     print(f"naive, `recommend.py --text` per query: median {statistics.median(command):.2f} s "
           f"-> the warm app is {statistics.median(command) / median:.1f}x faster")
     for name, (errors, p95, worst) in (("the app's server (backlog 128, timeouts)", crowd),
-                                       ("naive http.server settings (backlog 5)", crowd_naive)):
+                                       ("before: backlog 5, no timeouts, each query computed", crowd_naive)):
         print(f"50 mixed requests at once, {name}: {errors} errors, p95 {p95:.2f} s, worst {worst:.2f} s")
     print(f"target: warm <= 1 s: {'met' if median <= 1 else 'NOT met'}; 50 at once: no error and p95 < 2 s: "
           f"{'met' if crowd[0] == 0 and crowd[1] < 2 else 'NOT met'}")
