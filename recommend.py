@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.evaluate_halves:
         return evaluate_halves(Path(args.evaluate_halves), ctx.out, k=args.top)
     if args.serve:
-        from moodpipe.report.app import App, serve  # lazy: only the app needs the server
+        from moodpipe.report.app import App  # lazy: only the app needs the server
+        from moodpipe.report.app_server import serve
         return serve(App(ctx, vectors=args.vectors, model_dir=args.model_dir), args.host, args.port)
     if args.artist and not args.song:
         raise InputError("--artist goes with --song")

@@ -11,12 +11,18 @@ representation (features). Measured, all on this machine in one run:
   start, `recommend.py --serve`, does the same before it listens);
 - warm: the running app (make_server on a free port) answering texts over HTTP, median and worst;
 - naive, in process: the same call with every cache cleared first (vectors and model reloaded per query);
-- naive, one command per query: `python recommend.py --text ...` in a fresh process, as without the app.
+- naive, one command per query: `python recommend.py --text ...` in a fresh process, as without the app;
+- 50 clients at once, mixed (page, info, search, an emotion, a song, three texts, each asked by several at
+  once, as a shared link is): errors and p95 on the app's server (backlog 128, timeouts, identical queries
+  answered once) beside the same app on http.server's naive settings (backlog 5, no timeouts);
+- with --explorer: the explorer page built from OUT's artifacts, its size, and the time headless Chromium takes
+  to make it interactive (search, neighbours and filters answering), median of 5 loads.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import subprocess
@@ -25,6 +31,8 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections import OrderedDict
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -73,13 +81,14 @@ def cold_start(vectors: Path, model_dir: Path) -> float:
 
 def warm_queries(app, texts: list[str]) -> list[float]:
     """Seconds per text asked of the running app over HTTP."""
-    from moodpipe.report.app import make_server
+    from moodpipe.report.app_server import make_server
     server = make_server(app, port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}/api/recommend?"
     times = []
     try:
         for text in texts:
+            app.answers.clear()  # a new question each time: the answer cache plays no part
             start = time.perf_counter()
             with urllib.request.urlopen(base + urlencode({"text": text}), timeout=120) as response:
                 assert len(json.loads(response.read())["rows"]) == 10
@@ -90,6 +99,59 @@ def warm_queries(app, texts: list[str]) -> list[float]:
     return times
 
 
+def mixed_urls(base: str, texts: list[str], emotion: str, n: int = 50) -> list[str]:
+    """n requests cycling through the page, info, a search, an emotion, a song and three texts."""
+    kinds = ["/", "/api/info", f"/api/search?{urlencode({'q': 'song 1'})}",
+             f"/api/recommend?{urlencode({'emotion': emotion})}", "/api/recommend?song_id=7",
+             *[f"/api/recommend?{urlencode({'text': t})}" for t in texts[:3]]]
+    return [base + kinds[i % len(kinds)] for i in range(n)]
+
+
+def concurrent_mixed(app, texts: list[str], backlog: int | None = None) -> tuple[int, float, float]:
+    """(errors, p95 seconds, worst) of 50 mixed requests sent at once; backlog: the naive server's listen queue."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from moodpipe.report.app_server import make_server
+    app.answers.clear()  # every query computed afresh in each run
+    server = make_server(app, port=0)
+    if backlog is not None:  # the server before: http.server's settings, every query computed on its own
+        from moodpipe.recommend.queries import recommend
+        app = dataclasses.replace(app, answers=OrderedDict())
+        app.recommended = lambda cfg: recommend_alone(app, cfg, recommend)
+        handler, address = type(server.RequestHandlerClass.__name__, (server.RequestHandlerClass,), {"app": app}), \
+            server.server_address
+        server.server_close()
+        naive = type("NaiveHandler", (handler,), {"timeout": None})
+        server = type("Naive", (ThreadingHTTPServer,), {"request_queue_size": backlog, "daemon_threads": True})(
+            address, naive)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    urls = mixed_urls(base, texts, (app.info()["majors"] or app.info()["emotions"])[0])
+
+    def timed(url: str) -> float | None:
+        start = time.perf_counter()
+        try:
+            with urllib.request.urlopen(url, timeout=120) as response:
+                response.read()
+        except OSError:  # refused, reset or timed out: an error
+            return None
+        return time.perf_counter() - start
+
+    try:
+        with ThreadPoolExecutor(len(urls)) as pool:
+            times = list(pool.map(timed, urls))
+    finally:
+        server.shutdown()
+        server.server_close()
+    ok = sorted(t for t in times if t is not None)
+    return len(times) - len(ok), ok[int(0.95 * (len(ok) - 1))] if ok else float("nan"), max(ok, default=float("nan"))
+
+
+def recommend_alone(app, cfg, recommend) -> dict:
+    with app.lock:
+        return recommend(app.ctx, cfg)
+
+
 def naive_in_process(app, texts: list[str]) -> list[float]:
     """Seconds per text when every cache is cleared first: the vectors and the model reloaded each time."""
     from moodpipe.models import emotion_predictor
@@ -98,6 +160,7 @@ def naive_in_process(app, texts: list[str]) -> list[float]:
     for text in texts:
         catalogue._read_catalogue.cache_clear()
         emotion_predictor._load_predictor.cache_clear()
+        app.answers.clear()
         start = time.perf_counter()
         app.answer({"text": [text]})
         times.append(time.perf_counter() - start)
@@ -116,6 +179,33 @@ def naive_command(vectors: Path, model_dir: Path, texts: list[str]) -> list[floa
     return times
 
 
+def explorer_load(out: Path, loads: int = 5) -> tuple[int, int, float]:
+    """(page bytes, Plotly file bytes, median ms until the page is interactive) of OUT's explorer page."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from moodpipe.report.explorer import PLOTLY_FILE, write_explorer
+    with tempfile.TemporaryDirectory() as tmp:
+        page = write_explorer(out, path=Path(tmp) / "explorer.html")
+        options = Options()
+        options.binary_location = "/usr/bin/chromium"
+        for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp}/profile"):
+            options.add_argument(flag)
+        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        times = []
+        try:
+            for _ in range(loads):
+                driver.get(page.as_uri())
+                times.append(WebDriverWait(driver, 60).until(lambda d: d.execute_script(
+                    "return window.explorerReady")))
+        finally:
+            driver.quit()
+        return page.stat().st_size, (page.parent / PLOTLY_FILE).stat().st_size, statistics.median(times)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=".", help="output root whose saved_model/emotion is used (default: .)")
@@ -124,7 +214,13 @@ def main() -> None:
     p.add_argument("--songs", type=int, default=8250, help="synthetic catalogue size (default: 8,250)")
     p.add_argument("--queries", type=int, default=16, help="warm queries (default: 16)")
     p.add_argument("--naive", type=int, default=3, help="naive queries of each kind (default: 3)")
+    p.add_argument("--explorer", action="store_true", help="only measure the explorer page built from OUT")
     args = p.parse_args()
+    if args.explorer:
+        size, plotly, ready = explorer_load(Path(args.out))
+        print(f"explorer page: {size / 1e3:.0f} KB (Plotly beside it, loaded after: {plotly / 1e6:.1f} MB); "
+              f"interactive after {ready / 1e3:.2f} s (median of 5 loads in headless Chromium)")
+        return
     from moodpipe.context import RunContext
     from moodpipe.report.app import App
     model_dir = Path(args.model_dir or Path(args.out) / "saved_model" / "emotion")
@@ -140,6 +236,8 @@ def main() -> None:
         app.warm_up()
         texts = (TEXTS * (args.queries // len(TEXTS) + 1))[:args.queries]
         warm = warm_queries(app, texts)
+        crowd = concurrent_mixed(app, texts)
+        crowd_naive = concurrent_mixed(app, texts, backlog=5)
         reload = naive_in_process(app, texts[:args.naive])
         command = naive_command(vectors, model_dir, texts[:args.naive])
     median = statistics.median(warm)
@@ -149,7 +247,11 @@ def main() -> None:
           f"-> the warm app is {statistics.median(reload) / median:.1f}x faster")
     print(f"naive, `recommend.py --text` per query: median {statistics.median(command):.2f} s "
           f"-> the warm app is {statistics.median(command) / median:.1f}x faster")
-    print(f"target: warm <= 1 s: {'met' if median <= 1 else 'NOT met'}")
+    for name, (errors, p95, worst) in (("the app's server (backlog 128, timeouts)", crowd),
+                                       ("before: backlog 5, no timeouts, each query computed", crowd_naive)):
+        print(f"50 mixed requests at once, {name}: {errors} errors, p95 {p95:.2f} s, worst {worst:.2f} s")
+    print(f"target: warm <= 1 s: {'met' if median <= 1 else 'NOT met'}; 50 at once: no error and p95 < 2 s: "
+          f"{'met' if crowd[0] == 0 and crowd[1] < 2 else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -128,8 +128,19 @@ def text_query(text: str) -> str:
 def check_year_order(parser: argparse.ArgumentParser, first: int | None, last: int | None,
                      names: str = "--year-from/--year-to") -> None:
     """An inverted year range selects nothing: say so at once instead of answering with no songs."""
+    if year_order_problem(first, last, names):
+        parser.error(year_order_problem(first, last, names))
+
+
+def year_order_problem(first: int | None, last: int | None, names: str = "--year-from/--year-to") -> str | None:
+    """What check_year_order says of an inverted range (the app says the same), else None.
+
+    >>> year_order_problem(2020, 2000)
+    '--year-from/--year-to: 2020 is after 2000; give the earlier year first'
+    """
     if first is not None and last is not None and first > last:
-        parser.error(f"{names}: {first} is after {last}; give the earlier year first")
+        return f"{names}: {first} is after {last}; give the earlier year first"
+    return None
 
 
 def _int_at_least(text: str, low: int) -> int:

@@ -22,7 +22,7 @@ from moodpipe.recommend.catalogue import load_song_vectors
 from moodpipe.recommend.queries import RecommendConfig, recommend
 from moodpipe.recommend.representations import LOG_FLOOR, fit_representation
 from moodpipe.recommend.topk import normalize_rows
-from moodpipe.report.explorer import explorer_path, representation_specs, write_explorer
+from moodpipe.report.explorer import PLOTLY_FILE, explorer_path, representation_specs, write_explorer
 from moodpipe.report.recommendations import write_recommendations
 
 XSS_TITLE = "<img src=x onerror=window.__xss=1>"
@@ -122,7 +122,8 @@ def test_heatmap_is_read_not_rewritten(tmp_path):
 def test_generate_graphs_writes_the_page(tmp_path):
     write_catalogue(tmp_path, n=12)
     written = generate_graphs.main(["--out", str(tmp_path)])
-    assert explorer_path(tmp_path) in written and explorer_path(tmp_path).stat().st_size > 1_000_000
+    assert explorer_path(tmp_path) in written and explorer_path(tmp_path).stat().st_size > 10_000
+    assert (explorer_path(tmp_path).parent / PLOTLY_FILE).stat().st_size > 1_000_000  # Plotly beside the page
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -385,3 +386,36 @@ def test_in_chromium_a_phone_scrolls_only_down(app_root, features_page, browser,
         print(f"screenshot: {tmp_path / 'explorer-phone.png'}")
     finally:
         set_viewport(browser, 1400, 1000, mobile=False)
+
+
+# ----------------------------------------------------------------------------- a fresh quick run; a light page
+
+def test_the_graphs_stage_of_a_quick_run_marks_the_page_quick(tmp_path):
+    """run.json is written after every stage, and the graphs stage built the page before it: a fresh quick run
+    showed no banner and presented quick numbers as results."""
+    from moodpipe.stages.pipeline import RunConfig, graphs_stage
+    write_catalogue(tmp_path, n=12)
+    (tmp_path / "results" / "run.json").write_text(json.dumps({"quick": False}))  # an earlier full run's
+    graphs_stage(RunConfig(RunContext(out=tmp_path, data_dir=tmp_path), quick=True))
+    assert page_data(explorer_path(tmp_path))["quick"] is True
+    graphs_stage(RunConfig(RunContext(out=tmp_path, data_dir=tmp_path), quick=False))
+    assert page_data(explorer_path(tmp_path))["quick"] is False
+
+
+def test_in_chromium_the_page_is_light_interactive_at_once_and_the_search_box_empty(built, browser):
+    """5.65 MB with 4.8 MB of inline Plotly, 17 s to interactive on a loaded machine; the search box started
+    with the first song's title in it, so typing appended to it."""
+    from selenium.webdriver.common.by import By
+    page = explorer_path(built)
+    assert page.stat().st_size < 200_000 and "Plotly.newPlot=" not in page.read_text(encoding="utf-8")
+    set_viewport(browser, 1366, 900, mobile=False)
+    browser.get(page.as_uri())
+    ready = wait_for(browser, lambda d: d.execute_script("return window.explorerReady"))
+    print(f"explorer ready after {ready:.0f} ms ({page.stat().st_size / 1e3:.0f} KB)")
+    assert ready < 2000
+    assert browser.find_element(By.ID, "song-title").text and browser.find_element(By.ID, "search").get_attribute(
+        "value") == ""
+    pick(browser, "봄날", "봄날")  # typed into an empty box: found
+    assert browser.find_element(By.ID, "search").get_attribute("value") == ""
+    wait_for(browser, lambda d: d.execute_script("return document.querySelectorAll('#map .point').length") > 0)
+    assert console_errors(browser) == []

@@ -250,12 +250,13 @@ def artist_codes(meta: pd.DataFrame) -> np.ndarray:
 
 def emotion_strength(names: list[str], probs: np.ndarray, columns: list[str]) -> tuple[np.ndarray, dict]:
     """(per song: each asked emotion's probability mass over its catalogue average, summed; a function giving
-    the 'name 34% (average 20%)' text of a song), for --emotion rankings and mood-path targets."""
+    the 'name 34.2% (average 20.1%)' text of a song: one decimal, so that songs near a flat profile still read
+    apart), for --emotion rankings and mood-path targets."""
     groups = emotion_groups(names, columns)
     mass = np.stack([probs[:, cols].sum(axis=1) for cols in groups.values()], axis=1)  # (songs, emotions)
     average = mass.mean(axis=0)
     strength = (mass / np.maximum(average, 1e-12)).sum(axis=1)
-    return strength, lambda i: ", ".join(f"{name} {100 * mass[i, j]:.0f}% (average {100 * average[j]:.0f}%)"
+    return strength, lambda i: ", ".join(f"{name} {100 * mass[i, j]:.1f}% (average {100 * average[j]:.1f}%)"
                                          for j, name in enumerate(groups))
 
 

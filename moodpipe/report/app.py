@@ -1,5 +1,6 @@
 """The local app (`python recommend.py --serve`): a page and a JSON API over the same `recommend` call the CLI
-makes, with the song vectors and the saved emotion predictor loaded once and kept warm.
+makes, with the song vectors and the saved emotion predictor loaded once and kept warm. This module answers
+queries; moodpipe.report.app_server serves them over HTTP.
 
     GET /                      the app page (moodpipe/report/app_template.html)
     GET /explorer              results/explorer.html, when it has been built
@@ -7,28 +8,30 @@ makes, with the song vectors and the saved emotion predictor loaded once and kep
     GET /api/search?q=         up to 10 songs whose title or artist contains q (case, spaces, punctuation aside)
     GET /api/recommend?...     one query: text= | emotion= (repeatable) | song_id= | song=, with representation=,
                                exclude_same_artist=1, year_from=, year_to=, top=, toward= (repeatable), steps=
-    GET /api/playlist.csv?...  the same query's songs as a playlist file (also playlist.m3u)
+    GET /api/playlist.csv?...  the same query's songs as a playlist file (also playlist.m3u8, UTF-8 M3U)
     POST /api/recommend        the same, the query form-encoded or as JSON in the body (for long texts)
 
 Every failure is JSON {"error": one line} with 400 (bad query), 404 (no such page or song) or 503 (no song
-vectors or no saved model yet); the server keeps serving. Ranking is never redone here: rows, scores and
+vectors or no saved model yet); a bad value gets the words recommend.py's option would print, without the
+server's paths; the server keeps serving. Ranking is never redone here: rows, scores and
 "shared emotions" are recommend()'s, so they equal `recommend.py`'s for the same query.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import logging
 import shlex
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import numpy as np
 
+from moodpipe.cli import positive_int, year, year_order_problem
 from moodpipe.context import RunContext
 from moodpipe.contract import TOP_K
 from moodpipe.files import InputError, read_json
@@ -36,14 +39,16 @@ from moodpipe.paths import Layout
 from moodpipe.recommend.catalogue import load_catalogue, major_of, normalize_title, readable
 from moodpipe.recommend.queries import RecommendConfig, recommend
 from moodpipe.recommend.representations import REPRESENTATIONS, available, hybrid_for, representation_for
-from moodpipe.report.recommendations import EXPLANATIONS, column_titles, playlist_csv, playlist_m3u, score_column
+from moodpipe.report.emotion_names import glossed
+from moodpipe.report.recommendations import EXPLANATIONS, column_titles, score_column
 
 log = logging.getLogger("pipeline")
 
-PAGE = Path(__file__).with_name("app_template.html")
 MAX_TEXT = 2000  # characters: a few paragraphs; longer texts are refused rather than scored for a minute
-MAX_TOP, MAX_STEPS = 100, 20
-MAX_BODY = 1 << 20  # bytes of a POSTed query
+MAX_TOP, MAX_STEPS = 100, 20  # a page of songs; a path a person reads (the command line has no limit)
+STEPS = 5  # recommend.py --steps's default
+CACHED_ANSWERS = 256  # recent results kept (a few MB)
+YES, NO = ("1", "true", "on", "yes"), ("", "0", "false", "off", "no")
 QUERY_KEYS = ("text", "emotion", "song_id", "song")  # exactly one per query
 
 
@@ -63,6 +68,7 @@ class App:
     vectors: str | None = None
     model_dir: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # one query at a time: torch, BLAS
+    answers: OrderedDict = field(default_factory=OrderedDict, repr=False)  # recent results, by query and files
 
     @property
     def out(self) -> Path:
@@ -103,7 +109,8 @@ class App:
                 "majors": majors, "emotions": [readable(c) for c in columns],
                 "text_model": (self.model_path / "config.json").is_file(),
                 "quick": bool(run.is_file() and read_json(run).get("quick")),
-                "explorer": Layout(Path(self.out)).explorer.is_file(), "explanations": EXPLANATIONS}
+                "explorer": Layout(Path(self.out)).explorer.is_file(), "explanations": EXPLANATIONS,
+                "glosses": {name: glossed(name) for name in [*majors, *map(readable, columns)]}}
 
     def search(self, q: str, limit: int = 10) -> list[dict]:
         meta = self.catalogue()[0]
@@ -133,15 +140,42 @@ class App:
             raise AppError(400, "a mood path starts from a text or a song, not from emotions")
         space = one(params, "representation")
         if space and space not in REPRESENTATIONS:
-            raise AppError(400, f"unknown representation {space!r}; choose from {', '.join(REPRESENTATIONS)}")
+            raise AppError(400, f"argument --representation: invalid choice: {space!r} (choose from "
+                           f"{', '.join(map(repr, REPRESENTATIONS))})")
+        year_from, year_to = option(params, "year_from", year), option(params, "year_to", year)
+        if year_order_problem(year_from, year_to):
+            raise AppError(400, year_order_problem(year_from, year_to))
         return RecommendConfig(
             vectors=str(self.vectors_path), model_dir=str(self.model_path),
             text=text.strip() if text else None, song_id=one(params, "song_id"), song=one(params, "song"),
             emotions=[v.strip() for v in params.get("emotion", []) if v.strip()], toward=toward,
-            representation=space or None,
-            exclude_same_artist=one(params, "exclude_same_artist") in ("1", "true", "on"),
-            year_from=integer(params, "year_from"), year_to=integer(params, "year_to"),
-            top=min(integer(params, "top") or TOP_K, MAX_TOP), steps=min(integer(params, "steps") or 5, MAX_STEPS))
+            representation=space or None, exclude_same_artist=flag(params, "exclude_same_artist"),
+            year_from=year_from, year_to=year_to, top=at_most(option(params, "top", positive_int, TOP_K), MAX_TOP,
+                                                              "top", "songs"),
+            steps=at_most(option(params, "steps", whole, STEPS), MAX_STEPS, "steps", "steps") if toward else STEPS)
+
+    def recommended(self, cfg: RecommendConfig) -> dict:
+        """recommend()'s result, computed once per query while the files are unchanged: the same query asked by
+        many at once (a shared link, the page and then its playlist) waits for one answer instead of queueing."""
+        files = [p for p in (self.vectors_path, self.model_path / "config.json") if p.is_file()]
+        key = (repr(cfg), tuple(p.stat().st_mtime_ns for p in files))
+        with self.lock:
+            if key not in self.answers:
+                self.answers[key] = recommend(self.ctx, cfg)
+                while len(self.answers) > CACHED_ANSWERS:
+                    self.answers.popitem(last=False)
+            self.answers.move_to_end(key)
+            return self.answers[key]
+
+    def public(self, message: str) -> str:
+        """A message without the server's own paths: the output root and the files under it read relative."""
+        for path in (self.vectors_path, self.model_path):
+            if not path.resolve().is_relative_to(Path(self.out).resolve()):
+                message = message.replace(str(path), path.name)
+        for root in sorted({str(Path(self.out)), str(Path(self.out).resolve())}, key=len, reverse=True):
+            if root not in (".", "/"):
+                message = message.replace(root + "/", "").replace(root, ".")
+        return message
 
     def answer(self, params: dict[str, list[str]]) -> dict:
         """recommend()'s result for a query string (and the result itself, for playlists)."""
@@ -151,8 +185,7 @@ class App:
             raise AppError(503, f"no saved emotion model in {self.model_path}, so text cannot be scored: train it "
                            "with `python lyrics_emotion.py train` (or `python main.py`); emotions and songs work")
         try:
-            with self.lock:
-                result = recommend(self.ctx, cfg)
+            result = self.recommended(cfg)
         except InputError as e:
             raise AppError(404 if str(e).startswith(("no song with song_id", "no song titled")) else 400,
                            str(e)) from None
@@ -165,14 +198,37 @@ def one(params: dict[str, list[str]], name: str) -> str | None:
     return values[-1] if values else None
 
 
-def integer(params: dict[str, list[str]], name: str) -> int | None:
+def option(params: dict[str, list[str]], name: str, parse: Callable[[str], int], default: int | None = None):
+    """A number checked by the type recommend.py gives its option, refused in argparse's words."""
     value = (one(params, name) or "").strip()
     if not value:
-        return None
+        return default
     try:
-        return int(value)
+        return parse(value)
+    except argparse.ArgumentTypeError as e:
+        raise AppError(400, f"argument --{name.replace('_', '-')}: {e}") from None
+
+
+def whole(text: str) -> int:
+    """A whole number, as argparse's type=int takes it (recommend.py --steps)."""
+    try:
+        return int(text)
     except ValueError:
-        raise AppError(400, f"{name} must be a whole number, not {value!r}") from None
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+
+
+def at_most(value: int, limit: int, name: str, what: str) -> int:
+    if value > limit:
+        raise AppError(400, f"argument --{name}: the app lists at most {limit} {what}, got {value}; the command "
+                       "line lists more")
+    return value
+
+
+def flag(params: dict[str, list[str]], name: str) -> bool:
+    value = (one(params, name) or "").strip().lower()
+    if value not in YES + NO:
+        raise AppError(400, f"{name} is 1 or 0 (true or false), not {value!r}")
+    return value in YES
 
 
 def song_dict(meta, i: int) -> dict:
@@ -223,116 +279,3 @@ def command(cfg: RecommendConfig, out: Path = Path(".")) -> str:
     if out != Path("."):
         args += ["--out", str(out)]
     return shlex.join(args)
-
-
-# ----------------------------------------------------------------------------- HTTP
-
-class Handler(BaseHTTPRequestHandler):
-    app: App  # set on the subclass make_server builds
-    server_version = "moodpipe-app"
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        url = urlsplit(self.path)
-        self.answer_safely(lambda: self.route(url.path, parse_qs(url.query, keep_blank_values=True)))
-
-    def do_POST(self) -> None:  # noqa: N802
-        self.answer_safely(lambda: self.route(urlsplit(self.path).path, self.posted()))
-
-    def posted(self) -> dict[str, list[str]]:
-        """A POSTed query: JSON ({"text": "...", "emotion": ["슬픔"]}) or a form, as parse_qs would give it."""
-        size = int(self.headers.get("Content-Length") or 0)
-        if size > MAX_BODY:
-            raise AppError(413, f"the query is {size:,} bytes; the app reads at most {MAX_BODY:,}")
-        body = self.rfile.read(size).decode("utf-8", errors="replace")
-        if not (self.headers.get("Content-Type") or "").startswith("application/json"):
-            return parse_qs(body, keep_blank_values=True)
-        try:
-            given = json.loads(body or "{}")
-        except json.JSONDecodeError as e:
-            raise AppError(400, f"the body is not JSON: {e.msg} at character {e.pos}") from None
-        if not isinstance(given, dict):
-            raise AppError(400, "the body must be a JSON object of query fields")
-        return {k: [str(x) for x in v] if isinstance(v, list) else [str(v)] for k, v in given.items()}
-
-    def answer_safely(self, answer) -> None:
-        try:
-            answer()
-        except AppError as e:
-            self.send_json({"error": str(e)}, e.status)
-        except Exception as e:  # a bug must not end the server nor show a stack trace to the person asking
-            log.exception("app: %s failed", self.path)
-            self.send_json({"error": f"internal error ({type(e).__name__}); the server log has the details"}, 500)
-
-    def route(self, path: str, params: dict[str, list[str]]) -> None:
-        if path in ("/", "/index.html"):
-            self.send(PAGE.read_bytes(), "text/html; charset=utf-8")
-        elif path == "/explorer":
-            page = Layout(Path(self.app.out)).explorer
-            if not page.is_file():
-                raise AppError(404, f"no explorer page at {page}: build it with `python generate_graphs.py`")
-            self.send(page.read_bytes(), "text/html; charset=utf-8")
-        elif path == "/api/info":
-            self.send_json(self.app.info())
-        elif path == "/api/search":
-            self.send_json({"songs": self.app.search(one(params, "q") or "")})
-        elif path == "/api/recommend":
-            answer = self.app.answer(params)
-            answer.pop("_result")
-            self.send_json(answer)
-        elif path in ("/api/playlist.csv", "/api/playlist.m3u"):
-            result = self.app.answer(params)["_result"]
-            csv = path.endswith(".csv")
-            body = playlist_csv(result) if csv else playlist_m3u(result)
-            self.send(body.encode("utf-8"), "text/csv; charset=utf-8" if csv else "audio/x-mpegurl; charset=utf-8",
-                      {"Content-Disposition": f"attachment; filename=playlist.{'csv' if csv else 'm3u'}"})
-        else:
-            raise AppError(404, f"no page {path}; try / or /api/recommend?text=...")
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """http.server's own refusals (a request line over 64 KB, a bad request) as JSON too."""
-        hint = "; POST long texts to /api/recommend" if code == 414 else ""
-        self.close_connection = True
-        self.send_json({"error": f"{message or HTTPStatus(code).phrase}{hint}"}, code)
-
-    def send_json(self, obj: dict, status: int = 200) -> None:
-        self.send(json.dumps(obj, ensure_ascii=False).encode("utf-8"), "application/json; charset=utf-8",
-                  status=status)
-
-    def send(self, body: bytes, content_type: str, headers: dict | None = None, status: int = 200) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 (http.server's signature)
-        log.info("app: %s", format % args)
-
-
-def make_server(app: App, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
-    """A server for the app (port 0: any free port; server.server_address says which)."""
-    handler = type("AppHandler", (Handler,), {"app": app})
-    return ThreadingHTTPServer((host, port), handler)
-
-
-def serve(app: App, host: str = "127.0.0.1", port: int = 8000) -> dict:
-    """recommend.py --serve: load once, then answer until Ctrl-C."""
-    try:
-        app.warm_up()
-    except AppError as e:  # start anyway: the page says what is missing, and the files may appear
-        log.warning("app: %s", e)
-    try:
-        server = make_server(app, host, port)
-    except OSError as e:
-        raise InputError(f"cannot listen on {host}:{port}: {e.strerror}; pass another --port") from None
-    url = f"http://{host}:{server.server_address[1]}/"
-    print(f"moodpipe app: {url} (Ctrl-C stops it)", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return {"url": url, "status": HTTPStatus.OK}

@@ -1,13 +1,16 @@
-"""results/explorer.html: one self-contained page to find a song, see its emotions and its neighbours, browse
+"""results/explorer.html: one page (and Plotly beside it) to find a song, see its emotions and its neighbours, browse
 the catalogue (the 10-song heatmap, a 2-D map of every song), and read the models' key numbers and every figure.
 
-It opens from disk with no server and no network: the data is inlined as JSON, Plotly's JavaScript inline, the
-figures as base64 PNGs. In an embedding representation (features, generic, hybrid: the page cannot rebuild them
-from probabilities) each song's DEPTH nearest songs come from `recommend.py --all --top DEPTH` (the same
-`recommend` call, made here), and the page filters that list: the first 10 that pass are the CLI's answer with
-the same filters, and when fewer than 10 of the DEPTH pass the page says so and prints the command. In the
-probability representations everything is computed in the browser over the inlined probabilities, transformed
-as `fit_representation` does (its offset and scale, probed from the transform itself rather than re-derived).
+It opens from disk with no server and no network: the data is inlined as JSON, the figures as base64 PNGs, and
+Plotly's JavaScript (4.8 MB) is one file beside the page (PLOTLY_FILE), written once and loaded after the page is
+usable, so search and neighbours answer at once and the charts follow.
+
+In an embedding representation (features, generic, hybrid: the page cannot rebuild them from probabilities) each
+song's DEPTH nearest songs come from `recommend.py --all --top DEPTH` (the same `recommend` call, made here), and
+the page filters that list: the first 10 that pass are the CLI's answer with the same filters, and when fewer than
+10 of the DEPTH pass the page says so and prints the command. In the probability representations everything is
+computed in the browser over the inlined probabilities, transformed as `fit_representation` does (its offset and
+scale, probed from the transform itself rather than re-derived).
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ log = logging.getLogger("pipeline")
 TOP = TOP_K  # neighbours per song, as recommend.py's --top default
 DEPTH = 50  # nearest songs kept per song in an embedding space, for filtering in the page (4 bytes each)
 TEMPLATE = Path(__file__).with_name("explorer_template.html")
+PLOTLY_FILE = "plotly.min.js"  # beside the page; the app serves it at /plotly.min.js
 
 
 def explorer_path(root: Path) -> Path:
@@ -68,12 +72,15 @@ def explorer_path(root: Path) -> Path:
     return Layout(Path(root)).explorer
 
 
-def write_explorer(root: Path, graphs_dir: Path | None = None, path: Path | None = None) -> Path:
-    """Build the page from the artifacts saved under root and write it; a missing or empty catalogue gives a
-    page that says so (the models and figures are still shown)."""
+def write_explorer(root: Path, graphs_dir: Path | None = None, path: Path | None = None,
+                   quick: bool | None = None) -> Path:
+    """Build the page from the artifacts saved under root and write it, with Plotly beside it; a missing or empty
+    catalogue gives a page that says so (the models and figures are still shown). quick: whether these are a
+    quick run's artifacts (main.py's graphs stage knows, before run.json is written); None: run.json says."""
     layout = Layout(Path(root))
-    data: dict = {"catalogue": None, "heatmap": heatmap_data(layout.heatmap),
-                  "quick": bool(layout.run_json.is_file() and read_json(layout.run_json).get("quick"))}
+    if quick is None:
+        quick = bool(layout.run_json.is_file() and read_json(layout.run_json).get("quick"))
+    data: dict = {"catalogue": None, "heatmap": heatmap_data(layout.heatmap), "quick": quick}
     problem = ""
     try:
         data["catalogue"] = catalogue_data(layout.song_vectors)
@@ -83,8 +90,18 @@ def write_explorer(root: Path, graphs_dir: Path | None = None, path: Path | None
     page = render_page(data, problem, models_html(layout) + retrieval_html(layout),
                        figures_html(graphs_dir or layout.graphs))
     path = write_text_atomic(path or explorer_path(layout.root), page)
-    log.info("explorer: wrote %s (%.1f MB)", path, path.stat().st_size / 1e6)
+    write_plotly(path.parent)
+    log.info("explorer: wrote %s (%.2f MB; Plotly in %s)", path, path.stat().st_size / 1e6, PLOTLY_FILE)
     return path
+
+
+def write_plotly(folder: Path) -> Path:
+    """Plotly's JavaScript as PLOTLY_FILE in folder, rewritten only when it differs (one copy, cached by browsers)."""
+    from plotly.offline import get_plotlyjs  # lazy: only page building needs plotly
+    target, code = Path(folder) / PLOTLY_FILE, get_plotlyjs()
+    if not target.is_file() or target.stat().st_size != len(code.encode("utf-8")):
+        write_text_atomic(target, code)
+    return target
 
 
 # ----------------------------------------------------------------------------- the catalogue's data
@@ -338,15 +355,10 @@ def safe_json(obj: object) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def plotly_js() -> str:
-    from plotly.offline import get_plotlyjs  # lazy: only page building needs plotly
-    return get_plotlyjs().replace("</script", "<\\/script")  # never present today; cheap insurance
-
-
 def render_page(data: dict, problem: str, models: str, figures: str) -> str:
     """Fill the template's {{NAME}} slots in one pass (so no inserted text is ever scanned for slots)."""
     notice = (f"<p class='notice' id='catalogue-problem'>No song catalogue to explore: {html.escape(problem)}</p>"
               if problem else "")
-    slots = {"PLOTLY_JS": plotly_js(), "DATA": safe_json(data), "NOTICE": notice, "MODELS": models,
+    slots = {"PLOTLY_SRC": PLOTLY_FILE, "DATA": safe_json(data), "NOTICE": notice, "MODELS": models,
              "FIGURES": figures, "GENERATED": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
     return re.sub(r"\{\{([A-Z_]+)\}\}", lambda m: slots[m.group(1)], TEMPLATE.read_text(encoding="utf-8"))

@@ -68,11 +68,21 @@ def score_column(result: dict) -> str:
 
 
 def playlist_m3u(result: dict) -> str:
-    """The result's songs as an extended M3U playlist: '#EXTINF:-1,artist - title', then the song's Melon page."""
-    lines = ["#EXTM3U", f"#PLAYLIST:{' / '.join(result['queries'][:1])}"]
+    """The result's songs as an extended M3U playlist (UTF-8: an .m3u8 file): '#EXTINF:-1,artist - title', then
+    the song's Melon page. Every field is one line: a line break in a query cannot add an entry.
+
+    >>> one_line("sad\\r\\nhttp://x/y.mp3")
+    'sad http://x/y.mp3'
+    """
+    lines = ["#EXTM3U", f"#PLAYLIST:{one_line(' / '.join(result['queries'][:1]))}"]
     for r in result["table"].to_dict("records"):
-        lines += [f"#EXTINF:-1,{r['artist']} - {r['song']}", MELON_SONG.format(r["song_id"])]
+        lines += [f"#EXTINF:-1,{one_line(r['artist'])} - {one_line(r['song'])}",
+                  MELON_SONG.format(one_line(r["song_id"]))]
     return "\n".join(lines) + "\n"
+
+
+def one_line(text: object) -> str:
+    return " ".join(str(text).split())
 
 
 def playlist_csv(result: dict) -> str:

@@ -206,7 +206,7 @@ def graphs_stage(cfg: RunConfig) -> dict:
     from moodpipe.report.explorer import write_explorer  # here, as the figures: only this stage builds the page
     from moodpipe.report.figures import generate_graphs
     figures = [str(p) for p in generate_graphs(cfg.ctx.out)]
-    return {"figures": figures, "explorer": str(write_explorer(cfg.ctx.out))}
+    return {"figures": figures, "explorer": str(write_explorer(cfg.ctx.out, quick=cfg.quick))}  # run.json: later
 
 
 def mood_stage(cfg: RunConfig) -> dict:
