@@ -105,6 +105,15 @@ def require_unique(df: pd.DataFrame, column: str, path: Path) -> None:
                          f"({', '.join(repeated[:5])}{' ...' if len(repeated) > 5 else ''}); keep one row per {column}")
 
 
+def require_ids(df: pd.DataFrame, column: str, path: Path) -> None:
+    """Every row has an id of its own: a blank one could not be asked for, yet would be scored and ranked."""
+    blank = (df[column].isna() | (df[column].astype(str).str.strip() == "")).to_numpy().nonzero()[0]
+    if len(blank):
+        raise InputError(f"{path}: {len(blank)} row(s) have an empty {column} (line(s) "
+                         f"{', '.join(str(i + 2) for i in blank[:5])}); give each its id or drop those rows")
+    require_unique(df, column, path)
+
+
 TMP_SUFFIX = ".tmp"  # what an interrupted atomic write leaves behind: .<name>.<random>.tmp
 
 
@@ -160,6 +169,7 @@ def atomic_folder(path: Path) -> Iterator[Path]:
         raise cannot_write(path, e) from None
     try:
         yield tmp
+        share(tmp)
         swap_folder(tmp, path)
     except BaseException as e:
         if is_disk_full(e):
@@ -167,6 +177,13 @@ def atomic_folder(path: Path) -> Iterator[Path]:
         raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def share(folder: Path) -> None:
+    """Make a finished folder readable by others, as outputs are meant to be (some savers, e.g. safetensors,
+    write owner-only files)."""
+    for item in [folder, *folder.rglob("*")]:
+        os.chmod(item, SHARED_FOLDER if item.is_dir() else SHARED_FILE)
 
 
 def swap_folder(new: Path, path: Path) -> None:

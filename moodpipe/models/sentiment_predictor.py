@@ -114,7 +114,8 @@ def load_onnx_predictor(model_dir: Path, max_length: int) -> OnnxPredictor:
     tokenizer.enable_truncation(max_length)
     tokenizer.no_padding()
     with loading(onnx_file, REBUILD_SENTIMENT, (ort_errors.InvalidProtobuf, ort_errors.InvalidGraph,
-                                                ort_errors.Fail, ort_errors.NoSuchFile, *DAMAGED_FILE_ERRORS)):
+                                                ort_errors.Fail, ort_errors.NoSuchFile, ort_errors.InvalidArgument,
+                                                ort_errors.RuntimeException, *DAMAGED_FILE_ERRORS)):
         session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     check_derived(onnx_file, session.get_modelmeta().custom_metadata_map.get(WEIGHTS_HASH), model_dir,
                   REBUILD_SENTIMENT)
