@@ -67,13 +67,13 @@ def train_aihub(ctx: RunContext, cfg: EmotionTrainConfig) -> dict:
     from transformers import AutoTokenizer
     layout, runtime = ctx.layout, ctx.runtime
     corpus = Path(cfg.corpus) if cfg.corpus else ctx.data_dir / paths.CORPUS_DIR
-    resolved = resolve_model(cfg.model, "ko")  # before the splits are written: a bad --model leaves no outputs
+    resolved = resolve_model(cfg.model, "ko")
     with loading(Path(resolved.path), "pass --model a model folder, a hub id or bundled:multilingual-e5-small",
-                 (*model_load_errors(), TypeError)):  # before the splits are written
+                 (*model_load_errors(), TypeError)):  # nothing is written until the inputs have loaded
         tokenizer = AutoTokenizer.from_pretrained(resolved.path)
     units, label_names, report = prepare_aihub(corpus, cfg.unit, cfg.add_sentences, ctx.seed,
                                                cfg.max_train_rows, cfg.max_eval_rows, layout,
-                                               write=is_main_process(), only_labels=cfg.only_labels)
+                                               write=False, only_labels=cfg.only_labels)
     baselines, tfidf = emotion_baselines(units, label_names)
     data = tokenized_splits(tokenizer, units, cfg.train.max_length)
     results, models, probs_of = {}, {}, {}
@@ -97,6 +97,8 @@ def train_aihub(ctx: RunContext, cfg: EmotionTrainConfig) -> dict:
                                                                          cfg.similarity_credit))
     if not is_main_process():
         return metrics
+    for name, part in units.items():  # written last, so the splits on disk are always those of the saved model
+        write_csv_atomic(layout.emotion_split(name), part)
     with atomic_folder(layout.emotion_model) as folder:  # built beside the old folder, swapped in whole
         save_emotion_model(folder, models[head], tokenizer, metrics, results, (tfidf, weight, val_curve))
         # the saved predictor, loaded back through the one loader songs and queries use
