@@ -25,6 +25,7 @@ from test_crawl_melon import melon  # noqa: F401 (the local Melon server, a fixt
 
 import crawl_melon
 import generate_graphs
+import lyrics_emotion
 import main as pipeline
 import mobilebert_project
 import predict_sample
@@ -424,3 +425,13 @@ def test_outputs_are_readable_by_others(quick_run):
     private = [p for p in quick_run[0].rglob("*") if p.is_file() and p.name != RUN_LOCK and p.stat().st_mode & 0o044
                != 0o044]
     assert not private, private[:5]
+
+
+def test_a_lyrics_row_without_a_song_id_is_never_scored(quick_run, run_copy, tmp_path, capsys):
+    argv = quick_run[1]
+    lyrics = pd.read_csv(argv[argv.index("--lyrics") + 1], dtype=str)
+    lyrics.loc[1, "song_id"] = " "
+    lyrics.to_csv(tmp_path / "songs.csv", index=False)
+    before = snapshot(run_copy)
+    last = ends(lyrics_emotion, ["score", "--lyrics", tmp_path / "songs.csv", "--out", run_copy], capsys)
+    assert "empty song_id" in last and snapshot(run_copy) == before
