@@ -435,3 +435,31 @@ def test_a_lyrics_row_without_a_song_id_is_never_scored(quick_run, run_copy, tmp
     before = snapshot(run_copy)
     last = ends(lyrics_emotion, ["score", "--lyrics", tmp_path / "songs.csv", "--out", run_copy], capsys)
     assert "empty song_id" in last and snapshot(run_copy) == before
+
+
+def test_a_failed_onnx_export_leaves_no_stale_export_beside_new_weights(run_copy, monkeypatch, capsys):
+    """The new folder is built apart: an export that fails leaves no model.onnx at all (PyTorch answers), never
+    the previous run's file beside the new weights."""
+    from moodpipe.models import sentiment_predictor
+    folder = run_copy / "saved_model" / "sentiment"
+    assert (folder / "model.onnx").is_file()
+
+    def exporter_fails(model_dir):
+        raise RuntimeError("the exporter cannot trace this model")
+    monkeypatch.setattr(sentiment_predictor, "_export_onnx", exporter_fails)
+    with files.atomic_folder(folder) as new:
+        for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
+            shutil.copy(folder / name, new / name)
+        assert sentiment_predictor.export_onnx(new) is None  # logged, not fatal
+    assert not (folder / "model.onnx").exists()
+    assert sentiment_answer(folder, capsys)[0]["label"] in ("negative", "positive")
+
+
+def test_a_folder_whose_filling_fails_leaves_the_old_one_and_no_temp(tmp_path):
+    old = tmp_path / "model"
+    old.mkdir()
+    (old / "weights").write_text("old")
+    with pytest.raises(OSError), files.atomic_folder(old) as new:
+        (new / "weights").write_text("half")
+        raise OSError(errno.EIO, "disk error")
+    assert [p.name for p in tmp_path.iterdir()] == ["model"] and (old / "weights").read_text() == "old"
