@@ -77,8 +77,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seconds to wait for a response (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = p.parse_args(argv)
-    if args.song_ids:
+    if args.song_ids is not None:
         args.song_ids = [sid.strip() for chunk in args.song_ids for sid in chunk.split(",") if sid.strip()]
+        if not args.song_ids:
+            p.error("--song-ids: no song id given (blank); pass Melon song ids, e.g. --song-ids 38541 85674")
         if not all(sid.isdigit() for sid in args.song_ids):
             p.error(f"--song-ids must be numbers, got {' '.join(args.song_ids)}")
     return args

@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from moodpipe.cli import new_parser, run_cli
-from moodpipe.context import add_run_options
+from moodpipe.context import add_run_options, output_root_lock
 from moodpipe.report.explorer import write_explorer
 from moodpipe.report.figures import generate_graphs
 
@@ -30,8 +30,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> list[Path]:
     args = parse_args(argv)
     graphs_dir = Path(args.graphs_dir) if args.graphs_dir else None
-    figures = generate_graphs(Path(args.out), graphs_dir)
-    return [*figures, write_explorer(Path(args.out), graphs_dir)]  # the page inlines the figures just drawn
+    with output_root_lock(Path(args.out), create=False):  # one run per output root
+        figures = generate_graphs(Path(args.out), graphs_dir)
+        return [*figures, write_explorer(Path(args.out), graphs_dir)]  # the page inlines the figures just drawn
 
 
 if __name__ == "__main__":

@@ -201,6 +201,11 @@ def print_summary(metrics: dict) -> None:
 
 def main(argv: list[str] | None = None):
     ctx, cfg = parse_args(argv)
+    with ctx.hold():  # one run per output root
+        return run_task(ctx, cfg)
+
+
+def run_task(ctx: RunContext, cfg):
     if isinstance(cfg, ScoreConfig):
         return score_songs(ctx, cfg)  # lyrics -> chunks -> probabilities -> one vector per song (and half)
     if isinstance(cfg, MoodConfig):

@@ -54,7 +54,8 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
 
 def main(argv: list[str] | None = None) -> dict:
     cfg = parse_args(argv)
-    run = run_pipeline(cfg, None if argv is None else ["main.py", *argv])
+    with cfg.ctx.hold():  # one run per output root: a second one stops here, naming this one
+        run = run_pipeline(cfg, None if argv is None else ["main.py", *argv])
     print(f"pipeline finished in {time.perf_counter() - STARTED:.0f} s (imports included); report: "
           f"{cfg.ctx.layout.report}")
     return run

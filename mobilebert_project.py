@@ -67,7 +67,8 @@ def print_summary(metrics: dict, ctx: RunContext) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     ctx, cfg = parse_args(argv)
-    metrics = run_sentiment(ctx, cfg)  # read -> split -> baselines -> fine-tune -> evaluate -> save
+    with ctx.hold():  # one run per output root
+        metrics = run_sentiment(ctx, cfg)  # read -> split -> baselines -> fine-tune -> evaluate -> save
     if is_main_process():
         print_summary(metrics, ctx)
     return metrics

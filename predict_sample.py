@@ -19,7 +19,7 @@ from pathlib import Path
 from moodpipe.cli import new_parser, positive_int, run_cli
 from moodpipe.context import add_run_options, run_context
 from moodpipe.files import InputError
-from moodpipe.models.sentiment_predictor import ENGINES, load_predictor, predict_sentences
+from moodpipe.models.sentiment_predictor import DEFAULT_MAX_LENGTH, ENGINES, load_predictor, predict_sentences
 from moodpipe.paths import Layout
 
 DEFAULT_MODEL = str(Layout(Path(".")).sentiment_model)
@@ -61,7 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "first answer), else PyTorch at --precision")
     p.add_argument("--batch-size", type=positive_int,
                    help="sentences per forward pass (default: 64 on a CPU, 256 on a GPU)")
-    p.add_argument("--max-length", type=positive_int, default=128, help="tokens per sentence (default: 128)")
+    p.add_argument("--max-length", type=positive_int, help=f"tokens per sentence, up to the model's own limit "
+                   f"(default: {DEFAULT_MAX_LENGTH}, or the model's limit when lower)")
     return p.parse_args(argv)
 
 

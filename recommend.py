@@ -32,12 +32,13 @@ from moodpipe.cli import (
     check_year_order,
     config_from_args,
     new_parser,
+    port,
     positive_int,
     run_cli,
     text_query,
     year,
 )
-from moodpipe.context import add_run_options, run_context
+from moodpipe.context import RunContext, add_run_options, run_context
 from moodpipe.contract import TOP_K
 from moodpipe.files import InputError
 from moodpipe.recommend.evaluation import evaluate_halves, run_evaluations
@@ -80,11 +81,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      "(main.py or --evaluate; results/representation.json beside them), else "
                      f"{DEFAULT_REPRESENTATION}, the labelled-retrieval winner, or {FALLBACK_REPRESENTATION} for "
                      "vectors without embeddings")
-    p.add_argument("--toward", action="append", default=[], metavar="EMOTION",
+    p.add_argument("--toward", action="append", default=[], metavar="EMOTION", type=text_query,
                    help="with --song/--song-id/--text: a mood path of --steps songs from there toward this emotion "
                    "(repeatable). " + EXPLANATIONS["path"])
-    p.add_argument("--steps", type=int, default=5, help="songs on a --toward mood path (default: 5)")
-    p.add_argument("--port", type=int, default=8000, help="--serve: the port (0: any free one; default: 8000)")
+    p.add_argument("--steps", type=positive_int, default=5, help="songs on a --toward mood path (default: 5)")
+    p.add_argument("--port", type=port, default=8000, help="--serve: the port (0: any free one; default: 8000)")
     p.add_argument("--host", default="127.0.0.1", help="--serve: the address to listen on (default: 127.0.0.1)")
     p.add_argument("--exclude-same-artist", action="store_true", help="never recommend the query's own artist")
     p.add_argument("--include-self", action="store_true", help="let a query song appear in its own list")
@@ -108,14 +109,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     ctx = run_context(args)
-    if args.evaluate:
-        return run_evaluations(ctx, args.max_comments, Path(args.song_moods) if args.song_moods else None)
-    if args.evaluate_halves:
-        return evaluate_halves(Path(args.evaluate_halves), ctx.out, k=args.top)
     if args.serve:
         from moodpipe.report.app import App  # lazy: only the app needs the server
         from moodpipe.report.app_server import serve
         return serve(App(ctx, vectors=args.vectors, model_dir=args.model_dir), args.host, args.port)
+    with ctx.hold():  # one run per output root
+        return run_query(ctx, args)
+
+
+def run_query(ctx: RunContext, args: argparse.Namespace) -> dict:
+    if args.evaluate:
+        return run_evaluations(ctx, args.max_comments, Path(args.song_moods) if args.song_moods else None)
+    if args.evaluate_halves:
+        return evaluate_halves(Path(args.evaluate_halves), ctx.out, k=args.top)
     if args.artist and not args.song:
         raise InputError("--artist goes with --song")
     if args.toward and not (args.song or args.song_id or args.text):

@@ -15,20 +15,39 @@ import datetime
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
-from moodpipe.files import InputError
+from moodpipe.files import InputError, cannot_write, is_disk_full
 from moodpipe.logs import setup_logging
 
 log = logging.getLogger("pipeline")
 
 
+INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with where the work done so far is kept (raised by the code that knows, e.g. the crawler)."""
+
+
 def run_cli(main: Callable[[list[str] | None], object], argv: list[str] | None = None) -> None:
-    """Run a command's main(); turn an InputError into `error: ...` on stderr and exit code 2."""
+    """Run a command's main(); turn an InputError (or a full disk) into `error: ...` on stderr and exit code 2,
+    and Ctrl-C into one `interrupted: ...` line and exit code 130. Every write is atomic, so what existed
+    before is intact either way."""
     setup_logging()
     try:
         main(argv)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt as e:
+        where = str(e) or "outputs written before are kept unchanged; re-run the same command to go on"
+        print(f"\ninterrupted: {where}", file=sys.stderr)
+        raise SystemExit(INTERRUPTED) from None
+    except OSError as e:
+        if not is_disk_full(e):
+            raise
+        print(f"error: {cannot_write(Path(e.filename or 'an output'), e)}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
@@ -93,6 +112,23 @@ def fraction(text: str) -> float:
     if value > 1:
         raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
     return value
+
+
+HIGHEST_PORT = 65535
+
+
+def port(text: str) -> int:
+    """A TCP port from 0 (any free one) to 65535.
+
+    >>> port("8000")
+    8000
+    >>> port("70000")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: expected a port from 0 to 65535, got '70000'
+    """
+    if not text.strip().isdigit() or int(text) > HIGHEST_PORT:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to {HIGHEST_PORT}, got {text!r}")
+    return int(text)
 
 
 def year(text: str) -> int:

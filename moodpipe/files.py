@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -104,6 +105,15 @@ def require_unique(df: pd.DataFrame, column: str, path: Path) -> None:
                          f"({', '.join(repeated[:5])}{' ...' if len(repeated) > 5 else ''}); keep one row per {column}")
 
 
+def require_ids(df: pd.DataFrame, column: str, path: Path) -> None:
+    """Every row has an id of its own: a blank one could not be asked for, yet would be scored and ranked."""
+    blank = (df[column].isna() | (df[column].astype(str).str.strip() == "")).to_numpy().nonzero()[0]
+    if len(blank):
+        raise InputError(f"{path}: {len(blank)} row(s) have an empty {column} (line(s) "
+                         f"{', '.join(str(i + 2) for i in blank[:5])}); give each its id or drop those rows")
+    require_unique(df, column, path)
+
+
 TMP_SUFFIX = ".tmp"  # what an interrupted atomic write leaves behind: .<name>.<random>.tmp
 
 
@@ -114,32 +124,78 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
     except OSError as e:  # a read-only place, /proc, a file where a folder should be: check --out
-        raise InputError(f"cannot write {path}: {e.strerror or e} (check --out)") from None
+        raise cannot_write(path, e) from None
     os.close(fd)
     try:
         write(Path(tmp))
-        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; outputs are meant to be shared
+        os.chmod(tmp, SHARED_FILE)  # mkstemp makes owner-only files; outputs are meant to be shared
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if is_disk_full(e):
+            raise cannot_write(path, e) from None
         raise
     return path
 
 
+SHARED_FILE, SHARED_FOLDER = 0o644, 0o755  # outputs are meant to be read by others (mkstemp/mkdtemp make 0600/0700)
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """An OSError for a full disk or quota (some writers, e.g. safetensors, only say so in their message)."""
+    return (isinstance(error, OSError) and error.errno in DISK_FULL) or "No space left on device" in str(error)
+
+
+def cannot_write(path: Path, error: BaseException) -> InputError:
+    """The one-line error for an output that cannot be written: a full disk says so by name."""
+    if is_disk_full(error):
+        return InputError(f"no space left on device writing {path}; earlier outputs are kept, free some space "
+                          "and re-run the same command")
+    return InputError(f"cannot write {path}: {getattr(error, 'strerror', None) or error} (check --out)")
+
+
 @contextmanager
 def atomic_folder(path: Path) -> Iterator[Path]:
-    """Fill a temporary folder beside `path`, then put it in place: a crash never leaves half a folder (what an
-    interrupted run leaves is a `.<name>.<random>.tmp` folder, removed by the next run)."""
+    """Fill a temporary folder beside `path`, then swap it in whole: a crash never leaves half a folder or a mix
+    of old and new files (what an interrupted run leaves is a `.<name>.<random>.tmp` folder, removed by the next
+    run). A full disk while filling it is one error naming the folder; the old folder stays as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX))
+        os.chmod(tmp, SHARED_FOLDER)
+    except OSError as e:
+        raise cannot_write(path, e) from None
     try:
         yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        share(tmp)
+        swap_folder(tmp, path)
+    except BaseException as e:
+        if is_disk_full(e):
+            raise cannot_write(path, e) from None
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def share(folder: Path) -> None:
+    """Make a finished folder readable by others, as outputs are meant to be (some savers, e.g. safetensors,
+    write owner-only files)."""
+    for item in [folder, *folder.rglob("*")]:
+        os.chmod(item, SHARED_FOLDER if item.is_dir() else SHARED_FILE)
+
+
+def swap_folder(new: Path, path: Path) -> None:
+    """Put folder `new` at `path`: the old one is renamed aside first and removed after, so at every moment
+    `path` is the old folder, the new one, or (for an instant) absent; never a mix."""
+    old = None
+    if path.exists():
+        old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old.", suffix=TMP_SUFFIX))
+        os.replace(path, old)
+    os.replace(new, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_text_atomic(path: Path, text: str) -> Path:

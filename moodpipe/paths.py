@@ -86,6 +86,7 @@ def embeddings_path(vectors_csv: Path) -> Path:
     """results/song_emotions.csv -> results/song_emotions.embeddings.npz"""
     return Path(vectors_csv).with_suffix(EMBEDDINGS_SUFFIX)
 SCORING_SUMMARY = "song_emotions.json"  # beside the vectors: which lyrics file, how many songs, which skipped
+RUN_LOCK = ".run.lock"  # in the output root: held by the command writing there (moodpipe.context)
 GRAPHS_DIR = "sample_graphs"  # committed figures, redrawn by every run
 
 

@@ -211,7 +211,7 @@ def test_a_missing_page_fails_without_retries(melon, tmp_path):
 
 def test_killed_crawl_resumes_from_the_cache(melon, tmp_path):
     out = tmp_path / "melon_songs.csv"
-    out.write_text("the previous run's CSV\n", encoding="utf-8")
+    out.write_text("song_id,lyrics\n", encoding="utf-8")
     melon.script["song:30003"] = [("hang",)]  # the third song never answers: kill the crawler there
     command = [sys.executable, "crawl_melon.py", "--years", "2000-2001", "--top", "3", "--delay", "0",
                "--base-url", melon.base_url, "--data-dir", str(tmp_path / "data"), "--lyrics", str(out),
@@ -226,7 +226,7 @@ def test_killed_crawl_resumes_from_the_cache(melon, tmp_path):
         crawler.kill()
         crawler.wait()
         crawler.stderr.close()
-    assert out.read_text(encoding="utf-8") == "the previous run's CSV\n"  # never half-written or replaced
+    assert out.read_text(encoding="utf-8") == "song_id,lyrics\n"  # never half-written or replaced
 
     summary = crawl(config_for(melon, tmp_path, lyrics=out))
 
@@ -238,7 +238,7 @@ def test_killed_crawl_resumes_from_the_cache(melon, tmp_path):
 
 def test_interrupted_csv_write_keeps_the_original_file(melon, tmp_path, monkeypatch):
     out = tmp_path / "melon_songs.csv"
-    out.write_text("the previous run's CSV\n", encoding="utf-8")
+    out.write_text("song_id,lyrics\n", encoding="utf-8")
 
     def write_half_then_die(self, path, *args, **kwargs):
         Path(path).write_text("song_id,song_na", encoding="utf-8")
@@ -247,7 +247,7 @@ def test_interrupted_csv_write_keeps_the_original_file(melon, tmp_path, monkeypa
     monkeypatch.setattr(pd.DataFrame, "to_csv", write_half_then_die)
     with pytest.raises(KeyboardInterrupt):
         crawl(config_for(melon, tmp_path, song_ids=["30001"], lyrics=out))
-    assert out.read_text(encoding="utf-8") == "the previous run's CSV\n"
+    assert out.read_text(encoding="utf-8") == "song_id,lyrics\n"
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["melon_songs.csv"]  # no temp file left
 
 

@@ -32,6 +32,7 @@ from moodpipe.models.heads import (
     merge_used_rows,
 )
 from moodpipe.models.inference import masked_mean
+from moodpipe.models.saved_folder import weights_digest
 from moodpipe.paths import Layout
 from moodpipe.runtime import resolve_runtime
 from moodpipe.stages import emotion
@@ -426,7 +427,9 @@ def test_goemotions_multilabel_training_writes_thresholds(tiny_encoder, tmp_path
                        str(tiny_encoder), "--out", str(tmp_path / "out"), "--max-steps", "2", "--batch-size", "8",
                        "--precision", "fp32", "--head-lr", "1e-3"])
     model_dir = tmp_path / "out" / "saved_model" / "goemotions"
-    assert set(json.loads((model_dir / "thresholds.json").read_text())) == set(names)
+    thresholds = json.loads((model_dir / "thresholds.json").read_text())
+    assert set(thresholds["thresholds"]) == set(names)
+    assert thresholds["weights_sha256"] == weights_digest(model_dir)  # the weights they were tuned for
     assert metrics["test"]["ekman7_tuned"]["per_class"].keys() == {"anger", "joy", "neutral"}
     loaded = EmotionClassifier.from_pretrained(model_dir)
     assert loaded.config.problem_type == "multi_label_classification"

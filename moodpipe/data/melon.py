@@ -23,6 +23,7 @@ import pandas as pd
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 from tqdm import tqdm
 
+from moodpipe.cli import Interrupted
 from moodpipe.data.melon_fetch import FetchError, FetchSettings, NetworkUnreachable, PoliteFetcher
 from moodpipe.files import InputError, write_csv_atomic, write_json_atomic
 from moodpipe.paths import LYRICS_FILES
@@ -240,7 +241,9 @@ def song_row(entry: dict, fetcher: PoliteFetcher, base_url: str) -> dict:
 
 def crawl(config: CrawlConfig) -> dict:
     """Crawl the configured source into config.out_path(); return a summary dict."""
-    out, fetcher, problems = config.out_path(), PoliteFetcher(config.fetch_settings()), []
+    out = config.out_path()
+    had = check_output(out, config.replace)  # before any page is fetched: a crawl that could not be written stops now
+    fetcher, problems = PoliteFetcher(config.fetch_settings()), []
     if config.delay < 1 and config.base_url.rstrip("/") == MELON:
         log.warning("--delay %.2fs is below 1 s: please be gentle with melon.com", config.delay)
     try:
@@ -255,13 +258,12 @@ def crawl(config: CrawlConfig) -> dict:
                          "stage a lyrics CSV you already have (columns song_id, song_name, artist, lyrics) with "
                          "`python lyrics_emotion.py score --lyrics FILE` or `python main.py --lyrics FILE`") from None
     except KeyboardInterrupt:
-        log.warning("interrupted: %d pages are cached in %s; re-run the same command to resume",
-                    fetcher.fetched + fetcher.from_cache, fetcher.cache_dir)
-        raise
+        raise Interrupted(f"{fetcher.fetched + fetcher.from_cache} pages are cached in {fetcher.cache_dir} and "
+                          f"{out} is unchanged; re-run the same command to resume") from None
 
     table = pd.DataFrame(rows, columns=COLUMNS).astype({"year": "Int64", "rank": "Int64", "n_lines": "Int64"})
     summary = summarize(table, fetcher, problems) | {"out": str(out)}
-    check_worth_writing(table, summary, out, config.replace)
+    check_worth_writing(table, summary, out, had, config.replace)
     write_csv_atomic(out, table)
     effective = asdict(config) | {"out": out, "cache_dir": fetcher.cache_dir}
     write_json_atomic(out.with_suffix(".crawl.json"), {"config": effective, "summary": summary})
@@ -269,25 +271,46 @@ def crawl(config: CrawlConfig) -> dict:
     return summary
 
 
-def songs_with_lyrics(path: Path) -> int:
-    """How many songs with lyrics a lyrics CSV holds (0 when it cannot be read as one)."""
-    try:
-        lyrics = pd.read_csv(path, usecols=["lyrics"], dtype=str, encoding="utf-8-sig").lyrics
-    except (ValueError, OSError, pd.errors.ParserError):  # not a lyrics CSV (or no lyrics column): nothing to lose
+def check_output(out: Path, replace: bool) -> int:
+    """How many songs with lyrics the CSV to be written holds now (0: none there). A folder in its place, or a
+    file that cannot be read as a lyrics CSV (another encoding, separator or header), stops the crawl before it
+    starts: what cannot be counted cannot be known to be worth less than the crawl (unless replace)."""
+    if out.is_dir():
+        raise InputError(f"--lyrics {out} is a folder: give the path of a CSV file to write")
+    if not out.is_file() or out.stat().st_size == 0:
         return 0
-    return int((lyrics.fillna("").str.strip() != "").sum())
+    try:
+        return songs_with_lyrics(out)
+    except InputError as e:
+        if replace:
+            return 0
+        raise InputError(f"not replacing {out}: {e}; re-run with --replace to overwrite it, or --lyrics NEW.csv to "
+                         "keep both") from None
 
 
-def check_worth_writing(table: pd.DataFrame, summary: dict, out: Path, replace: bool) -> None:
+def songs_with_lyrics(path: Path) -> int:
+    """How many songs with lyrics a lyrics CSV holds; an InputError saying why when it cannot be read as one."""
+    try:
+        table = pd.read_csv(path, dtype=str, encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InputError(f"it is not UTF-8 ({e.reason} at byte {e.start})") from None
+    except (ValueError, OSError, pd.errors.ParserError) as e:
+        raise InputError(f"it cannot be read as a CSV ({' '.join(str(e).split())[:120]})") from None
+    if "lyrics" not in table.columns:
+        raise InputError(f"it has no `lyrics` column (columns: {', '.join(map(str, table.columns))[:120]})")
+    return int((table.lyrics.fillna("").str.strip() != "").sum())
+
+
+def check_worth_writing(table: pd.DataFrame, summary: dict, out: Path, had: int, replace: bool) -> None:
     """Refuse a crawl in which every song failed, and one that would replace a CSV holding more songs with
     lyrics (a good file lost to a bad network day), unless replace. The pages stay cached either way."""
     if summary["failed"] == len(table):
         raise InputError(f"every one of the {len(table)} songs failed ({summary_line(summary)}); nothing was "
                          f"written{f' and {out} is kept' if out.is_file() else ''}")
-    had, has = (songs_with_lyrics(out) if out.is_file() else 0), int((table.status == "ok").sum())
+    has = int((table.status == "ok").sum())
     if has < had and not replace:
         raise InputError(f"not replacing {out}: it holds {had} songs with lyrics, this crawl found {has} "
-                         f"({summary_line(summary)}); re-run with --replace to overwrite it, or --out NEW.csv to "
+                         f"({summary_line(summary)}); re-run with --replace to overwrite it, or --lyrics NEW.csv to "
                          "keep both (fetched pages are cached)")
 
 

@@ -6,7 +6,10 @@ cache hits never wait (they never reach the adapter).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,8 @@ import requests_cache
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NameResolutionError, ReadTimeoutError
 from urllib3.util.retry import Retry
+
+from moodpipe.files import InputError, cannot_write
 
 log = logging.getLogger("pipeline")
 
@@ -97,11 +102,38 @@ def failure_reason(error: requests.RequestException) -> str:
     return "connection" if isinstance(error, requests.ConnectionError) else type(error).__name__
 
 
+def usable_cache(cache_dir: Path) -> Path:
+    """The page cache's SQLite file, opened and checked first: a --cache-dir that is a file is an error, and a
+    damaged cache (a crash, a disk error) is moved aside with a warning and rebuilt by refetching."""
+    if cache_dir.exists() and not cache_dir.is_dir():
+        raise InputError(f"--cache-dir {cache_dir} is a file: give a folder for the page cache")
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise cannot_write(cache_dir, e) from None
+    db = cache_dir / CACHE_NAME
+    if db.is_file() and (problem := sqlite_problem(db)):
+        aside = db.with_name(f"{db.name}.damaged-{int(time.time())}")
+        os.replace(db, aside)
+        log.warning("the page cache %s is damaged (%s): moved to %s, starting a new one (pages are fetched again)",
+                    db, problem, aside.name)
+    return db
+
+
+def sqlite_problem(db: Path) -> str | None:
+    """Why an SQLite file cannot be used (None: it can)."""
+    try:
+        with contextlib.closing(sqlite3.connect(db)) as connection:
+            verdict = connection.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.Error as e:
+        return str(e)
+    return None if verdict == "ok" else verdict
+
+
 def polite_session(config: FetchSettings) -> requests_cache.CachedSession:
-    cache_dir = Path(config.cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    db = usable_cache(Path(config.cache_dir))
     session = requests_cache.CachedSession(
-        str(cache_dir / CACHE_NAME), backend="sqlite", expire_after=requests_cache.NEVER_EXPIRE,
+        str(db), backend="sqlite", expire_after=requests_cache.NEVER_EXPIRE,
         allowable_codes=(200,), allowable_methods=("GET",), cache_control=False)  # Melon's no-cache is ignored
     retry = PoliteRetry(total=config.retries, backoff_factor=config.backoff, status_forcelist=RETRY_STATUSES,
                         allowed_methods=frozenset({"GET"}), raise_on_status=False, backoff_max=MAX_RETRY_AFTER)

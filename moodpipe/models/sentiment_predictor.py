@@ -20,9 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-from moodpipe.files import InputError, loading
+from moodpipe.files import DAMAGED_FILE_ERRORS, SHARED_FILE, InputError, loading
 from moodpipe.logs import quiet_transformers
-from moodpipe.models.saved_folder import damaged_file_in, label_names, model_load_errors
+from moodpipe.models.saved_folder import (
+    WEIGHTS_HASH,
+    check_derived,
+    damaged_file_in,
+    label_names,
+    model_load_errors,
+    position_limit,
+    weights_digest,
+)
 from moodpipe.paths import ONNX_MODEL, REBUILD_SENTIMENT
 from moodpipe.runtime import CPU, Runtime
 
@@ -50,7 +58,10 @@ class OnnxPredictor:
     precision: str = "fp32"
 
 
-def load_predictor(model_dir: str | Path, runtime: Runtime = CPU, max_length: int = 128, engine: str = "auto",
+DEFAULT_MAX_LENGTH = 128  # tokens per sentence, unless the model takes fewer
+
+
+def load_predictor(model_dir: str | Path, runtime: Runtime = CPU, max_length: int | None = None, engine: str = "auto",
                    precision_option: str = "auto") -> Predictor | OnnxPredictor:
     """Load a saved classifier once, on the command's runtime (device and precision). engine auto|torch|onnx
     (auto: ONNX Runtime, which runs fp32, when the folder has model.onnx, the runtime is the CPU and the
@@ -60,6 +71,11 @@ def load_predictor(model_dir: str | Path, runtime: Runtime = CPU, max_length: in
         raise InputError(f"no trained model in {model_dir}: run `{REBUILD_SENTIMENT}` first (or pass --model FOLDER)")
     if engine not in ENGINES:
         raise InputError(f"--runtime must be one of {', '.join(ENGINES)}, not {engine!r}")
+    limit = position_limit(model_dir, REBUILD_SENTIMENT)
+    max_length = max_length or min(DEFAULT_MAX_LENGTH, limit or DEFAULT_MAX_LENGTH)
+    if limit is not None and max_length > limit:
+        raise InputError(f"--max-length {max_length} is more than the {limit} tokens the model in {model_dir} can "
+                         f"take; pass --max-length {limit} or less")
     if engine == "onnx" or (engine == "auto" and wants_onnx(model_dir, runtime, precision_option)):
         return load_onnx_predictor(model_dir, max_length)
     return load_torch_predictor(model_dir, runtime, max_length)
@@ -98,8 +114,11 @@ def load_onnx_predictor(model_dir: Path, max_length: int) -> OnnxPredictor:
     tokenizer.enable_truncation(max_length)
     tokenizer.no_padding()
     with loading(onnx_file, REBUILD_SENTIMENT, (ort_errors.InvalidProtobuf, ort_errors.InvalidGraph,
-                                                ort_errors.Fail, ort_errors.NoSuchFile)):
+                                                ort_errors.Fail, ort_errors.NoSuchFile, ort_errors.InvalidArgument,
+                                                ort_errors.RuntimeException, *DAMAGED_FILE_ERRORS)):
         session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    check_derived(onnx_file, session.get_modelmeta().custom_metadata_map.get(WEIGHTS_HASH), model_dir,
+                  REBUILD_SENTIMENT)
     return OnnxPredictor(session, tokenizer, labels, int(config.get("pad_token_id") or 0), max_length)
 
 
@@ -149,6 +168,7 @@ def export_onnx(model_dir: Path) -> Path | None:
 
 
 def _export_onnx(model_dir: Path) -> Path:
+    import onnx
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     cpu_model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32).eval()
@@ -164,6 +184,10 @@ def _export_onnx(model_dir: Path) -> Path:
                               input_names=["input_ids", "attention_mask"], output_names=["logits"],
                               opset_version=17,
                               dynamic_axes={"input_ids": axes, "attention_mask": axes, "logits": {0: "batch"}})
+        graph = onnx.load(tmp)  # stamped with the weights it came from: load_onnx_predictor checks it
+        onnx.helper.set_model_props(graph, {WEIGHTS_HASH: weights_digest(model_dir)})
+        onnx.save(graph, tmp)
+        os.chmod(tmp, SHARED_FILE)
         os.replace(tmp, model_dir / ONNX_MODEL)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from moodpipe import paths
-from moodpipe.files import write_json_atomic
+from moodpipe.files import InputError, read_json, write_json_atomic
+from moodpipe.models.saved_folder import WEIGHTS_HASH, check_derived, weights_digest
 
 WEIGHT_GRID = tuple(round(w, 2) for w in np.linspace(0, 1, 21))  # the model's share, 0.05 apart
 
@@ -79,6 +80,7 @@ def save_blend(folder: Path, pipeline, weight: float, val_scores: dict) -> None:
     else:
         (folder / paths.TFIDF_MODEL).unlink(missing_ok=True)
     write_json_atomic(folder / paths.BLEND, {
+        WEIGHTS_HASH: weights_digest(folder),
         "model_weight": weight, "tfidf_weight": round(1 - weight, 2), "used": used,
         "tfidf": "char 1-4-gram TF-IDF + logistic regression, fitted on the training rows",
         "chosen_by": "validation macro-F1", "val_macro_f1_by_model_weight": {str(w): s for w, s in val_scores.items()}})
@@ -87,12 +89,17 @@ def save_blend(folder: Path, pipeline, weight: float, val_scores: dict) -> None:
 def load_blend(folder: Path) -> tuple[object | None, float]:
     """(TF-IDF pipeline or None, the model's weight) of a saved predictor; a folder without blend.json
     (older runs, GoEmotions) is the model alone."""
-    import json
     folder = Path(folder)
-    if not (folder / paths.BLEND).is_file():
+    blend_file, rebuild = folder / paths.BLEND, paths.REBUILD_EMOTION
+    if not blend_file.is_file():
         return None, 1.0
-    weight = float(json.loads((folder / paths.BLEND).read_text())["model_weight"])
+    saved = read_json(blend_file, rebuild)
+    weight = saved.get("model_weight") if isinstance(saved, dict) else None
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 1:
+        raise InputError(f"{blend_file}: model_weight must be a number from 0 to 1, got {weight!r}; rebuild it with "
+                         f"`{rebuild}`")
+    check_derived(blend_file, saved.get(WEIGHTS_HASH), folder, rebuild)
     if weight >= 1:
         return None, 1.0
     import joblib
-    return joblib.load(folder / paths.TFIDF_MODEL), weight
+    return joblib.load(folder / paths.TFIDF_MODEL), float(weight)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from moodpipe.contract import emotion_label, is_emotion_column, major_label
-from moodpipe.files import InputError, loading, read_csv_checked, require_columns, require_unique
+from moodpipe.files import InputError, loading, read_csv_checked, require_columns, require_ids
 from moodpipe.models.emotion_predictor import EMBEDDINGS
 from moodpipe.paths import REBUILD_SONG_VECTORS
 
@@ -76,7 +76,7 @@ def load_song_vectors(path: Path) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
     df = read_csv_checked(path, f"run `{REBUILD_SONG_VECTORS}` first, or pass --vectors FILE", REBUILD_SONG_VECTORS)
     id_col = next((c for c in ID_COLUMNS if c in df.columns), None)
     if id_col:
-        require_unique(df, id_col, path)
+        require_ids(df, id_col, path)
     title_col = next((c for c in TITLE_COLUMNS if c in df.columns), None)
     if title_col is None:
         require_columns(df, ["song_name"], path, "a title column is needed to name songs")
@@ -91,7 +91,26 @@ def load_song_vectors(path: Path) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
                          "artist": df["artist"].fillna("").astype(str) if "artist" in df.columns else "",
                          "year": year})
     probs = df[columns].apply(pd.to_numeric, errors="coerce").to_numpy(float)  # text -> NaN -> named below
+    check_probabilities(probs, columns, song_labels(meta), path)
     return meta, probs, columns
+
+
+PROBABILITY_SLACK = 1e-4  # rounding in a saved CSV; beyond it a value is not a probability
+
+
+def check_probabilities(probs: np.ndarray, columns: Sequence[str], labels: Sequence[str], path: Path) -> None:
+    """`emo:`/`major:` columns hold probabilities: a value outside 0..1 (or NaN, inf) is an error naming the
+    songs and the column, never a silently different ranking."""
+    scored = [j for j, c in enumerate(columns) if is_emotion_column(c) or major_label(str(c))]
+    if not scored:
+        return
+    x = probs[:, scored]
+    bad = ~np.isfinite(x) | (x < -PROBABILITY_SLACK) | (x > 1 + PROBABILITY_SLACK)
+    if bad.any():
+        rows, cols = np.nonzero(bad)
+        raise InputError(f"{path}: {len(set(rows))} song(s) have emotion values that are not probabilities "
+                         f"from 0 to 1 (e.g. {columns[scored[cols[0]]]} = {x[rows[0], cols[0]]!r} for "
+                         f"{labels[rows[0]]}); rebuild it with `{REBUILD_SONG_VECTORS}`")
 
 
 def load_song_embeddings(path: Path, song_ids: pd.Series) -> dict[str, np.ndarray]:
@@ -106,7 +125,21 @@ def load_song_embeddings(path: Path, song_ids: pd.Series) -> dict[str, np.ndarra
         if len(ids) != len(song_ids) or not (ids == song_ids.astype(str).to_numpy()).all():
             log.warning("%s does not hold the songs of %s (re-scored since?); ignoring it", npz, path)
             return {}
-        return {k: saved[k] for k in saved.files if k in EMBEDDINGS}
+        found = {k: saved[k] for k in saved.files if k in EMBEDDINGS}
+    for name, x in found.items():
+        check_embeddings(x, name, ids, npz)
+    return found
+
+
+def check_embeddings(x: np.ndarray, name: str, ids: np.ndarray, npz: Path) -> None:
+    """One finite row per song: a wrong shape or a NaN/inf names the file, the array and the songs."""
+    if x.ndim != 2 or len(x) != len(ids) or not np.issubdtype(x.dtype, np.number):
+        raise InputError(f"{npz}: `{name}` is a {x.dtype} array of shape {x.shape}, not one row per song "
+                         f"({len(ids)}); rebuild it with `{REBUILD_SONG_VECTORS}`")
+    bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
+    if len(bad):
+        raise InputError(f"{npz}: `{name}` holds NaN or infinite values for {len(bad)} song(s) (song_id "
+                         f"{', '.join(ids[bad[:5]])}); rebuild it with `{REBUILD_SONG_VECTORS}`")
 
 
 def load_catalogue(path: Path) -> tuple[pd.DataFrame, np.ndarray, list[str], dict[str, np.ndarray]]:

@@ -213,16 +213,52 @@ def fitted_space(catalogue: dict, columns: Sequence[str], name: str, source: obj
 
 # ----------------------------------------------------------------------------- the choice, saved beside the vectors
 
+REBUILD_CHOICE = "python main.py --stages recommend --force"
+
+
 def saved_choice(vectors: Path) -> dict:
-    """What results/representation.json beside the vectors says (empty when there is none)."""
+    """What results/representation.json beside the vectors says (empty when there is none), checked against its
+    schema: a name or mixture that is not ours is an error naming the file, never a quietly different ranking."""
     path = Path(vectors).parent / REPRESENTATION_FILE
-    return read_json(path, "python main.py --stages recommend --force") if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    saved = read_json(path, REBUILD_CHOICE)
+    problem = choice_problem(saved)
+    if problem:
+        raise InputError(f"{path}: {problem}; rebuild it with `{REBUILD_CHOICE}` (or delete it to use the default)")
+    return saved
+
+
+def choice_problem(saved: object) -> str | None:
+    """Why a saved choice does not fit its schema: {representation: a known name, hybrid (optional): {part,
+    weight from 0 to 1, rest}} (None: it fits).
+
+    >>> choice_problem({"representation": "hybrid", "hybrid": {"part": "mood", "weight": 7.0, "rest": "log"}})
+    'hybrid weight must be a number from 0 to 1, got 7.0'
+    """
+    if not isinstance(saved, dict):
+        return f"expected a JSON object, got {type(saved).__name__}"
+    name = saved.get("representation")
+    if name is not None and name not in REPRESENTATIONS:
+        return f"unknown representation {name!r} (known: {', '.join(REPRESENTATIONS)})"
+    hybrid = saved.get("hybrid")
+    if hybrid is None:
+        return None
+    fields = {"part", "weight", "rest"}
+    if not isinstance(hybrid, dict) or set(hybrid) != fields:
+        return f"`hybrid` must be an object with exactly {', '.join(sorted(fields))}, got {hybrid!r}"
+    bad = [hybrid[k] for k in ("part", "rest") if hybrid[k] not in REPRESENTATIONS or hybrid[k] == "hybrid"]
+    if bad:
+        return f"hybrid part {bad[0]!r} is not a representation it can mix"
+    weight = hybrid["weight"]
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 1:
+        return f"hybrid weight must be a number from 0 to 1, got {weight!r}"
+    return None
 
 
 def saved_representation(vectors: Path) -> str | None:
     """The representation chosen for these vectors, if any."""
-    name = saved_choice(vectors).get("representation")
-    return name if name in REPRESENTATIONS else None
+    return saved_choice(vectors).get("representation")
 
 
 def hybrid_for(vectors: Path) -> Hybrid:

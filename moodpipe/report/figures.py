@@ -47,6 +47,12 @@ def saved_table(root: Path, path: Path, **options) -> pd.DataFrame:
     return read_csv_checked(path, rebuild=Layout(root).rebuild_command(path), **options)
 
 
+def incomplete(root: Path, path: Path, what: str) -> InputError:
+    """A saved file that parses but cannot be drawn (cut short, emptied): one line naming it and its rebuild."""
+    return InputError(f"{path} {what}, so its figure would be wrong; rebuild it with "
+                      f"`{Layout(root).rebuild_command(path)}`")
+
+
 def draw_matrix(ax, matrix: np.ndarray, labels: list[str], title: str, fmt: str = "d", cmap: str = "Blues",
                 annotate: bool = True, vmin: float | None = None, vmax: float | None = None) -> None:
     image = ax.imshow(matrix, cmap=cmap, vmin=vmin, vmax=vmax)
@@ -87,10 +93,13 @@ def label_distribution(root: Path, ax) -> None:
 
 
 def training_curves(root: Path, ax) -> None:
-    history = saved_json(root, Layout(root).sentiment_model / paths.TRAINER_LOG)
+    log_file = Layout(root).sentiment_model / paths.TRAINER_LOG
+    history = saved_json(root, log_file)
     train = [(h["epoch"], h["loss"]) for h in history if "loss" in h]
     evals = [(h["epoch"], h["eval_accuracy"], h["eval_macro_f1"], h["eval_loss"]) for h in history
              if "eval_macro_f1" in h]
+    if not train or not evals:
+        raise incomplete(root, log_file, "holds no training loss or no validation scores")
     ax.plot(*zip(*train, strict=True), label="training loss", color="tab:gray")
     ax.plot([e[0] for e in evals], [e[3] for e in evals], "o-", label="validation loss", color="tab:red")
     ax.set(title="Sentiment fine-tuning", xlabel="epoch", ylabel="loss")
@@ -155,7 +164,10 @@ def head_comparison(root: Path, ax) -> None:
 
 def song_heatmap(root: Path, ax) -> None:
     df = saved_table(root, Layout(root).heatmap)
-    matrix = df.drop(columns=["song_id", "song"]).to_numpy(float)
+    matrix = df.drop(columns=["song_id", "song"]).apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    if matrix.shape[0] != matrix.shape[1] or not np.isfinite(matrix).all() or np.abs(matrix).max() > 1 + 1e-6:
+        raise incomplete(root, Layout(root).heatmap, f"is not a square matrix of cosines from -1 to 1 (shape "
+                         f"{matrix.shape}, {int((~np.isfinite(matrix)).sum())} missing or non-numeric values)")
     chosen = Layout(root).chosen_representation
     representation = saved_json(root, chosen).get("representation", "?") if chosen.is_file() else "?"
     draw_matrix(ax, matrix, df.song.tolist(), f"Cosine similarity of 10 random songs ({representation} vectors)",

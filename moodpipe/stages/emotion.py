@@ -15,7 +15,7 @@ from moodpipe import paths
 from moodpipe.context import RunContext
 from moodpipe.contract import BEST_VAL_MACRO_F1, MACRO_F1
 from moodpipe.data.aihub import ONE_PER_MAJOR, prepare_aihub
-from moodpipe.files import write_csv_atomic, write_json_atomic, write_text_atomic
+from moodpipe.files import atomic_folder, loading, write_csv_atomic, write_json_atomic, write_text_atomic
 from moodpipe.models.emotion_finetune import DATASETS, TRAIN_DEFAULTS, EmotionTrainConfig, check_config, fine_tune_head
 from moodpipe.models.emotion_predictor import score_texts
 from moodpipe.models.heads import HEADS, label_similarity
@@ -28,6 +28,7 @@ from moodpipe.models.metrics import (
     major_classes,
     paired_bootstrap_accuracy,
 )
+from moodpipe.models.saved_folder import model_load_errors
 from moodpipe.models.tfidf import choose_weight, save_blend, tfidf_probabilities
 from moodpipe.models.training import library_versions, save_model_folder, tokenize_dataset
 from moodpipe.models.weights import resolve_model
@@ -66,12 +67,14 @@ def train_aihub(ctx: RunContext, cfg: EmotionTrainConfig) -> dict:
     from transformers import AutoTokenizer
     layout, runtime = ctx.layout, ctx.runtime
     corpus = Path(cfg.corpus) if cfg.corpus else ctx.data_dir / paths.CORPUS_DIR
-    resolved = resolve_model(cfg.model, "ko")  # before the splits are written: a bad --model leaves no outputs
+    resolved = resolve_model(cfg.model, "ko")
+    with loading(Path(resolved.path), "pass --model a model folder, a hub id or bundled:multilingual-e5-small",
+                 (*model_load_errors(), TypeError)):  # nothing is written until the inputs have loaded
+        tokenizer = AutoTokenizer.from_pretrained(resolved.path)
     units, label_names, report = prepare_aihub(corpus, cfg.unit, cfg.add_sentences, ctx.seed,
                                                cfg.max_train_rows, cfg.max_eval_rows, layout,
-                                               write=is_main_process(), only_labels=cfg.only_labels)
+                                               write=False, only_labels=cfg.only_labels)
     baselines, tfidf = emotion_baselines(units, label_names)
-    tokenizer = AutoTokenizer.from_pretrained(resolved.path)
     data = tokenized_splits(tokenizer, units, cfg.train.max_length)
     results, models, probs_of = {}, {}, {}
     for head in list(HEADS) if cfg.compare else [cfg.head or "arch2"]:
@@ -92,11 +95,15 @@ def train_aihub(ctx: RunContext, cfg: EmotionTrainConfig) -> dict:
     if len(results) > 1:
         metrics["comparison"]["ensemble"] = comparison_row(head_ensemble(results, probs_of, units, label_names,
                                                                          cfg.similarity_credit))
-    model_dir = save_emotion_model(layout, models[head], tokenizer, metrics, results, (tfidf, weight, val_curve))
-    if is_main_process():  # the saved predictor, loaded back through the one loader songs and queries use
-        test_probs = score_texts(model_dir, units["test"].text.tolist(), runtime,
-                                 max_length=cfg.train.max_length)
-        finish_emotion_model(model_dir, cfg, metrics, results, units, test_probs, probs_of)
+    if not is_main_process():
+        return metrics
+    for name, part in units.items():  # written last, so the splits on disk are always those of the saved model
+        write_csv_atomic(layout.emotion_split(name), part)
+    with atomic_folder(layout.emotion_model) as folder:  # built beside the old folder, swapped in whole
+        save_emotion_model(folder, models[head], tokenizer, metrics, results, (tfidf, weight, val_curve))
+        # the saved predictor, loaded back through the one loader songs and queries use
+        test_probs = score_texts(folder, units["test"].text.tolist(), runtime, max_length=cfg.train.max_length)
+        finish_emotion_model(folder, cfg, metrics, results, units, test_probs, probs_of)
     return metrics
 
 
@@ -149,11 +156,8 @@ def head_ensemble(results: dict, probs_of: dict, units: dict, label_names: list[
             "frozen": {"trainable_params": sum(r["frozen"]["trainable_params"] for r in runs)}}
 
 
-def save_emotion_model(layout: paths.Layout, model, tokenizer, metrics, results, blend_parts) -> Path:
+def save_emotion_model(model_dir: Path, model, tokenizer, metrics, results, blend_parts) -> Path:
     """The predictor's files: weights, tokenizer, blend weight and TF-IDF part, label similarity, logs."""
-    model_dir = layout.emotion_model
-    if not is_main_process():
-        return model_dir
     save_model_folder(model_dir, model, tokenizer, metrics, results[metrics["head"]]["trainer_log"])
     save_blend(model_dir, *blend_parts)
     label_names = metrics["labels"]

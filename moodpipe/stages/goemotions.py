@@ -18,7 +18,7 @@ from moodpipe.context import RunContext
 from moodpipe.contract import BEST_VAL_MACRO_F1, EKMAN7_TUNED, LABELS28_AT_HALF, LABELS28_TUNED, MAJORITY
 from moodpipe.data.aihub import limit_rows
 from moodpipe.data.goemotions import read_goemotions
-from moodpipe.files import write_csv_atomic, write_json_atomic, write_text_atomic
+from moodpipe.files import atomic_folder, write_csv_atomic, write_json_atomic, write_text_atomic
 from moodpipe.models.emotion_finetune import EmotionTrainConfig, fine_tune_head
 from moodpipe.models.inference import predict_logits, sigmoid
 from moodpipe.models.metrics import (
@@ -28,6 +28,7 @@ from moodpipe.models.metrics import (
     multilabel_metrics,
     tune_thresholds,
 )
+from moodpipe.models.saved_folder import WEIGHTS_HASH, weights_digest
 from moodpipe.models.training import library_versions, save_model_folder, tokenize_dataset
 from moodpipe.models.weights import resolve_model
 from moodpipe.report.documents import goemotions_model_card
@@ -89,13 +90,14 @@ def label_lists(rows: np.ndarray, names: list[str]) -> list[str]:
 
 
 def save_goemotions(layout: paths.Layout, model, tokenizer, metrics, facts, test, pred, names) -> Path:
-    model_dir = layout.goemotions_model
     if not is_main_process():
-        return model_dir
-    save_model_folder(model_dir, model, tokenizer, metrics, facts["trainer_log"])
-    write_json_atomic(model_dir / paths.THRESHOLDS, metrics["thresholds"])
-    write_csv_atomic(model_dir / paths.TEST_PREDICTIONS, pd.DataFrame(
-        {"comment_id": test.comment_id, "text": test.text, "labels": label_lists(np.stack(test.y.to_numpy()), names),
-         "predicted": label_lists(pred, names)}))
-    write_text_atomic(model_dir / paths.MODEL_CARD, goemotions_model_card(metrics))
-    return model_dir
+        return layout.goemotions_model
+    with atomic_folder(layout.goemotions_model) as folder:  # built beside the old folder, swapped in whole
+        save_model_folder(folder, model, tokenizer, metrics, facts["trainer_log"])
+        write_json_atomic(folder / paths.THRESHOLDS, {WEIGHTS_HASH: weights_digest(folder),
+                                                      "thresholds": metrics["thresholds"]})
+        write_csv_atomic(folder / paths.TEST_PREDICTIONS, pd.DataFrame(
+            {"comment_id": test.comment_id, "text": test.text,
+             "labels": label_lists(np.stack(test.y.to_numpy()), names), "predicted": label_lists(pred, names)}))
+        write_text_atomic(folder / paths.MODEL_CARD, goemotions_model_card(metrics))
+    return layout.goemotions_model

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from moodpipe import paths
+from moodpipe.cli import Interrupted
 from moodpipe.context import RunContext
 from moodpipe.contract import ACCURACY, FIGURES, HEAD_COMPARISON_FIGURE, MACRO_F1, RECALL_AT_K, SPLITS
 from moodpipe.data.aihub import corpus_files
@@ -348,7 +349,7 @@ def clean_up_interrupted(cfg: RunConfig) -> None:
     checkpoints): they are never resumed from, and one weights file can be hundreds of MB."""
     out = layout(cfg)
     folders = [out.processed, out.sentiment_model, out.emotion_model, out.goemotions_model, out.results,
-               out.stage_records, out.graphs]
+               out.stage_records, out.graphs, out.sentiment_model.parent]  # the last: model folders being built
     removed = remove_orphans(cfg.ctx.out, folders)
     if removed:
         print(describe_removed(removed))
@@ -372,6 +373,9 @@ def run_pipeline(cfg: RunConfig, argv: list[str] | None = None) -> dict:
             run["stages"][stage.name] = {"status": "failed", "error": str(e)}
             failed = f"[{stage.name}] {e}"
             break
+        except KeyboardInterrupt:
+            raise Interrupted(f"[{stage.name}] stopped before it finished; the stages that finished keep their "
+                              f"outputs under {cfg.ctx.out}; re-run the same command to go on") from None
         print(progress_line([s for s in STAGES if s in cfg.stages], stage.name, time.time() - started,
                             earlier))
     run["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")

@@ -24,7 +24,7 @@ from moodpipe.files import (
     InputError,
     read_csv_checked,
     require_columns,
-    require_unique,
+    require_ids,
     write_csv_atomic,
     write_json_atomic,
 )
@@ -56,7 +56,7 @@ def read_lyrics(cfg: ScoreConfig, data_dir: Path) -> tuple[pd.DataFrame, Path]:
     path = Path(cfg.lyrics) if cfg.lyrics else paths.find_lyrics(data_dir)
     songs = read_csv_checked(path, "check the path given to --lyrics" if cfg.lyrics else paths.HOW_TO_GET_LYRICS)
     require_columns(songs, ["song_id", "lyrics"], path)
-    require_unique(songs, "song_id", path)  # a song scored twice would be recommended as its own neighbour
+    require_ids(songs, "song_id", path)  # a song scored twice would be recommended as its own neighbour
     songs = songs.head(cfg.max_songs) if cfg.max_songs else songs
     if (songs.lyrics.fillna("").astype(str).str.strip() == "").all():
         raise InputError(f"{path}: none of its {len(songs)} songs{' read' if cfg.max_songs else ''} has lyrics, "

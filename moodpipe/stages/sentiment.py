@@ -15,10 +15,11 @@ from moodpipe import paths
 from moodpipe.context import RunContext
 from moodpipe.contract import BEST_VAL_MACRO_F1, MAJORITY, TFIDF_WORDS
 from moodpipe.data.reviews import LABELS, load_reviews, sample_rows, split_reviews
-from moodpipe.files import write_csv_atomic, write_text_atomic
+from moodpipe.files import atomic_folder, loading, write_csv_atomic, write_text_atomic
 from moodpipe.logs import quiet_transformers
 from moodpipe.models.inference import predict_logits, softmax
 from moodpipe.models.metrics import accuracy_macro_f1, classification_metrics, majority_baseline, tfidf_baseline
+from moodpipe.models.saved_folder import model_load_errors
 from moodpipe.models.sentiment_predictor import export_onnx
 from moodpipe.models.training import (
     TrainConfig,
@@ -58,13 +59,22 @@ def reviews_path(cfg: SentimentConfig, data_dir: Path) -> Path:
     return path
 
 
-def fine_tune(splits: dict[str, pd.DataFrame], resolved: ResolvedModel, cfg: TrainConfig, work_dir: Path,
-              runtime: Runtime, seed: int):
+def load_base_model(resolved: ResolvedModel):
+    """The tokenizer and a 2-class model from --model, loaded before anything is written: a folder that is not
+    a model is one error, and the previous splits and model stay as they were."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     quiet_transformers()
-    tokenizer = AutoTokenizer.from_pretrained(resolved.path)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        resolved.path, num_labels=2, id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)})
+    rebuild = "pass --model a model folder, a hub id or bundled:minilm-l6"
+    with loading(Path(resolved.path), rebuild, (*model_load_errors(), TypeError)):
+        tokenizer = AutoTokenizer.from_pretrained(resolved.path)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            resolved.path, num_labels=2, id2label=dict(enumerate(LABELS)),
+            label2id={n: i for i, n in enumerate(LABELS)})
+    return model, tokenizer
+
+
+def fine_tune(splits: dict[str, pd.DataFrame], base, cfg: TrainConfig, work_dir: Path, runtime: Runtime, seed: int):
+    model, tokenizer = base
     data = {name: tokenize_dataset(tokenizer, part.text.tolist(), part.label.tolist(), cfg.max_length)
             for name, part in splits.items()}
     weights = class_weights_for(splits["train"].label, len(LABELS)) if cfg.class_weights else None
@@ -74,14 +84,16 @@ def fine_tune(splits: dict[str, pd.DataFrame], resolved: ResolvedModel, cfg: Tra
 
 
 def save_outputs(layout: paths.Layout, trainer, tokenizer, splits, metrics: dict, test_probs) -> Path:
-    model_dir = layout.sentiment_model
-    save_model_folder(model_dir, trainer.model, tokenizer, metrics, trainer.state.log_history)
-    test = splits["test"]
-    preds = test.assign(pred=test_probs.argmax(1), prob_positive=test_probs[:, 1].round(5))
-    write_csv_atomic(model_dir / paths.TEST_PREDICTIONS, preds)
-    write_text_atomic(model_dir / paths.MODEL_CARD, sentiment_model_card(metrics))
-    export_onnx(model_dir)  # predict_sample.py's fast start on a CPU
-    return model_dir
+    """The model folder, built beside the old one and swapped in whole: weights, card, predictions and the
+    ONNX export (stamped with the weights' hash) are always of one run."""
+    with atomic_folder(layout.sentiment_model) as folder:
+        save_model_folder(folder, trainer.model, tokenizer, metrics, trainer.state.log_history)
+        test = splits["test"]
+        preds = test.assign(pred=test_probs.argmax(1), prob_positive=test_probs[:, 1].round(5))
+        write_csv_atomic(folder / paths.TEST_PREDICTIONS, preds)
+        write_text_atomic(folder / paths.MODEL_CARD, sentiment_model_card(metrics))
+        export_onnx(folder)  # predict_sample.py's fast start on a CPU
+    return layout.sentiment_model
 
 
 def run_sentiment(ctx: RunContext, cfg: SentimentConfig) -> dict:
@@ -89,17 +101,15 @@ def run_sentiment(ctx: RunContext, cfg: SentimentConfig) -> dict:
     runtime, layout = ctx.runtime, ctx.layout
     set_seed(ctx.seed)
 
-    # data: every process builds the same split from the random seed; the main process writes it
+    # data: every process builds the same split from the random seed; the main process writes it at the end
     data_path = reviews_path(cfg, ctx.data_dir)
     # a file the user named gets no download hint: its path is what is wrong
     how_to_get = paths.HOW_TO_GET_REVIEWS if cfg.reviews == paths.REVIEWS else "check the path given to --reviews"
     df, counts = load_reviews(data_path, cfg.text_col, cfg.rating_col, cfg.label_col, how_to_get)
     df = sample_rows(df, cfg.max_rows, ctx.seed)
     splits = split_reviews(df, ctx.seed)
-    resolved = resolve_model(cfg.model, "en")  # before anything is written: a bad --model leaves no outputs
-    if is_main_process():
-        for name, part in splits.items():
-            write_csv_atomic(layout.sentiment_split(name), part)
+    resolved = resolve_model(cfg.model, "en")
+    base = load_base_model(resolved)  # before anything is written: a bad --model leaves every output as it was
 
     # baselines on the same split
     train, test = splits["train"], splits["test"]
@@ -109,7 +119,7 @@ def run_sentiment(ctx: RunContext, cfg: SentimentConfig) -> dict:
     # fine-tune
     work_dir = layout.sentiment_model.parent / ".checkpoints-sentiment"
     start = time.time()
-    trainer, tokenizer = fine_tune(splits, resolved, cfg.train, work_dir, runtime, ctx.seed)
+    trainer, tokenizer = fine_tune(splits, base, cfg.train, work_dir, runtime, ctx.seed)
     train_seconds = time.time() - start
 
     # evaluate once, on the whole test set
@@ -132,7 +142,9 @@ def run_sentiment(ctx: RunContext, cfg: SentimentConfig) -> dict:
     }
 
     # save
-    if is_main_process():
+    if is_main_process():  # written last, so the splits on disk are always those of the saved model
+        for name, part in splits.items():
+            write_csv_atomic(layout.sentiment_split(name), part)
         save_outputs(layout, trainer, tokenizer, splits, metrics, probs)
         shutil.rmtree(work_dir, ignore_errors=True)
     return metrics
