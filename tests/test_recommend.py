@@ -244,8 +244,8 @@ def test_emotion_profile_query(out):
     strength = sad / sad.mean() + lonely / lonely.mean()
     assert [r["song"] for r in rows] == strength.sort_values(ascending=False, kind="stable").index.tolist()
     top = rows[0]["song"]
-    assert rows[0]["shared_emotions"] == (f"슬픔 {100 * sad[top]:.0f}% (average {100 * sad.mean():.0f}%), "
-                                          f"외로운 {100 * lonely[top]:.0f}% (average {100 * lonely.mean():.0f}%)")
+    assert rows[0]["shared_emotions"] == (f"슬픔 {100 * sad[top]:.1f}% (average {100 * sad.mean():.1f}%), "
+                                          f"외로운 {100 * lonely[top]:.1f}% (average {100 * lonely.mean():.1f}%)")
     with pytest.raises(InputError, match="valid names: 기쁨, 분노, 슬픔"):
         recommend(RunContext(out), RecommendConfig(emotions=["그리움"]))
 

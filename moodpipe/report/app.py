@@ -152,7 +152,8 @@ class App:
             representation=space or None, exclude_same_artist=flag(params, "exclude_same_artist"),
             year_from=year_from, year_to=year_to, top=at_most(option(params, "top", positive_int, TOP_K), MAX_TOP,
                                                               "top", "songs"),
-            steps=at_most(option(params, "steps", whole, STEPS), MAX_STEPS, "steps", "steps") if toward else STEPS)
+            steps=(at_most(option(params, "steps", positive_int, STEPS), MAX_STEPS, "steps", "steps") if toward
+                   else STEPS))
 
     def recommended(self, cfg: RecommendConfig) -> dict:
         """recommend()'s result, computed once per query while the files are unchanged: the same query asked by
@@ -207,14 +208,6 @@ def option(params: dict[str, list[str]], name: str, parse: Callable[[str], int],
         return parse(value)
     except argparse.ArgumentTypeError as e:
         raise AppError(400, f"argument --{name.replace('_', '-')}: {e}") from None
-
-
-def whole(text: str) -> int:
-    """A whole number, as argparse's type=int takes it (recommend.py --steps)."""
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
 
 
 def at_most(value: int, limit: int, name: str, what: str) -> int:
