@@ -4,6 +4,7 @@
     python lyrics_emotion.py train --data-dir data --compare             # plain, arch1, arch2 on one split
     python lyrics_emotion.py train --data-dir data --unit sentence --head plain
     python lyrics_emotion.py train --dataset goemotions --data-dir data  # English multi-label baseline
+    python lyrics_emotion.py train --dataset kote --data-dir data        # Korean, public: KOTE's 44 emotions
     python lyrics_emotion.py train --dataset goemotions --data-dir data --lora --lora-r 8
     python lyrics_emotion.py train --dataset goemotions --qlora --device cuda       # 4-bit encoder + LoRA (GPU)
     python lyrics_emotion.py mood --data-dir data                      # a mood encoder beside each trained model
@@ -20,6 +21,7 @@ Outputs (under --out, default the repository root):
                                                   test_predictions.csv, label_similarity.csv,
                                                   head_comparison.{json,md} (--compare)
     saved_model/goemotions/                       the same for --dataset goemotions (+ thresholds.json)
+    saved_model/kote/                             the same for --dataset kote (+ thresholds.json)
     results/song_emotions.csv                     score: one 60+6 column vector per song
     results/song_halves.csv                       score --halves: first/second half of each song
     saved_model/{emotion,goemotions}/mood_encoder/  mood: the base encoder tuned on the four circumplex moods
@@ -44,7 +46,7 @@ from moodpipe.cli import (
     run_cli,
 )
 from moodpipe.data.codebook import check_codebook_file
-from moodpipe.models.emotion_finetune import TRAIN_DEFAULTS, EmotionTrainConfig
+from moodpipe.models.emotion_finetune import DATASETS, TRAIN_DEFAULTS, EmotionTrainConfig
 from moodpipe.models.heads import HEADS
 from moodpipe.models.training import TrainConfig
 from moodpipe.paths import CORPUS_DIR, LYRICS_FILES
@@ -75,8 +77,9 @@ def add_common_options(q: argparse.ArgumentParser) -> None:
 def add_train_options(tr: argparse.ArgumentParser) -> None:
     d = EmotionTrainConfig()
     t = d.train
-    tr.add_argument("--dataset", default=d.dataset, choices=["aihub", "goemotions"],
-                    help="aihub: Korean 60-label corpus; goemotions: English 28-label multi-label baseline")
+    tr.add_argument("--dataset", default=d.dataset, choices=DATASETS,
+                    help="aihub: Korean 60-label corpus; goemotions: English 28-label multi-label baseline; "
+                    "kote: the public Korean corpus, 44 labels, multi-label (saved_model/kote/)")
     tr.add_argument("--head", choices=HEADS, help="classification head (default: arch2 for aihub, plain for "
                     "goemotions)")
     tr.add_argument("--compare", action="store_true", help="train plain, arch1 and arch2 on the same split; "
@@ -194,6 +197,11 @@ def print_summary(metrics: dict) -> None:
         print(f"emotion ({metrics['head']}): test accuracy 60 labels {t['labels60']['accuracy']:.3f}, 6 classes "
               f"{t['major6']['accuracy']:.3f} (TF-IDF {b['labels60']['accuracy']:.3f} / "
               f"{b['major6']['accuracy']:.3f})")
+    elif "labels_tuned" in t:
+        b = metrics["baselines"]["tfidf_char_ovr_logreg"]["tuned"]
+        print(f"kote: test macro-F1 {len(metrics['labels'])} labels {t['labels_tuned']['macro_f1']:.3f} (at 0.5: "
+              f"{t['labels_at_0.5']['macro_f1']:.3f}; TF-IDF {b['macro_f1']:.3f}; majority "
+              f"{metrics['baselines']['majority']['macro_f1']:.3f})")
     else:
         print(f"goemotions: test macro-F1 28 labels {t['labels28_tuned']['macro_f1']:.3f} (at 0.5: "
               f"{t['labels28_at_0.5']['macro_f1']:.3f}), Ekman {t['ekman7_tuned']['macro_f1']:.3f}")

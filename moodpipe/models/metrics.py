@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from moodpipe.models.tfidf import fit_tfidf
+from moodpipe.models.tfidf import fit_tfidf, fit_tfidf_multilabel
 
 
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], label_names: Sequence[str]) -> dict:
@@ -203,6 +203,17 @@ def multilabel_majority_baseline(y_train: np.ndarray, y_test: np.ndarray, names:
     pred = np.zeros_like(y_test)
     pred[:, int(np.asarray(y_train).sum(axis=0).argmax())] = 1
     return multilabel_metrics(y_test, pred, names)
+
+
+def multilabel_tfidf_baseline(texts: dict[str, list[str]], y: dict[str, np.ndarray], names: list[str],
+                              analyzer: str = "char") -> dict:
+    """TF-IDF + one-vs-rest logistic regression, fitted on train, thresholds tuned on dev like the model's,
+    scored on test (tuned, and at 0.5)."""
+    model = fit_tfidf_multilabel(texts["train"], y["train"], analyzer)
+    probs = {s: model.predict_proba(list(texts[s])) for s in ("dev", "test")}
+    thresholds = tune_thresholds(probs["dev"], y["dev"])
+    return {"tuned": multilabel_metrics(y["test"], (probs["test"] >= thresholds).astype(int), names),
+            "at_0.5": multilabel_metrics(y["test"], (probs["test"] >= 0.5).astype(int), names)}
 
 
 def multilabel_macro_f1(eval_pred) -> dict:

@@ -33,6 +33,7 @@ from moodpipe.provenance import provenance, provenance_lines
 from moodpipe.report.documents import comparison_markdown, emotion_model_card
 from moodpipe.runtime import Runtime, is_main_process, set_seed
 from moodpipe.stages.goemotions import train_goemotions
+from moodpipe.stages.kote import train_kote
 
 log = logging.getLogger("pipeline")
 
@@ -177,9 +178,11 @@ def finish_emotion_model(model_dir: Path, cfg, metrics, results, units, test_pro
 # ----------------------------------------------------------------------------- the stage
 
 def train_emotion(cfg: EmotionTrainConfig) -> dict:
-    """The training stage main.py calls: AI-Hub (default) or GoEmotions. Returns metrics."""
+    """The training stage main.py calls: AI-Hub (default), GoEmotions or KOTE. Returns metrics."""
     runtime = check_config(cfg)
     set_seed(cfg.train.seed)
     if cfg.dataset == "goemotions":
         return train_goemotions(replace(cfg, train=replace(cfg.train, class_weights=False)), runtime)
+    if cfg.dataset == "kote":
+        return train_kote(replace(cfg, train=replace(cfg.train, class_weights=False)), runtime)
     return train_aihub(cfg, runtime)
