@@ -30,7 +30,7 @@ LYRICS_FILES = ["lyrics/melon_songs.csv", "lyrics/melon_songs_2000_2023.csv"]  #
 KOTE_DIR = "kote"  # KOTE, the public Korean corpus (moodpipe.data.kote): used when the AI-Hub corpus is absent
 KOTE_TRAIN, KOTE_VAL, KOTE_TEST, KOTE_LABELS = (f"{KOTE_DIR}/{n}" for n in ("train.tsv", "val.tsv", "test.tsv",
                                                                             "labels.txt"))
-KOTE_FILES = [KOTE_VAL, KOTE_TEST, KOTE_LABELS]  # what the KOTE stage needs; train.tsv is used when present
+KOTE_FILES = [KOTE_VAL, KOTE_TEST]  # what the KOTE stage needs; train.tsv is used when present
 
 HOW_TO_GET_REVIEWS = ("download it with `python main.py --stages data` when online, or pass --reviews PATH "
                       "(a CSV with a text column and a 1-5 star column)")
@@ -40,7 +40,7 @@ HOW_TO_GET_GOEMOTIONS = ("download data/original/{train,dev,test}.tsv and labels
                          "github.com/monologg/GoEmotions-pytorch and ekman_mapping.json from "
                          f"google-research/goemotions into <data-dir>/{GOEMOTIONS_DIR}/ "
                          "(`python main.py --stages data` does it when online)")
-HOW_TO_GET_KOTE = ("download {train,val,test}.tsv from github.com/searle-j/KOTE and labels.txt into "
+HOW_TO_GET_KOTE = ("download {train,val,test}.tsv from github.com/searle-j/KOTE into "
                    f"<data-dir>/{KOTE_DIR}/ (`python main.py --stages data` does it when online)")
 HOW_TO_GET_LYRICS = "crawl them with `python crawl_melon.py`, or pass a lyrics CSV (song_id, lyrics) with --lyrics"
 

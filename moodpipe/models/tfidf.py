@@ -15,6 +15,7 @@ then no TF-IDF file is written.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,7 +50,9 @@ def fit_tfidf_multilabel(train_texts: Sequence[str], train_y: np.ndarray, analyz
     from sklearn.pipeline import make_pipeline
     model = make_pipeline(tfidf_vectorizer(analyzer), OneVsRestClassifier(
         LogisticRegression(max_iter=2000, C=10.0 if analyzer == "word" else 5.0)))
-    return model.fit(list(train_texts), np.asarray(train_y))
+    with warnings.catch_warnings():  # a label no training row has is predicted never: no need to say so per label
+        warnings.filterwarnings("ignore", message="Label not .* is present in all training examples")
+        return model.fit(list(train_texts), np.asarray(train_y))
 
 
 def blend(model_probs: np.ndarray, tfidf_probs: np.ndarray | None, weight: float) -> np.ndarray:

@@ -68,7 +68,7 @@ class App:
 
     @property
     def model_path(self) -> Path:
-        return Path(self.model_dir) if self.model_dir else Layout(Path(self.out)).emotion_model
+        return Path(self.model_dir) if self.model_dir else Layout(Path(self.out)).korean_model
 
     def catalogue(self) -> tuple:
         if not self.vectors_path.is_file():

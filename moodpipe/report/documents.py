@@ -170,8 +170,10 @@ def kote_rows(m: dict) -> list[tuple[str, dict]]:
 def kote_model_card(m: dict) -> str:
     ref, rows, hp = m["reference"], m["data"]["rows"], m["hyper_parameters"]
     table = "\n".join(f"| {name} | {r['macro_f1']:.3f} | {r['micro_f1']:.3f} |" for name, r in kote_rows(m))
+    made = "\n".join(provenance_lines(m.get("provenance", {}), m.get("versions")))
     return f"""# KOTE Korean emotion classifier ({len(m['labels'])} labels, multi-label)
 
+{made}
 Head **{m['head']}** on **{m['base_model']['name']}** (source: {m['base_model']['source']}; substituted:
 {m['base_model']['substituted']}), sigmoid + BCE, per-label thresholds tuned on dev ({m['threshold_selection']}).
 Data: {m['data']['split']}; rows {rows}; labels per comment {m['data']['labels_per_row']}.
