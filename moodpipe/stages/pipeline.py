@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from moodpipe import paths
-from moodpipe.data.aihub import ONE_PER_MAJOR, corpus_files
+from moodpipe.data.aihub import ONE_PER_MAJOR
 from moodpipe.data.downloads import ensure_inputs, missing_inputs, needed_inputs
 from moodpipe.data.melon import CrawlConfig, crawl
 from moodpipe.files import InputError, write_json_atomic, write_text_atomic
@@ -33,6 +33,7 @@ from moodpipe.recommend.song_moods import find_song_moods
 from moodpipe.report.documents import write_report
 from moodpipe.report.recommendations import markdown_tables, write_recommendations
 from moodpipe.runtime import SEED, resolve_runtime
+from moodpipe.stages import korean as ko  # which Korean corpus: AI-Hub's, else KOTE
 from moodpipe.stages.emotion import train_emotion
 from moodpipe.stages.mood import MoodConfig, tune_mood_encoders
 from moodpipe.stages.records import (
@@ -54,7 +55,6 @@ STAGES = ["data", "crawl", "sentiment", "emotion", "goemotions", "mood", "score"
 QUICK_REVIEWS = 1000
 QUICK_DIALOGUES = 240
 QUICK_AIHUB = {"epochs": 2, "max_length": 64}
-QUICK_KOTE = 400  # comments to train on (and a quarter of it to tune, a half to test)
 QUICK_COMMENTS = 300
 QUICK_SONGS = 60
 QUICK_MOOD_TEXTS = 128
@@ -96,16 +96,13 @@ def sentiment_config(cfg: RunConfig) -> SentimentConfig:
 
 
 def emotion_config(cfg: RunConfig, dataset: str) -> EmotionTrainConfig:
-    korean = dataset == "aihub"
+    korean = dataset != "goemotions"  # AI-Hub's or KOTE's
     base = EmotionTrainConfig(dataset=dataset, compare=cfg.compare_heads and korean, data_dir=cfg.data_dir,
-                              out=cfg.out, model=cfg.english_model if dataset == "goemotions" else cfg.emotion_model,
-                              device=cfg.device)
+                              out=cfg.out, model=cfg.emotion_model if korean else cfg.english_model, device=cfg.device)
     if not cfg.quick:
         return replace(base, train=replace(TRAIN_DEFAULTS[dataset], seed=cfg.seed))
-    if dataset == "kote":  # a few hundred comments, batch-normalised features, two passes
-        return replace(base, model=quick_model(base.model, "bundled:multilingual-e5-small"), feature_norm=True,
-                       max_train_rows=QUICK_KOTE, max_eval_rows=QUICK_KOTE // 2,
-                       train=replace(TRAIN_DEFAULTS[dataset], seed=cfg.seed, **QUICK_AIHUB))
+    if dataset == "kote":
+        return ko.quick_config(base, cfg.seed, QUICK_AIHUB)
     if korean:  # one head on batch-normalised features, one label per major class, dialogues only: a minute
         return replace(base, model=quick_model(base.model, "bundled:multilingual-e5-small"), compare=False,
                        only_labels=(ONE_PER_MAJOR,), add_sentences=False, feature_norm=True,
@@ -121,31 +118,15 @@ def mood_config(cfg: RunConfig) -> MoodConfig:
                       **({"texts": QUICK_MOOD_TEXTS} if cfg.quick else {}))
 
 
-def korean_dataset(cfg: RunConfig) -> str:
-    """aihub when its corpus is in the data directory (the default), else kote, the public corpus."""
-    return "aihub" if corpus_inputs(cfg) else "kote"
-
-
-def korean_model(cfg: RunConfig) -> Path:
-    """The folder of the Korean model this run trains and scores songs with."""
-    return layout(cfg).emotion_model if korean_dataset(cfg) == "aihub" else layout(cfg).kote_model
-
-
-def korean_note(cfg: RunConfig) -> str | None:
-    """The one line a run on KOTE prints, saying where AI-Hub's files would go."""
-    if korean_dataset(cfg) == "aihub" or not {"data", "emotion", "score"} & set(cfg.stages):
-        return None
-    return (f"Korean emotion: no AI-Hub corpus in {Path(cfg.data_dir) / paths.CORPUS_DIR}/, so KOTE (public, "
-            "44 emotions) is used; put AI-Hub's 감성 대화 말뭉치 files there to use it instead")
-
-
 def mood_encoders(cfg: RunConfig) -> list[Path]:
-    return [m / MOOD_ENCODER / paths.WEIGHTS for m in (korean_model(cfg), layout(cfg).goemotions_model)]
+    return [m / MOOD_ENCODER / paths.WEIGHTS
+            for m in (ko.model_dir(cfg.data_dir, cfg.out), layout(cfg).goemotions_model)]
 
 
 def score_config(cfg: RunConfig) -> ScoreConfig:
     return ScoreConfig(data_dir=cfg.data_dir, out=cfg.out, lyrics=str(lyrics_path(cfg)), halves=True,
-                       model_dir=str(korean_model(cfg)), max_songs=QUICK_SONGS if cfg.quick else None,
+                       model_dir=str(ko.model_dir(cfg.data_dir, cfg.out)),
+                       max_songs=QUICK_SONGS if cfg.quick else None,
                        device=cfg.device, generic=False)
 
 
@@ -168,9 +149,8 @@ def layout(cfg: RunConfig) -> paths.Layout:
 
 def data_stage(cfg: RunConfig) -> dict:
     lyrics = lyrics_problem(cfg)
-    info = ensure_inputs(Path(cfg.data_dir), needed_inputs(cfg.stages, korean_dataset(cfg)),
+    return ensure_inputs(Path(cfg.data_dir), needed_inputs(cfg.stages, ko.dataset(cfg.data_dir)),
                          allow_download=not cfg.offline, also_missing=[f"lyrics: {lyrics}"] if lyrics else [])
-    return {**info, "korean": korean_dataset(cfg)}
 
 
 def lyrics_problem(cfg: RunConfig) -> str | None:
@@ -186,13 +166,6 @@ def lyrics_problem(cfg: RunConfig) -> str | None:
     return None if "crawl" in cfg.stages else f"no lyrics CSV at {lyrics_path(cfg)}: {paths.HOW_TO_GET_LYRICS}"
 
 
-def corpus_inputs(cfg: RunConfig) -> list[Path]:
-    try:
-        return corpus_files(Path(cfg.data_dir) / paths.CORPUS_DIR)
-    except InputError:
-        return []
-
-
 def crawl_stage(cfg: RunConfig) -> dict:
     return crawl(CrawlConfig(data_dir=Path(cfg.data_dir), out=lyrics_path(cfg),
                              years=(2000, 2001) if cfg.quick else (1991, 2014)))
@@ -204,15 +177,10 @@ def sentiment_stage(cfg: RunConfig) -> dict:
             "base_model": m["base_model"]["name"], "substituted": m["base_model"]["substituted"]}
 
 
-def korean_stage(cfg: RunConfig) -> dict:
-    """The Korean emotion model: AI-Hub's when its corpus is there, else KOTE's."""
-    return {"dataset": korean_dataset(cfg), **emotion_stage(cfg, korean_dataset(cfg))}
-
-
 def emotion_stage(cfg: RunConfig, dataset: str = "aihub") -> dict:
     metrics = train_emotion(emotion_config(cfg, dataset))
     base = metrics.get("base_model", {})
-    return {"base_model": base.get("name"), "substituted": base.get("substituted")}
+    return {"dataset": dataset, "base_model": base.get("name"), "substituted": base.get("substituted")}
 
 
 def score_stage(cfg: RunConfig) -> dict:
@@ -244,11 +212,9 @@ def figure_names() -> list[str]:
 
 def expected_figures(cfg: RunConfig) -> list[str]:
     """The figures this run can draw: one head (the default, --quick) leaves no head comparison."""
-    from moodpipe.report.figures import AIHUB_ONLY
     compared = emotion_config(cfg, "aihub").compare
-    aihub = korean_dataset(cfg) == "aihub"
     return [name for name in figure_names() if (compared or name != paths.HEAD_COMPARISON_FIGURE)
-            and (aihub or name not in AIHUB_ONLY)]
+            and name not in ko.figures_without(cfg.data_dir)]
 
 
 def graphs_stage(cfg: RunConfig) -> dict:
@@ -276,7 +242,7 @@ def lyrics_present(cfg: RunConfig) -> str | None:
 
 
 def inputs_present(cfg: RunConfig) -> str | None:
-    missing = missing_inputs(Path(cfg.data_dir), needed_inputs(cfg.stages, korean_dataset(cfg)))
+    missing = missing_inputs(Path(cfg.data_dir), needed_inputs(cfg.stages, ko.dataset(cfg.data_dir)))
     if lyrics_problem(cfg):
         missing.append("lyrics")
     return f"missing {', '.join(missing)}" if missing else None
@@ -318,19 +284,19 @@ PIPELINE = [
           lambda c: [layout(c).sentiment_model / f for f in (paths.METRICS, paths.WEIGHTS)],
           lambda c: asdict(sentiment_config(c)),
           produced=lambda c: [layout(c).sentiment_model, *map(layout(c).sentiment_split, SPLITS)]),
-    Stage("emotion", korean_stage, lambda c: corpus_inputs(c) or _data(c, *paths.KOTE_FILES),
-          lambda c: [korean_model(c) / f for f in (paths.METRICS, paths.WEIGHTS)],
-          lambda c: asdict(emotion_config(c, korean_dataset(c))),
-          produced=lambda c: [korean_model(c), *(map(layout(c).emotion_split, SPLITS)
-                                                 if korean_dataset(c) == "aihub" else [])]),
+    Stage("emotion", lambda c: emotion_stage(c, ko.dataset(c.data_dir)), lambda c: ko.inputs(c.data_dir),
+          lambda c: [ko.model_dir(c.data_dir, c.out) / f for f in (paths.METRICS, paths.WEIGHTS)],
+          lambda c: asdict(emotion_config(c, ko.dataset(c.data_dir))),
+          produced=lambda c: ko.produced(c.data_dir, c.out, SPLITS)),
     Stage("goemotions", goemotions_stage, lambda c: _data(c, *paths.GOEMOTIONS_FILES),
           lambda c: [layout(c).goemotions_model / paths.METRICS],
           lambda c: asdict(emotion_config(c, "goemotions")), produced=lambda c: [layout(c).goemotions_model]),
-    Stage("mood", mood_stage, lambda c: [*_data(c, *paths.GOEMOTIONS_FILES), korean_model(c) / paths.WEIGHTS,
+    Stage("mood", mood_stage, lambda c: [*_data(c, *paths.GOEMOTIONS_FILES),
+                                         ko.model_dir(c.data_dir, c.out) / paths.WEIGHTS,
                                          layout(c).goemotions_model / paths.WEIGHTS],
           mood_encoders, lambda c: asdict(mood_config(c)),
           produced=lambda c: [p.parent for p in mood_encoders(c)]),
-    Stage("score", score_stage, lambda c: [lyrics_path(c), korean_model(c) / paths.WEIGHTS,
+    Stage("score", score_stage, lambda c: [lyrics_path(c), ko.model_dir(c.data_dir, c.out) / paths.WEIGHTS,
                                            mood_encoders(c)[0]],
           lambda c: [layout(c).song_vectors, layout(c).song_halves],
           lambda c: asdict(score_config(c)),
@@ -407,8 +373,7 @@ def run_pipeline(cfg: RunConfig, argv: list[str] | None = None) -> dict:
            "provenance": provenance(argv), "versions": library_versions(), "runtime": run_device(cfg), "stages": {}}
     failed, started, earlier = None, time.time(), earlier_stage_times(layout(cfg).stage_records)
     clean_up_interrupted(cfg)
-    if note := korean_note(cfg):
-        print(note)
+    ko.announce(cfg.data_dir, cfg.stages)
     for stage in PIPELINE:
         if stage.name not in cfg.stages:
             run["stages"][stage.name] = {"status": "not selected"}

@@ -1,0 +1,66 @@
+"""Which corpus the Korean emotion model of a run comes from: AI-Hub's 감성 대화 말뭉치 when its files are in
+<data-dir>/emotion_corpus/ (the default), else KOTE, the public corpus (moodpipe.data.kote). main.py's emotion,
+mood and score stages and the data check all ask here, so one run never mixes the two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from moodpipe import paths
+from moodpipe.data.aihub import corpus_files
+from moodpipe.files import InputError
+from moodpipe.models.emotion_finetune import TRAIN_DEFAULTS, EmotionTrainConfig
+
+QUICK_KOTE = 400  # --quick: comments to train on (half of it to tune and to test)
+QUICK_BUNDLED = "bundled:multilingual-e5-small"
+
+
+def dataset(data_dir: str | Path) -> str:
+    """aihub when its corpus is in the data directory, else kote."""
+    try:
+        corpus_files(Path(data_dir) / paths.CORPUS_DIR)
+        return "aihub"
+    except InputError:
+        return "kote"
+
+
+def inputs(data_dir: str | Path) -> list[Path]:
+    """The AI-Hub corpus files when there are any, else KOTE's splits (present or not)."""
+    if dataset(data_dir) == "aihub":
+        return corpus_files(Path(data_dir) / paths.CORPUS_DIR)
+    return [Path(data_dir) / name for name in paths.KOTE_FILES]
+
+
+def model_dir(data_dir: str | Path, out: str | Path) -> Path:
+    """The folder of the Korean model a run trains and scores songs with."""
+    layout = paths.Layout(Path(out))
+    return layout.emotion_model if dataset(data_dir) == "aihub" else layout.kote_model
+
+
+def produced(data_dir: str | Path, out: str | Path, splits: tuple[str, ...]) -> list[Path]:
+    """What the emotion stage leaves: the model folder, and for AI-Hub the splits exactly as used."""
+    layout = paths.Layout(Path(out))
+    aihub = dataset(data_dir) == "aihub"
+    return [model_dir(data_dir, out), *([layout.emotion_split(s) for s in splits] if aihub else [])]
+
+
+def announce(data_dir: str | Path, stages: list[str]) -> None:
+    """The one line a run on KOTE prints, saying where AI-Hub's files would go."""
+    if dataset(data_dir) == "kote" and {"data", "emotion", "score"} & set(stages):
+        print(f"Korean emotion: no AI-Hub corpus in {Path(data_dir) / paths.CORPUS_DIR}/, so KOTE (public, "
+              "44 emotions) is used; put AI-Hub's 감성 대화 말뭉치 files there to use it instead")
+
+
+def figures_without(data_dir: str | Path) -> tuple[str, ...]:
+    """The figures a run on KOTE cannot draw (they read AI-Hub's 6-class metrics)."""
+    from moodpipe.report.figures import AIHUB_ONLY  # lazy: matplotlib loads only when figures are listed
+    return () if dataset(data_dir) == "aihub" else AIHUB_ONLY
+
+
+def quick_config(base: EmotionTrainConfig, seed: int, train: dict) -> EmotionTrainConfig:
+    """--quick on KOTE: a few hundred comments, batch-normalised features, the bundled model unless one is named."""
+    return replace(base, model=QUICK_BUNDLED if base.model == "auto" else base.model, feature_norm=True,
+                   max_train_rows=QUICK_KOTE, max_eval_rows=QUICK_KOTE // 2,
+                   train=replace(TRAIN_DEFAULTS["kote"], seed=seed, **train))
