@@ -193,3 +193,31 @@ def test_a_fresh_clone_offline_gets_one_short_screen(tmp_path, monkeypatch, caps
                    "aihub.or.kr", "python main.py --stages data --data-dir data"):
         assert needed in err, needed
     assert not (tmp_path / "out" / "saved_model").exists()
+
+
+def test_with_both_corpora_aihub_scores_the_songs_and_kote_is_an_extra_row(tmp_path, quick_run, kote_run):
+    from moodpipe.report.documents import write_report
+    from moodpipe.stages import korean
+    data = write_kote(write_data_dir(tmp_path / "data"))
+    assert korean.datasets(data) == ["aihub", "kote"] and korean.dataset(data) == "aihub"
+    assert korean.model_dir(data, tmp_path / "o") == tmp_path / "o" / "saved_model" / "emotion"
+    assert korean.datasets(tmp_path / "nothing") == ["kote"]  # neither: KOTE's, which the data step asks for
+    aihub_out, _, run = quick_run
+    both = tmp_path / "both"
+    shutil.copytree(aihub_out / "saved_model", both / "saved_model")
+    shutil.copytree(kote_run[0] / "saved_model" / "kote", both / "saved_model" / "kote", dirs_exist_ok=True)
+    report = write_report(both, run, []).read_text()
+    assert "## Korean emotion (AI-Hub, 60 labels" in report and "## Korean emotion (KOTE, 44 labels" in report
+    assert paths.Layout(both).korean_model == both / "saved_model" / "emotion"  # what songs are scored with
+
+
+def test_the_app_takes_its_emotions_and_groups_from_the_kote_model(kote_run):
+    from moodpipe.report.app import App
+    out, _ = kote_run
+    app = App(out=out)
+    info = app.info()
+    assert sorted(info["majors"]) == sorted(GROUPS) and len(info["emotions"]) == 44 and info["text_model"]
+    assert "긍정/기쁨" in info["emotions"] and "부정/불평/불만" in info["emotions"]  # a KOTE name with its own /
+    profile = app.answer({"text": ["좋아요 정말 행복해"]})["profile"]
+    assert sum(share for _, share, _ in profile["majors"]) == pytest.approx(1.0)  # shares, though sigmoids
+    assert app.answer({"emotion": ["부정"]})["rows"]
