@@ -221,3 +221,11 @@ def test_the_app_takes_its_emotions_and_groups_from_the_kote_model(kote_run):
     profile = app.answer({"text": ["좋아요 정말 행복해"]})["profile"]
     assert sum(share for _, share, _ in profile["majors"]) == pytest.approx(1.0)  # shares, though sigmoids
     assert app.answer({"emotion": ["부정"]})["rows"]
+
+
+def test_dense_labels_are_selected_on_tuned_thresholds_not_at_half():
+    """Early in training no probability passes 0.5: macro-F1 at 0.5 is 0 and cannot tell epochs apart."""
+    from moodpipe.models.metrics import multilabel_macro_f1, multilabel_tuned_macro_f1
+    logits, y = np.array([[-1.0, -2.0], [-1.5, -3.0], [-2.0, -2.5]]), np.array([[1, 0], [0, 1], [0, 0]])
+    assert multilabel_macro_f1((logits, y))["macro_f1"] == 0
+    assert multilabel_tuned_macro_f1((logits, y))["macro_f1"] == pytest.approx((1 + 0.5) / 2)

@@ -23,6 +23,7 @@ from moodpipe.models.metrics import (
     multilabel_majority_baseline,
     multilabel_metrics,
     multilabel_tfidf_baseline,
+    multilabel_tuned_macro_f1,
 )
 from moodpipe.models.training import library_versions
 from moodpipe.models.weights import resolve_model
@@ -67,7 +68,7 @@ def train_kote(cfg: EmotionTrainConfig, runtime: Runtime) -> dict:
     resolved = resolve_model(cfg.model, "ko")  # before any work: a bad --model costs nothing
     parts, names, how = read_kote(data_dir, cfg.train.seed)
     parts = limit_rows(parts, cfg.max_train_rows, cfg.max_eval_rows, cfg.train.seed)
-    fit = fine_tune_multilabel(cfg, resolved, parts, names, runtime)
+    fit = fine_tune_multilabel(cfg, resolved, parts, names, runtime, compute_metrics=multilabel_tuned_macro_f1)
     facts = fit.facts
     metrics = {
         "task": f"KOTE multi-label ({len(names)} emotions), sigmoid + BCE",
@@ -80,6 +81,7 @@ def train_kote(cfg: EmotionTrainConfig, runtime: Runtime) -> dict:
         "baselines": kote_baselines(parts, names), "reference": REFERENCE,
         "thresholds": dict(zip(names, fit.thresholds.tolist(), strict=True)),
         "threshold_selection": THRESHOLD_SELECTION,
+        "model_selection": "the epoch with the best dev macro-F1 at thresholds tuned on dev",
         **{k: facts[k] for k in ("train_seconds", "epochs_run", "best_val_macro_f1", "frozen")},
         "bf16": runtime.precision == "bf16", "runtime": runtime.facts(),
         "hyper_parameters": {**asdict(cfg.train), "head": fit.head, "freeze_embeddings": cfg.freeze_embeddings},

@@ -42,8 +42,9 @@ def label_matrix(part: pd.DataFrame) -> np.ndarray:
 
 
 def fine_tune_multilabel(cfg: EmotionTrainConfig, resolved, parts: dict[str, pd.DataFrame], names: list[str],
-                         runtime: Runtime) -> MultilabelFit:
-    """Train on parts['train'] (early stopping on parts['dev']), tune thresholds on dev, predict test."""
+                         runtime: Runtime, compute_metrics=multilabel_macro_f1) -> MultilabelFit:
+    """Train on parts['train'] (early stopping on parts['dev'] by compute_metrics' macro_f1, default at 0.5),
+    tune thresholds on dev, predict test."""
     from transformers import AutoTokenizer
     tokenizer = AutoTokenizer.from_pretrained(resolved.path)
     data = {ours: tokenize_dataset(tokenizer, parts[theirs].text.tolist(), [y.tolist() for y in parts[theirs].y],
@@ -51,7 +52,7 @@ def fine_tune_multilabel(cfg: EmotionTrainConfig, resolved, parts: dict[str, pd.
     data["train_labels"] = None
     head = cfg.head or "plain"
     _, model, facts = fine_tune_head(cfg, resolved, head, tokenizer, data, names, runtime, multi_label=True,
-                                     compute_metrics=multilabel_macro_f1)
+                                     compute_metrics=compute_metrics)
     probs = {s: sigmoid(predict_logits(model, tokenizer, parts[s].text.tolist(), max_length=cfg.train.max_length,
                                        precision=runtime.precision)) for s in ("dev", "test")}
     y = {s: label_matrix(parts[s]) for s in ("dev", "test")}
