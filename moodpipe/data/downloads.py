@@ -154,7 +154,8 @@ def first_run_screen(data_dir: Path, missing: list[str], also_missing: list[str]
               for folder in SOURCES}
     public = {folder: files for folder, files in public.items() if files}
     lines = [f"missing inputs in {data_dir} (set --data-dir or DATA_DIR):"]
-    lines += [f"  - {folder}/{{{','.join(files)}}}: public, from {SOURCES[folder]}" for folder, files in public.items()]
+    listed = {folder: files[0] if len(files) == 1 else "{" + ",".join(files) + "}" for folder, files in public.items()}
+    lines += [f"  - {folder}/{names}: public, from {SOURCES[folder]}" for folder, names in listed.items()]
     lines += [f"  - {HOW_TO_GET.get(n, n + ': see docs/data.md')}" for n in missing if n not in DOWNLOADS]
     lines += [f"  - {problem}" for problem in also_missing]
     if paths.CORPUS_DIR not in missing:  # AI-Hub's corpus is optional: say where it goes, once
