@@ -4,6 +4,7 @@
     python lyrics_emotion.py train --data-dir data --compare             # plain, arch1, arch2 on one split
     python lyrics_emotion.py train --data-dir data --unit sentence --head plain
     python lyrics_emotion.py train --dataset goemotions --data-dir data  # English multi-label baseline
+    python lyrics_emotion.py train --dataset kote --data-dir data        # Korean, public: KOTE's 44 emotions
     python lyrics_emotion.py train --dataset goemotions --data-dir data --lora --lora-r 8
     python lyrics_emotion.py train --dataset goemotions --qlora --device cuda       # 4-bit encoder + LoRA (GPU)
     python lyrics_emotion.py mood --data-dir data                      # a mood encoder beside each trained model
@@ -20,6 +21,7 @@ Outputs (under --out, default the repository root):
                                                   test_predictions.csv, label_similarity.csv,
                                                   head_comparison.{json,md} (--compare)
     saved_model/goemotions/                       the same for --dataset goemotions (+ thresholds.json)
+    saved_model/kote/                             the same for --dataset kote (+ thresholds.json)
     results/song_emotions.csv                     score: one 60+6 column vector per song
     results/song_halves.csv                       score --halves: first/second half of each song
     saved_model/{emotion,goemotions}/mood_encoder/  mood: the base encoder tuned on the four circumplex moods
@@ -48,12 +50,16 @@ from moodpipe.contract import (
     LABELS28_AT_HALF,
     LABELS28_TUNED,
     LABELS60,
+    LABELS_AT_HALF,
+    LABELS_TUNED,
     MACRO_F1,
     MAJOR6,
+    MAJORITY,
     TFIDF_CHARS,
+    TFIDF_CHARS_OVR,
 )
 from moodpipe.data.codebook import check_codebook_file
-from moodpipe.models.emotion_finetune import TRAIN_DEFAULTS, EmotionTrainConfig
+from moodpipe.models.emotion_finetune import DATASETS, TRAIN_DEFAULTS, EmotionTrainConfig
 from moodpipe.models.heads import HEADS
 from moodpipe.models.training import TrainConfig
 from moodpipe.paths import CORPUS_DIR, LYRICS_FILES
@@ -79,8 +85,9 @@ def add_common_options(q: argparse.ArgumentParser) -> None:
 def add_train_options(tr: argparse.ArgumentParser) -> None:
     d = EmotionTrainConfig()
     t = d.train
-    tr.add_argument("--dataset", default=d.dataset, choices=["aihub", "goemotions"],
-                    help="aihub: Korean 60-label corpus; goemotions: English 28-label multi-label baseline")
+    tr.add_argument("--dataset", default=d.dataset, choices=DATASETS,
+                    help="aihub: Korean 60-label corpus; goemotions: English 28-label multi-label baseline; "
+                    "kote: the public Korean corpus, 44 labels, multi-label (saved_model/kote/)")
     tr.add_argument("--head", choices=HEADS, help="classification head (default: arch2 for aihub, plain for "
                     "goemotions)")
     tr.add_argument("--compare", action="store_true", help="train plain, arch1 and arch2 on the same split; "
@@ -194,6 +201,11 @@ def print_summary(metrics: dict) -> None:
         print(f"emotion ({metrics['head']}): test accuracy 60 labels {t[LABELS60][ACCURACY]:.3f}, 6 classes "
               f"{t[MAJOR6][ACCURACY]:.3f} (TF-IDF {b[LABELS60][ACCURACY]:.3f} / "
               f"{b[MAJOR6][ACCURACY]:.3f})")
+    elif LABELS_TUNED in t:
+        b = metrics["baselines"][TFIDF_CHARS_OVR]["tuned"]
+        print(f"kote: test macro-F1 {len(metrics['labels'])} labels {t[LABELS_TUNED][MACRO_F1]:.3f} (at 0.5: "
+              f"{t[LABELS_AT_HALF][MACRO_F1]:.3f}; TF-IDF {b[MACRO_F1]:.3f}; majority "
+              f"{metrics['baselines'][MAJORITY][MACRO_F1]:.3f})")
     else:
         print(f"goemotions: test macro-F1 28 labels {t[LABELS28_TUNED][MACRO_F1]:.3f} (at 0.5: "
               f"{t[LABELS28_AT_HALF][MACRO_F1]:.3f}), Ekman {t[EKMAN7_TUNED][MACRO_F1]:.3f}")

@@ -10,8 +10,9 @@
                                                                    # and the default chosen on songs with moods
     python recommend.py --evaluate-halves results/song_halves.csv  # half-split recall@10 alone
 
-Input: <out>/results/song_emotions.csv (one row per song: metadata, 60 `emo:<major>/<sub>` probabilities, 6
-`major:<major>` sums) or any CSV given by --vectors. Outputs in <out>/results/: --all writes
+Input: <out>/results/song_emotions.csv (one row per song: metadata, an `emo:<major>/<sub>` probability per label
+of the Korean model, 60 for AI-Hub's or 44 for KOTE's, and their `major:<major>` sums: AI-Hub's 6 major classes
+or KOTE's 3 valence groups) or any CSV given by --vectors. Outputs in <out>/results/: --all writes
 recommendations.{csv,json,md} and heatmap_songs.csv (cosine between 10 random songs, for generate_graphs.py); a
 single query with --format writes query.<fmt>; either writes its settings to recommend_config.json; --evaluate
 writes retrieval_eval.{json,md}, representation_eval.json (when the halves are scored) and, when songs with moods
@@ -58,8 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     query.add_argument("--text", type=text_query,
                        help="free text, scored by the saved emotion model (lyrics_emotion.py)")
     query.add_argument("--emotion", dest="emotions", type=text_query, action="append", default=[], metavar="NAME",
-                       help="target emotion (a major class such as 슬픔, or a sub-emotion); repeatable. Songs are "
-                       "ranked by how strongly they carry it. " + EXPLANATIONS["strength"])
+                       help="target emotion (a major class such as 슬픔, a KOTE group such as 긍정, or a "
+                       "sub-emotion); repeatable. Songs are ranked by how strongly they carry it. "
+                       + EXPLANATIONS["strength"])
     query.add_argument("--serve", action="store_true", help="start the local app (page + JSON API) on --port: "
                        "free text, emotions, songs and mood paths answered by this same code (docs/app.md)")
     query.add_argument("--all", dest="all_songs", action="store_true", help="top-k for every song (writes CSV)")

@@ -73,10 +73,15 @@ MAJOR6 = "major6"
 LABELS28_TUNED = "labels28_tuned"
 LABELS28_AT_HALF = "labels28_at_0.5"
 EKMAN7_TUNED = "ekman7_tuned"
+# KOTE's multi-label scores: 44 labels at the thresholds tuned on dev, at 0.5, and our valence groups.
+LABELS_TUNED = "labels_tuned"
+LABELS_AT_HALF = "labels_at_0.5"
+GROUPS_TUNED = "groups_tuned"
 # Baselines scored on the same split as the model.
 MAJORITY = "majority"
 TFIDF_WORDS = "tfidf_logreg"  # word 1-2-grams + logistic regression (reviews)
 TFIDF_CHARS = "tfidf_char_logreg"  # character 1-4-grams + logistic regression (Korean)
+TFIDF_CHARS_OVR = "tfidf_char_ovr_logreg"  # the same, one-vs-rest for multi-label (KOTE)
 
 # ----------------------------------------------------------------------------- retrieval keys (retrieval_eval.json)
 
@@ -120,3 +125,5 @@ FIGURES = (
            "below.", REBUILD_SONG_VECTORS, (10, 6)),
 )
 CAPTIONS = {f.name: f.caption for f in FIGURES}
+# Drawn from the AI-Hub model's outputs only: with KOTE alone (no major classes, multi-label) they are skipped.
+AIHUB_ONLY = ("emotion_confusion_matrix_6class.png", "emotion_label_similarity_60x60.png", HEAD_COMPARISON_FIGURE)

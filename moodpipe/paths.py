@@ -27,6 +27,10 @@ SONG_MOODS_DIR = "song_moods"  # songs people labelled with a mood (song_id, lyr
 GOEMOTIONS_FILES = ["goemotions/original/train.tsv", "goemotions/original/dev.tsv", "goemotions/original/test.tsv",
                     "goemotions/original/labels.txt", "goemotions/ekman_mapping.json"]
 LYRICS_FILES = ["lyrics/melon_songs.csv", "lyrics/melon_songs_2000_2023.csv"]  # the crawler writes the first
+KOTE_DIR = "kote"  # KOTE, the public Korean corpus (moodpipe.data.kote): used when the AI-Hub corpus is absent
+KOTE_TRAIN, KOTE_VAL, KOTE_TEST, KOTE_LABELS = (f"{KOTE_DIR}/{n}" for n in ("train.tsv", "val.tsv", "test.tsv",
+                                                                            "labels.txt"))
+KOTE_FILES = [KOTE_VAL, KOTE_TEST]  # what the KOTE stage needs; train.tsv is used when present
 
 HOW_TO_GET_REVIEWS = ("download it with `python main.py --stages data` when online, or pass --reviews PATH "
                       "(a CSV with a text column and a 1-5 star column)")
@@ -36,12 +40,15 @@ HOW_TO_GET_GOEMOTIONS = ("download data/original/{train,dev,test}.tsv and labels
                          "github.com/monologg/GoEmotions-pytorch and ekman_mapping.json from "
                          f"google-research/goemotions into <data-dir>/{GOEMOTIONS_DIR}/ "
                          "(`python main.py --stages data` does it when online)")
+HOW_TO_GET_KOTE = ("download {train,val,test}.tsv from github.com/searle-j/KOTE into "
+                   f"<data-dir>/{KOTE_DIR}/ (`python main.py --stages data` does it when online)")
 HOW_TO_GET_LYRICS = "crawl them with `python crawl_melon.py`, or pass a lyrics CSV (song_id, lyrics) with --lyrics"
 
 # The command that rebuilds each saved output, named in the error for a damaged one.
 REBUILD_SENTIMENT = "python mobilebert_project.py"
 REBUILD_EMOTION = "python lyrics_emotion.py train"
 REBUILD_GOEMOTIONS = "python lyrics_emotion.py train --dataset goemotions"
+REBUILD_KOTE = "python lyrics_emotion.py train --dataset kote"
 REBUILD_SONG_VECTORS = "python lyrics_emotion.py score --halves"
 REBUILD_RECOMMENDATIONS = "python recommend.py --all"
 
@@ -105,6 +112,7 @@ class Layout:
     sentiment_model = _under("saved_model", "sentiment")
     emotion_model = _under("saved_model", "emotion")
     goemotions_model = _under("saved_model", "goemotions")
+    kote_model = _under("saved_model", "kote")
     results = _under("results")
     song_vectors = _under("results", SONG_VECTORS)
     song_halves = _under("results", "song_halves.csv")
@@ -119,6 +127,12 @@ class Layout:
     report = _under("results", "REPORT.md")
     stage_records = _under("results", "stages", doc="What each finished stage produced (moodpipe.stages.records).")
     graphs = _under(GRAPHS_DIR)
+
+    @property
+    def korean_model(self) -> Path:
+        """The Korean emotion model songs are scored with: AI-Hub's when one is trained here, else KOTE's (the
+        public corpus), which main.py trains when the AI-Hub corpus is absent."""
+        return self.emotion_model if (self.emotion_model / "config.json").is_file() else self.kote_model
 
     def sentiment_split(self, name: str) -> Path:
         return self.processed / f"{name}_data.csv"
@@ -148,7 +162,7 @@ class Layout:
         """
         path, out = Path(path), "" if Path(self.root) == Path(".") else f" --out {self.root}"
         owners = [(self.sentiment_model, REBUILD_SENTIMENT), (self.emotion_model, REBUILD_EMOTION),
-                  (self.goemotions_model, REBUILD_GOEMOTIONS)]
+                  (self.goemotions_model, REBUILD_GOEMOTIONS), (self.kote_model, REBUILD_KOTE)]
         command = next((c for folder, c in owners if folder in path.parents), None)
         if command is None and path.parent == self.processed:
             command = REBUILD_EMOTION if path.name.startswith("emotion_") else REBUILD_SENTIMENT

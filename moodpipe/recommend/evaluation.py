@@ -334,13 +334,14 @@ def run_evaluations(ctx: RunContext, max_comments: int | None = None, song_moods
 
 def evaluate_moods_with_each_model(layout: paths.Layout, path: Path | None, runtime: Runtime,
                                    skipped: dict, per_mood: int | None = None) -> dict:
-    """Song-mood agreement with the English (GoEmotions) and the Korean (AI-Hub) model, each when trained."""
+    """Song-mood agreement with the English (GoEmotions) and the Korean (AI-Hub, else KOTE) model, each when
+    trained."""
     if path is None or not Path(path).is_file():
         where = path or f"<data-dir>/{paths.SONG_MOODS_DIR}/*.csv"
         skipped["song_moods"] = f"no song-mood CSV at {where} (pass --song-moods FILE with song_id, lyrics, mood)"
         return {}
     found = {}
-    for name, model in (("English", layout.goemotions_model), ("Korean", layout.emotion_model)):
+    for name, model in (("English", layout.goemotions_model), ("Korean", layout.korean_model)):
         if (model / "config.json").is_file():
             found[name] = evaluate_song_moods(Path(path), model, runtime, per_mood=per_mood)
         else:

@@ -99,7 +99,7 @@ def build_queries(ctx: RunContext, cfg: RecommendConfig, meta: pd.DataFrame, cat
         row, note = find_scored_song(meta, cfg.song, cfg.artist, vectors)
         rows = np.array([row])
     elif cfg.text is not None:
-        model_dir = Path(cfg.model_dir) if cfg.model_dir else ctx.layout.emotion_model
+        model_dir = Path(cfg.model_dir) if cfg.model_dir else ctx.layout.korean_model
         embeddings = tuple(k for k in needs(cfg.representation, hybrid_for(vectors)) if k != "probs")  # only these run
         query = score_text(cfg.text, model_dir, columns, ctx.runtime, embeddings)
         return [f"text: {cfg.text}"], query, np.array([-1]), note

@@ -80,7 +80,7 @@ class App:
 
     @property
     def model_path(self) -> Path:
-        return Path(self.model_dir) if self.model_dir else Layout(Path(self.out)).emotion_model
+        return Path(self.model_dir) if self.model_dir else Layout(Path(self.out)).korean_model
 
     def catalogue(self) -> tuple:
         if not self.vectors_path.is_file():
@@ -250,7 +250,8 @@ def profile(text_probs: list[float], probs: np.ndarray, columns: list[str], top:
     majors = list(dict.fromkeys(m for m in map(major_of, columns) if m))
     groups = [[j for j, c in enumerate(columns) if major_of(c) == m] for m in majors]
     strongest = np.argsort(-p, kind="stable")[:top]
-    return {"majors": [[m, float(p[g].sum()), float(mean[g].sum())] for m, g in zip(majors, groups, strict=True)],
+    share = lambda x, g: float(x[g].sum() / max(x.sum(), 1e-12))  # noqa: E731  (multi-label rows sum past 1)
+    return {"majors": [[m, share(p, g), share(mean, g)] for m, g in zip(majors, groups, strict=True)],
             "subs": [[readable(columns[j]), float(p[j]), float(mean[j])] for j in strongest]}
 
 

@@ -58,6 +58,7 @@ from moodpipe.recommend.representations import (
     hybrid_for,
 )
 from moodpipe.recommend.topk import normalize_rows
+from moodpipe.report.documents import kote_rows
 
 log = logging.getLogger("pipeline")
 
@@ -227,7 +228,9 @@ def representation_specs(probs: np.ndarray, columns: list[str]) -> dict:
         zero, one = probe_rows(kind, columns)
         offset = transform(zero[None, :])[0]
         scale = transform(one[None, :])[0] - offset
-        if not np.allclose(base(probs) * scale + offset, transform(probs), rtol=1e-9, atol=1e-9):
+        # base * scale + offset loses about eps * |offset| to cancellation (a nearly constant emotion has a huge one)
+        tolerance = 1e-9 * (1 + np.abs(offset).max(initial=0))
+        if not np.allclose(base(probs) * scale + offset, transform(probs), rtol=1e-9, atol=tolerance):
             raise RuntimeError(f"fit_representation({name!r}) is no longer (base - mean) / spread: "
                                "update moodpipe/report/explorer.py and explorer_template.html together")
         specs[name] = {"base": kind, "offset": offset.tolist(), "scale": scale.tolist(), "features": features,
@@ -263,6 +266,7 @@ def metric_tables(layout: Layout) -> list[tuple[str, list[str], list[tuple[str, 
     tables = []
     readers = [("Review sentiment (test set)", layout.sentiment_model, sentiment_rows),
                ("Korean emotion, 60 labels / 6 major classes (test set)", layout.emotion_model, emotion_rows),
+               ("Korean emotion, KOTE multi-label (test set)", layout.kote_model, kote_table_rows),
                ("GoEmotions, English multi-label (test set)", layout.goemotions_model, goemotions_rows)]
     for title, folder, rows in readers:
         path = folder / paths.METRICS
@@ -299,6 +303,10 @@ def goemotions_rows(m: dict) -> tuple[list[str], list[tuple[str, list[float]]]]:
             ("Ekman groups, tuned", t[EKMAN7_TUNED]),
             ("baseline: the most frequent label for every comment", m["baselines"][MAJORITY])]
     return ["macro-F1", "micro-F1"], [(name, [r[MACRO_F1], r["micro_f1"]]) for name, r in rows]
+
+
+def kote_table_rows(m: dict) -> tuple[list[str], list[tuple[str, list[float]]]]:
+    return ["macro-F1", "micro-F1"], [(name, [r[MACRO_F1], r["micro_f1"]]) for name, r in kote_rows(m)]
 
 
 # ----------------------------------------------------------------------------- HTML

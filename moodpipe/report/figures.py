@@ -20,6 +20,7 @@ import pandas as pd  # noqa: E402
 from moodpipe import paths  # noqa: E402
 from moodpipe.contract import (  # noqa: E402
     ACCURACY,
+    AIHUB_ONLY,
     CONFUSION,
     FIGURES,
     HEAD_COMPARISON_FIGURE,
@@ -221,7 +222,9 @@ def generate_graphs(root: Path, graphs_dir: Path | None = None) -> list[Path]:
             DRAW[name](root, ax)
         except FileNotFoundError as e:
             # A default run trains one head, so no comparison to draw: a note, not a warning.
-            level = logging.INFO if name == HEAD_COMPARISON_FIGURE else logging.WARNING
+            # Nor, with KOTE alone, any AI-Hub figure.
+            aihub_absent = name in AIHUB_ONLY and not (Layout(root).emotion_model / paths.METRICS).is_file()
+            level = logging.INFO if name == HEAD_COMPARISON_FIGURE or aihub_absent else logging.WARNING
             log.log(level, "graphs: skipped %s: %s is missing (run `%s` first)", name, e.filename, figure.rebuild)
             plt.close(fig)
             continue

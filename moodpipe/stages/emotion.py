@@ -36,6 +36,7 @@ from moodpipe.provenance import provenance, provenance_lines
 from moodpipe.report.documents import comparison_markdown, emotion_model_card
 from moodpipe.runtime import is_main_process, set_seed
 from moodpipe.stages.goemotions import train_goemotions
+from moodpipe.stages.kote import train_kote
 
 log = logging.getLogger("pipeline")
 
@@ -43,10 +44,16 @@ log = logging.getLogger("pipeline")
 # train in about a minute on 2 CPU cores. The Korean quick run trains one head on batch-normalised features,
 # on the dialogues of one label per major class.
 FULL_EMOTION = {d: EmotionTrainConfig(dataset=d, train=TRAIN_DEFAULTS[d]) for d in DATASETS}
+# KOTE's 44 sigmoid outputs start from multilingual-e5's near-parallel pooled vectors: batch-normalising them lets
+# a fresh head separate the labels within its 2 epochs (docs/kote.md: at 0.5 nothing passed after 2 epochs without).
+FULL_EMOTION["kote"] = replace(FULL_EMOTION["kote"], feature_norm=True)
 QUICK_EMOTION = {
     "aihub": replace(FULL_EMOTION["aihub"], model="bundled:multilingual-e5-small", only_labels=(ONE_PER_MAJOR,),
                      add_sentences=False, feature_norm=True, max_train_rows=240,
                      train=replace(TRAIN_DEFAULTS["aihub"], epochs=2, max_length=64)),
+    # KOTE (the Korean corpus anyone can get): a few hundred comments, batch-normalised features.
+    "kote": replace(FULL_EMOTION["kote"], model="bundled:multilingual-e5-small", feature_norm=True, max_train_rows=400,
+                    max_eval_rows=200, train=replace(TRAIN_DEFAULTS["kote"], epochs=2, max_length=64)),
     "goemotions": replace(FULL_EMOTION["goemotions"], model="bundled:minilm-l6", max_train_rows=300,
                           max_eval_rows=75, train=replace(TRAIN_DEFAULTS["goemotions"], epochs=1, max_length=64,
                                                           batch_size=16)),
@@ -197,9 +204,11 @@ def finish_emotion_model(model_dir: Path, cfg, metrics, results, units, test_pro
 # ----------------------------------------------------------------------------- the stage
 
 def train_emotion(ctx: RunContext, cfg: EmotionTrainConfig) -> dict:
-    """The training stage main.py calls: AI-Hub (default) or GoEmotions. Returns metrics."""
+    """The training stage main.py calls: AI-Hub (default), GoEmotions or KOTE. Returns metrics."""
     check_config(cfg, ctx.runtime)
     set_seed(ctx.seed)
     if cfg.dataset == "goemotions":
         return train_goemotions(ctx, replace(cfg, train=replace(cfg.train, class_weights=False)))
+    if cfg.dataset == "kote":
+        return train_kote(ctx, replace(cfg, train=replace(cfg.train, class_weights=False)))
     return train_aihub(ctx, cfg)

@@ -46,7 +46,7 @@ def texts_by_quadrant(data_dir: Path) -> dict[str, list[str]]:
 
 def trained_models(out: Path) -> list[Path]:
     layout = paths.Layout(out)
-    return [m for m in (layout.emotion_model, layout.goemotions_model) if (m / paths.BASE_MODEL).is_file()]
+    return [m for m in (layout.korean_model, layout.goemotions_model) if (m / paths.BASE_MODEL).is_file()]
 
 
 def base_encoder_path(model_dir: Path) -> str:

@@ -20,8 +20,7 @@ from pathlib import Path
 from moodpipe import paths
 from moodpipe.cli import Interrupted
 from moodpipe.context import RunContext
-from moodpipe.contract import ACCURACY, FIGURES, HEAD_COMPARISON_FIGURE, MACRO_F1, RECALL_AT_K, SPLITS
-from moodpipe.data.aihub import corpus_files
+from moodpipe.contract import ACCURACY, AIHUB_ONLY, FIGURES, HEAD_COMPARISON_FIGURE, MACRO_F1, RECALL_AT_K, SPLITS
 from moodpipe.data.downloads import ensure_inputs, missing_inputs, needed_inputs
 from moodpipe.data.melon import QUICK_CRAWL, CrawlConfig, crawl
 from moodpipe.files import InputError, write_json_atomic, write_text_atomic
@@ -35,6 +34,7 @@ from moodpipe.recommend.representations import save_representation
 from moodpipe.recommend.song_moods import find_song_moods
 from moodpipe.report.documents import write_report
 from moodpipe.report.recommendations import markdown_tables, write_recommendations
+from moodpipe.stages import korean as ko  # which Korean corpus: AI-Hub's, else KOTE
 from moodpipe.stages.emotion import FULL_EMOTION, QUICK_EMOTION, train_emotion
 from moodpipe.stages.mood import QUICK as QUICK_MOOD
 from moodpipe.stages.mood import MoodConfig, tune_mood_encoders
@@ -97,7 +97,7 @@ def sentiment_config(cfg: RunConfig) -> SentimentConfig:
 
 def emotion_config(cfg: RunConfig, dataset: str) -> EmotionTrainConfig:
     base = (QUICK_EMOTION if cfg.quick else FULL_EMOTION)[dataset]
-    korean = dataset == "aihub"
+    korean = dataset != "goemotions"  # AI-Hub's or KOTE's
     return replace(base, model=chosen_model(cfg.emotion_model if korean else cfg.english_model, base.model),
                    compare=cfg.compare_heads and korean and not cfg.quick)
 
@@ -107,12 +107,16 @@ def mood_config(cfg: RunConfig) -> MoodConfig:
 
 
 def mood_encoders(cfg: RunConfig) -> list[Path]:
-    return [m / MOOD_ENCODER / paths.WEIGHTS for m in (layout(cfg).emotion_model, layout(cfg).goemotions_model)]
+    return [m / MOOD_ENCODER / paths.WEIGHTS for m in (korean_model(cfg), layout(cfg).goemotions_model)]
+
+
+def korean_model(cfg: RunConfig) -> Path:
+    return ko.model_dir(cfg.ctx.data_dir, cfg.ctx.out)
 
 
 def score_config(cfg: RunConfig) -> ScoreConfig:
     return replace(QUICK_SCORE if cfg.quick else ScoreConfig(), lyrics=str(lyrics_path(cfg)), halves=True,
-                   model_dir=str(layout(cfg).emotion_model), generic=False)
+                   model_dir=str(korean_model(cfg)), generic=False)
 
 
 def song_moods(cfg: RunConfig) -> list[Path]:
@@ -133,10 +137,9 @@ def layout(cfg: RunConfig) -> paths.Layout:
 # ----------------------------------------------------------------------------- the stages
 
 def data_stage(cfg: RunConfig) -> dict:
-    info = ensure_inputs(cfg.ctx.data_dir, needed_inputs(cfg.stages), allow_download=not cfg.offline)
-    if problem := lyrics_problem(cfg):
-        raise InputError(f"missing input: {problem}")
-    return info
+    lyrics = lyrics_problem(cfg)
+    return ensure_inputs(cfg.ctx.data_dir, needed_inputs(cfg.stages, ko.dataset(cfg.ctx.data_dir)),
+                         allow_download=not cfg.offline, also_missing=[f"lyrics: {lyrics}"] if lyrics else [])
 
 
 def lyrics_problem(cfg: RunConfig) -> str | None:
@@ -150,13 +153,6 @@ def lyrics_problem(cfg: RunConfig) -> str | None:
         return (f"no lyrics CSV in {cfg.ctx.data_dir / 'lyrics'} and --offline forbids crawling Melon: "
                 f"{paths.HOW_TO_GET_LYRICS}")
     return None if "crawl" in cfg.stages else f"no lyrics CSV at {lyrics_path(cfg)}: {paths.HOW_TO_GET_LYRICS}"
-
-
-def corpus_inputs(cfg: RunConfig) -> list[Path]:
-    try:
-        return corpus_files(cfg.ctx.data_dir / paths.CORPUS_DIR)
-    except InputError:
-        return []
 
 
 def crawl_stage(cfg: RunConfig) -> dict:
@@ -173,7 +169,7 @@ def sentiment_stage(cfg: RunConfig) -> dict:
 def emotion_stage(cfg: RunConfig, dataset: str = "aihub") -> dict:
     metrics = train_emotion(cfg.ctx, emotion_config(cfg, dataset))
     base = metrics.get("base_model", {})
-    return {"base_model": base.get("name"), "substituted": base.get("substituted")}
+    return {"dataset": dataset, "base_model": base.get("name"), "substituted": base.get("substituted")}
 
 
 def score_stage(cfg: RunConfig) -> dict:
@@ -200,7 +196,8 @@ def recommend_stage(cfg: RunConfig) -> dict:
 def expected_figures(cfg: RunConfig) -> list[str]:
     """The figures this run can draw: one head (the default, --quick) leaves no head comparison."""
     compared = emotion_config(cfg, "aihub").compare
-    return [f.name for f in FIGURES if compared or f.name != HEAD_COMPARISON_FIGURE]
+    return [f.name for f in FIGURES if (compared or f.name != HEAD_COMPARISON_FIGURE)
+            and (ko.dataset(cfg.ctx.data_dir) == "aihub" or f.name not in AIHUB_ONLY)]
 
 
 def graphs_stage(cfg: RunConfig) -> dict:
@@ -228,7 +225,7 @@ def lyrics_present(cfg: RunConfig) -> str | None:
 
 
 def inputs_present(cfg: RunConfig) -> str | None:
-    missing = missing_inputs(cfg.ctx.data_dir, needed_inputs(cfg.stages))
+    missing = missing_inputs(cfg.ctx.data_dir, needed_inputs(cfg.stages, ko.dataset(cfg.ctx.data_dir)))
     if lyrics_problem(cfg):
         missing.append("lyrics")
     return f"missing {', '.join(missing)}" if missing else None
@@ -275,18 +272,18 @@ PIPELINE = [
           lambda c: [layout(c).sentiment_model / f for f in (paths.METRICS, paths.WEIGHTS)],
           lambda c: settings_of(c, sentiment_config(c)),
           produced=lambda c: [layout(c).sentiment_model, *map(layout(c).sentiment_split, SPLITS)]),
-    Stage("emotion", emotion_stage, corpus_inputs,
-          lambda c: [layout(c).emotion_model / f for f in (paths.METRICS, paths.WEIGHTS)],
-          lambda c: settings_of(c, emotion_config(c, "aihub")),
-          produced=lambda c: [layout(c).emotion_model, *map(layout(c).emotion_split, SPLITS)]),
+    Stage("emotion", lambda c: ko.train_all(c, emotion_stage), lambda c: ko.inputs(c.ctx.data_dir),
+          lambda c: [korean_model(c) / f for f in (paths.METRICS, paths.WEIGHTS)],
+          lambda c: [settings_of(c, emotion_config(c, d)) for d in ko.datasets(c.ctx.data_dir)],
+          produced=lambda c: ko.produced(c.ctx.data_dir, c.ctx.out, SPLITS)),
     Stage("goemotions", goemotions_stage, lambda c: _data(c, *paths.GOEMOTIONS_FILES),
           lambda c: [layout(c).goemotions_model / paths.METRICS],
           lambda c: settings_of(c, emotion_config(c, "goemotions")), produced=lambda c: [layout(c).goemotions_model]),
-    Stage("mood", mood_stage, lambda c: [*_data(c, *paths.GOEMOTIONS_FILES), layout(c).emotion_model / paths.WEIGHTS,
+    Stage("mood", mood_stage, lambda c: [*_data(c, *paths.GOEMOTIONS_FILES), korean_model(c) / paths.WEIGHTS,
                                          layout(c).goemotions_model / paths.WEIGHTS],
           mood_encoders, lambda c: settings_of(c, mood_config(c)),
           produced=lambda c: [p.parent for p in mood_encoders(c)]),
-    Stage("score", score_stage, lambda c: [lyrics_path(c), layout(c).emotion_model / paths.WEIGHTS,
+    Stage("score", score_stage, lambda c: [lyrics_path(c), korean_model(c) / paths.WEIGHTS,
                                            mood_encoders(c)[0]],
           lambda c: [layout(c).song_vectors, layout(c).song_halves],
           lambda c: settings_of(c, score_config(c)),
@@ -348,7 +345,8 @@ def clean_up_interrupted(cfg: RunConfig) -> None:
     """Remove what a killed run left in the output folders (temporary files of atomic saves, training
     checkpoints): they are never resumed from, and one weights file can be hundreds of MB."""
     out = layout(cfg)
-    folders = [out.processed, out.sentiment_model, out.emotion_model, out.goemotions_model, out.results,
+    folders = [out.processed, out.sentiment_model, out.emotion_model, out.kote_model, out.goemotions_model,
+               out.results,
                out.stage_records, out.graphs, out.sentiment_model.parent]  # the last: model folders being built
     removed = remove_orphans(cfg.ctx.out, folders)
     if removed:
@@ -363,6 +361,7 @@ def run_pipeline(cfg: RunConfig, argv: list[str] | None = None) -> dict:
            "provenance": provenance(argv), "versions": library_versions(), "runtime": run_device(cfg), "stages": {}}
     failed, started, earlier = None, time.time(), earlier_stage_times(layout(cfg).stage_records)
     clean_up_interrupted(cfg)
+    ko.announce(cfg.ctx.data_dir, cfg.stages)
     for stage in PIPELINE:
         if stage.name not in cfg.stages:
             run["stages"][stage.name] = {"status": "not selected"}

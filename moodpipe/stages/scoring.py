@@ -2,7 +2,8 @@
 (moodpipe.models.emotion_predictor), shared between processes under torchrun. No training code is imported here.
 
     results/song_emotions.csv   one row per song: metadata, n_chunks, n_tokens, `emo:<major>/<sub>` and
-                                `major:<major>` probability columns
+                                `major:<major>` probability columns (the model's own labels: AI-Hub's, or
+                                KOTE's `<group>/<label>`, moodpipe.data.kote)
     results/song_halves.csv     the same for the first and second half of each song (--halves)
     results/song_emotions.embeddings.npz   `features` (the vector the classifier sees) and `generic` (the base
                                 encoder's mean-pooled embedding) of every song and half, in the CSVs' row order
