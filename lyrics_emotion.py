@@ -163,7 +163,10 @@ def add_score_options(sc: argparse.ArgumentParser) -> None:
 def add_mood_options(mo: argparse.ArgumentParser) -> None:
     m = MoodConfig()
     mo.add_argument("--texts", type=positive_int, default=m.texts,
-                    help=f"GoEmotions comments seen while tuning, 32 per step (default: {m.texts})")
+                    help=f"comments seen while tuning, 32 per step (default: {m.texts})")
+    mo.add_argument("--korean-texts", choices=["goemotions", "kote"], default=m.korean_texts,
+                    help="the comments the Korean model's mood encoder is tuned on: English GoEmotions (default) or "
+                    "KOTE's Korean comments at the mean valence/arousal of their labels (needs <data-dir>/kote/)")
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[RunContext, EmotionTrainConfig | ScoreConfig | MoodConfig]:

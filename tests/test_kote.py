@@ -230,3 +230,13 @@ def test_dense_labels_are_selected_on_tuned_thresholds_not_at_half():
     logits, y = np.array([[-1.0, -2.0], [-1.5, -3.0], [-2.0, -2.5]]), np.array([[1, 0], [0, 1], [0, 0]])
     assert multilabel_macro_f1((logits, y))["macro_f1"] == 0
     assert multilabel_tuned_macro_f1((logits, y))["macro_f1"] == pytest.approx((1 + 0.5) / 2)
+
+
+def test_kote_comments_are_grouped_by_the_mean_mood_of_their_labels(tmp_path):
+    """joy+happiness -> +V+A, anger+irritation -> -V+A; 'nothing' alone has no mood and is left out."""
+    from moodpipe.stages.mood import kote_texts_by_quadrant
+    groups = kote_texts_by_quadrant(write_kote(tmp_path), seed=1)
+    parts = read_kote(tmp_path, seed=1)[0]["train"]
+    expected = {"+V+A": [t for t in parts.text if t.startswith("좋아요")],
+                "-V+A": [t for t in parts.text if t.startswith("화가")]}
+    assert groups == expected and all(expected.values())

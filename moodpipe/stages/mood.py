@@ -4,6 +4,11 @@ encoder tuned from the same base encoder on GoEmotions' comments labelled by the
 `recommend.py --representation mood`.
 
     python lyrics_emotion.py mood --data-dir data        # saved_model/{emotion,goemotions}/mood_encoder/
+    python lyrics_emotion.py mood --korean-texts kote    # the Korean model's encoder tuned on KOTE's comments
+
+With --korean-texts kote the Korean model's encoder is tuned on Korean comments instead: KOTE's, each placed at
+the mean valence and arousal of its labels (moodpipe.data.circumplex.KOTE_VA; `없음` left out) and kept when that
+point is clearly inside a quadrant. Not yet the default: its effect on songs is still to be measured.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from pathlib import Path
 
 from moodpipe import paths
 from moodpipe.context import RunContext
-from moodpipe.data.circumplex import quadrant_of
+from moodpipe.data.circumplex import quadrant_of, valence_arousal
 from moodpipe.data.goemotions import read_goemotions
+from moodpipe.data.kote import read_kote
 from moodpipe.files import InputError
 from moodpipe.models.mood_encoder import MOOD_ENCODER, MoodEncoderConfig, tune_mood_encoder
 from moodpipe.runtime import is_main_process
@@ -28,6 +34,7 @@ log = logging.getLogger("pipeline")
 @dataclass(frozen=True)
 class MoodConfig:
     texts: int = MoodEncoderConfig.texts
+    korean_texts: str = "goemotions"  # goemotions | kote: the comments the Korean model's encoder is tuned on
 
 
 QUICK = MoodConfig(texts=128)  # main.py --quick: a few steps per encoder
@@ -41,6 +48,28 @@ def texts_by_quadrant(data_dir: Path) -> dict[str, list[str]]:
         labels = [names[i] for i in y.nonzero()[0]]
         if len(labels) == 1 and labels[0] != "neutral":
             groups[quadrant_of(labels[0])].append(text)
+    return dict(groups)
+
+
+QUADRANT_MARGIN = 0.15  # a KOTE comment whose mean (valence, arousal) is nearer an axis than this is left out
+
+
+def kote_texts_by_quadrant(data_dir: Path, seed: int) -> dict[str, list[str]]:
+    """KOTE's training comments, each in the quadrant of the mean (valence, arousal) of its labels.
+
+    A comment labelled 기쁨 and 행복 sits at their mean, well inside +V+A; one labelled 슬픔 and 기쁨 sits near the
+    valence axis and is left out."""
+    parts, names, _ = read_kote(data_dir, seed)
+    points = [valence_arousal(n) for n in names]
+    groups: dict[str, list[str]] = defaultdict(list)
+    for text, y in zip(parts["train"].text, parts["train"].y, strict=True):
+        labels = [i for i in y.nonzero()[0] if not names[i].endswith("/없음")]
+        if not labels:
+            continue
+        v = sum(points[i][0] for i in labels) / len(labels)
+        a = sum(points[i][1] for i in labels) / len(labels)
+        if min(abs(v), abs(a)) >= QUADRANT_MARGIN:
+            groups[("+V" if v > 0 else "-V") + ("+A" if a > 0 else "-A")].append(text)
     return dict(groups)
 
 
@@ -60,12 +89,14 @@ def tune_mood_encoders(ctx: RunContext, cfg: MoodConfig) -> list[Path]:
     if not models:
         raise InputError(f"no trained emotion model under {ctx.out}/saved_model: run `python lyrics_emotion.py "
                          "train` (and/or `--dataset goemotions`) first")
-    groups = texts_by_quadrant(ctx.data_dir)
+    english = texts_by_quadrant(ctx.data_dir)
+    korean = kote_texts_by_quadrant(ctx.data_dir, ctx.seed) if cfg.korean_texts == "kote" else english
     runtime = ctx.runtime
     settings = MoodEncoderConfig(texts=cfg.texts, seed=ctx.seed)
     made = []
     for model_dir in models:
         base = base_encoder_path(model_dir)
+        groups = english if model_dir == paths.Layout(ctx.out).goemotions_model else korean
         log.info("mood encoder for %s, tuned from %s on %s", model_dir, base,
                  ", ".join(f"{q} {len(t)}" for q, t in sorted(groups.items())))
         if is_main_process():
