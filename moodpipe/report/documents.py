@@ -199,7 +199,8 @@ Head **{m['head']}** on **{m['base_model']['name']}** (source: {m['base_model'][
 {m['base_model']['substituted']}), sigmoid + BCE, per-label thresholds tuned on dev ({m['threshold_selection']}).
 Data: {m['data']['split']}; rows {rows}; labels per comment {m['data']['labels_per_row']}.
 Hyper-parameters: epochs {hp['epochs']} (patience {hp['patience']}), batch {hp['batch_size']}, learning rate
-{hp['learning_rate']} (head {hp['head_learning_rate']}), max length {hp['max_length']}; device {runtime_line(m)}.
+{hp['learning_rate']} (head {hp['head_learning_rate']}), max length {hp['max_length']}, batch-normalised features
+{m['config'].get('feature_norm', False)}; device {runtime_line(m)}.
 Training took {m['train_seconds']:.0f} s ({m['epochs_run']} epochs). Label names are `<group>/<label>`:
 {m['groups']['method']}.
 
