@@ -64,7 +64,7 @@ from moodpipe.models.heads import HEADS
 from moodpipe.models.training import TrainConfig
 from moodpipe.paths import CORPUS_DIR, LYRICS_FILES
 from moodpipe.runtime import is_main_process
-from moodpipe.stages.emotion import train_emotion
+from moodpipe.stages.emotion import FULL_EMOTION, train_emotion
 from moodpipe.stages.mood import MoodConfig, tune_mood_encoders
 from moodpipe.stages.scoring import ScoreConfig, score_songs
 
@@ -116,9 +116,9 @@ def add_train_options(tr: argparse.ArgumentParser) -> None:
                     "the built-in E10-E69 table; a mismatch is an error naming the rows")
     tr.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
     tr.add_argument("--dropout", type=fraction, default=d.dropout, help="dropout before the final linear layer")
-    tr.add_argument("--feature-norm", action="store_true", help="batch-normalise the pooled vector before the "
-                    "classifier: near-parallel sentence vectors (multilingual-e5) then separate in a few steps "
-                    "(main.py --quick uses it)")
+    tr.add_argument("--feature-norm", action=argparse.BooleanOptionalAction, help="batch-normalise the pooled "
+                    "vector before the classifier: near-parallel sentence vectors (multilingual-e5) then separate in "
+                    "a few steps (default: on for kote, off otherwise; main.py --quick uses it)")
     tr.add_argument("--freeze-embeddings", default=d.freeze_embeddings, choices=["auto", "yes", "no", "used"],
                     help="freeze the word-embedding matrix (auto: when it holds over 3/4 of the encoder's "
                          "parameters, as in multilingual-e5-small: 96M of 118M; used: frozen, but the rows "
@@ -194,7 +194,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[RunContext, EmotionTrainC
         check_codebook_file(Path(args.codebook))
     train = config_from_args(TrainConfig, args, **{f: v for f, v in asdict(TRAIN_DEFAULTS[args.dataset]).items()
                                                     if getattr(args, f, None) is None})
-    return ctx, config_from_args(EmotionTrainConfig, args, train=train)
+    dataset_default = {} if args.feature_norm is not None else {"feature_norm": FULL_EMOTION[args.dataset].feature_norm}
+    return ctx, config_from_args(EmotionTrainConfig, args, train=train, **dataset_default)
 
 
 def print_summary(metrics: dict) -> None:
