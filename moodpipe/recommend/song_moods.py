@@ -26,7 +26,6 @@ from moodpipe.models.song_vectors import song_emotion_vectors
 from moodpipe.recommend.representations import DEFAULT_HYBRID, candidates, fit_space
 from moodpipe.recommend.retrieval_scores import (
     K,
-    candidate_scores,
     chance_precision,
     matches,
     neighbours,
@@ -103,10 +102,11 @@ def evaluate_song_moods(path: Path, model_dir: Path, runtime: Runtime = CPU, k: 
     scores["tfidf"] = {"mood": mood_agreement(tfidf_space(lyrics.tolist(), lyrics.tolist(), lyrics_analyzer(lyrics)),
                                               moods, k)}
     scores["chance"] = {"mood": chance_precision(moods)}
+    per_song = per_song_agreement(catalogue, columns, moods, k)  # each candidate's score is its songs' mean
     return {"file": str(path), "model": str(model_dir), "n_songs": len(songs), "k": k,
             "moods": songs.mood.value_counts().sort_index().to_dict(), "agreement_at_k": scores,
-            "candidates": candidate_scores(catalogue, columns, moods, k),
-            PER_SONG: {"moods": moods, "candidates": per_song_agreement(catalogue, columns, moods, k)}}
+            "candidates": {key: float(v.mean()) for key, v in per_song.items()},
+            PER_SONG: {"moods": moods, "candidates": per_song}}
 
 
 def per_song_agreement(catalogue: dict, columns: list[str], moods: np.ndarray, k: int = K) -> dict[str, np.ndarray]:
