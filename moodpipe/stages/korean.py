@@ -12,6 +12,7 @@ from pathlib import Path
 
 from moodpipe import paths
 from moodpipe.data.aihub import corpus_files
+from moodpipe.data.kote import kote_present
 from moodpipe.files import InputError
 
 
@@ -26,8 +27,7 @@ def dataset(data_dir: str | Path) -> str:
 
 def datasets(data_dir: str | Path) -> list[str]:
     """The Korean models the emotion stage trains: dataset()'s, then KOTE's as an extra when it is there too."""
-    kote_too = all((Path(data_dir) / name).is_file() for name in paths.KOTE_FILES)
-    return ["aihub", "kote"] if dataset(data_dir) == "aihub" and kote_too else [dataset(data_dir)]
+    return ["aihub", "kote"] if dataset(data_dir) == "aihub" and kote_present(Path(data_dir)) else [dataset(data_dir)]
 
 
 def inputs(data_dir: str | Path) -> list[Path]:
