@@ -114,3 +114,10 @@ def test_the_runtime_puts_each_process_on_its_own_gpu(monkeypatch):
     assert runtime.resolve_runtime("cuda").torch_device == "cuda:3"
     assert runtime.resolve_runtime("cuda").precision == "bf16"
     assert runtime.Runtime("cpu").torch_device == "cpu"
+
+
+def test_batches_are_rounded_to_a_multiple_of_32_on_a_gpu_only():
+    from moodpipe.models.training import pad_multiple
+    assert pad_multiple(runtime.Runtime("cuda", "bf16")) == 32  # tensor cores want multiples of 32
+    assert pad_multiple(runtime.Runtime("cpu", "bf16")) is None  # on a CPU the rounding is only waste
+    assert pad_multiple(runtime.Runtime("mps", "fp32")) is None
