@@ -212,6 +212,21 @@ def test_with_both_corpora_aihub_scores_the_songs_and_kote_is_an_extra_row(tmp_p
     assert paths.Layout(both).korean_model == both / "saved_model" / "emotion"  # what songs are scored with
 
 
+def test_the_mood_stage_tunes_the_korean_model_the_songs_are_scored_with(tmp_path, quick_run, kote_run):
+    """An AI-Hub model left by an earlier run does not take the KOTE run's mood encoder (scoring reads KOTE's)."""
+    from moodpipe.stages import korean
+    from moodpipe.stages.mood import trained_models
+    both = tmp_path / "both"
+    shutil.copytree(quick_run[0] / "saved_model", both / "saved_model")
+    shutil.copytree(kote_run[0] / "saved_model" / "kote", both / "saved_model" / "kote", dirs_exist_ok=True)
+    kote_only = write_kote(tmp_path / "kote_only")
+    ctx = RunContext(both, data_dir=kote_only)
+    assert trained_models(ctx) == [both / "saved_model" / "kote", both / "saved_model" / "goemotions"]
+    assert trained_models(ctx)[0] == korean.model_dir(kote_only, both)
+    with_aihub = write_data_dir(tmp_path / "with_aihub")
+    assert trained_models(RunContext(both, data_dir=with_aihub))[0] == both / "saved_model" / "emotion"
+
+
 def test_the_app_takes_its_emotions_and_groups_from_the_kote_model(kote_run):
     from moodpipe.report.app import App
     out, _ = kote_run

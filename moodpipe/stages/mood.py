@@ -27,6 +27,7 @@ from moodpipe.data.kote import read_kote
 from moodpipe.files import InputError
 from moodpipe.models.mood_encoder import MOOD_ENCODER, MoodEncoderConfig, tune_mood_encoder
 from moodpipe.runtime import is_main_process
+from moodpipe.stages import korean as ko
 
 log = logging.getLogger("pipeline")
 
@@ -73,9 +74,11 @@ def kote_texts_by_quadrant(data_dir: Path, seed: int) -> dict[str, list[str]]:
     return dict(groups)
 
 
-def trained_models(out: Path) -> list[Path]:
-    layout = paths.Layout(out)
-    return [m for m in (layout.korean_model, layout.goemotions_model) if (m / paths.BASE_MODEL).is_file()]
+def trained_models(ctx: RunContext) -> list[Path]:
+    """The Korean model this data directory trains (AI-Hub's, else KOTE's: the one the songs are scored with, even
+    when an older run left the other one here) and the GoEmotions model, those that are saved."""
+    korean = ko.model_dir(ctx.data_dir, ctx.out)
+    return [m for m in (korean, ctx.layout.goemotions_model) if (m / paths.BASE_MODEL).is_file()]
 
 
 def base_encoder_path(model_dir: Path) -> str:
@@ -85,7 +88,7 @@ def base_encoder_path(model_dir: Path) -> str:
 
 def tune_mood_encoders(ctx: RunContext, cfg: MoodConfig) -> list[Path]:
     """A mood encoder beside every trained emotion model under the output root; returns their folders."""
-    models = trained_models(ctx.out)
+    models = trained_models(ctx)
     if not models:
         raise InputError(f"no trained emotion model under {ctx.out}/saved_model: run `python lyrics_emotion.py "
                          "train` (and/or `--dataset goemotions`) first")
