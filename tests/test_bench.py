@@ -1,0 +1,53 @@
+"""The benchmarks' own arithmetic: the seed spread table, the neighbour agreement of two scorings, and the
+padding count of length-grouped batches (the runs themselves are too long for the suite)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def bench_module(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_seed_table_gives_mean_sample_sd_range_and_every_seed():
+    seeds = bench_module("seeds")
+    lines = seeds.spread_table({42: {"acc": 0.90, "f1": 0.80}, 1: {"acc": 0.92, "f1": 0.80}, 2: {"acc": 0.94}})
+    assert lines[0] == "| figure | mean | sd | min-max | seed 42 | seed 1 | seed 2 |"
+    assert lines[2] == "| acc | 0.920 | 0.020 | 0.900-0.940 | 0.900 | 0.920 | 0.940 |"
+    assert lines[3].startswith("| f1 | 0.800 | 0.000 | 0.800-0.800 |")  # a figure a seed lacks: over those with it
+
+
+def test_neighbour_agreement_counts_overlap_and_identical_sets():
+    score = bench_module("score_speed")
+    reference = np.array([list(range(10)), list(range(10, 20))])
+    other = np.array([list(range(10)), [*range(10, 15), *range(30, 35)]])
+    assert score.agreement(reference, other) == (pytest.approx(0.75), pytest.approx(0.5))
+
+
+def test_neighbours_are_found_among_the_other_songs_by_centred_cosine():
+    score = bench_module("score_speed")
+    rng = np.random.default_rng(0)
+    chunks = rng.normal(size=(24, 4))
+    owner, tokens = [i // 2 for i in range(24)], [1] * 24  # 12 songs of 2 chunks each
+    top = score.neighbours(chunks, owner, tokens, 12)
+    assert top.shape == (12, 10) and all(i not in row for i, row in enumerate(top))
+
+
+def test_padding_counts_each_batch_at_its_longest_text_rounded_up():
+    padding = bench_module("padding_waste")
+    lengths = np.array([3, 5, 7, 9])
+    assert padding.batch_tokens(lengths, batch=4, grouped=True, multiple=None) == 36
+    assert padding.batch_tokens(lengths, batch=2, grouped=True, multiple=None) == 2 * 9 + 2 * 5
+    assert padding.batch_tokens(lengths, batch=4, grouped=True, multiple=8) == 64
