@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from moodpipe.files import InputError
-from moodpipe.recommend.evaluation import choose_default
+from moodpipe.recommend.evaluation import choice_table, choose_default
 from moodpipe.recommend.representations import (
     DEFAULT_HYBRID,
     Hybrid,
@@ -126,6 +126,17 @@ def test_no_choice_when_no_candidate_keeps_the_floors_or_a_part_did_not_run():
     partial = evaluation_with({"features": (0.62, 0.37, 0.36)})
     del partial["song_moods"]
     assert choose_default(partial) is None
+
+
+def test_on_kote_without_aihub_the_recall_floor_alone_guards_the_choice():
+    """A run on KOTE has no AI-Hub validation set: the songs still choose, among candidates keeping the recall floor."""
+    kote = evaluation_with({"mood": (0.0, 0.63, 0.44), "features": (0.0, 0.58, 0.43), "log": (0.0, 0.16, 0.45)})
+    del kote["aihub"]
+    choice = choose_default(kote)
+    assert choice["candidate"] == "mood"  # `log` is best on songs but finds a song's other half too rarely
+    assert "keeping half-split recall@10 >= 0.35 (no AI-Hub validation here)" in choice["chosen_by"]
+    assert choice["candidates"]["mood"]["aihub_val_major"] is None
+    assert "| **mood** | - | 0.6300 | 0.4400 | - | yes |" in choice_table(choice)
 
 
 def test_a_hybrid_of_two_embeddings_mixes_their_cosines():
