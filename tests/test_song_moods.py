@@ -134,7 +134,7 @@ def test_on_kote_without_aihub_the_recall_floor_alone_guards_the_choice():
     del kote["aihub"]
     choice = choose_default(kote)
     assert choice["candidate"] == "mood"  # `log` is best on songs but finds a song's other half too rarely
-    assert "keeping half-split recall@10 >= 0.35 (no AI-Hub validation here)" in choice["chosen_by"]
+    assert "2 of them keeping half-split recall@10 >= 0.35 (" in choice["chosen_by"]
     assert choice["candidates"]["mood"]["aihub_val_major"] is None
     assert "| **mood** | - | 0.6300 | 0.4400 | - | yes |" in choice_table(choice)
 

@@ -256,7 +256,7 @@ def choose_default(result: dict) -> dict | None:
              for key, agreement in moods["candidates"].items() if (not aihub or key in aihub) and key in recall}
     kept = [key for key, r in table.items() if keeps_floors(r)]
     floors = (f"AI-Hub validation P@10 major >= {AIHUB_FLOOR} and " if aihub else "") + \
-        f"half-split recall@10 >= {RECALL_FLOOR}" + ("" if aihub else " (no AI-Hub validation here)")
+        f"half-split recall@10 >= {RECALL_FLOOR}"
     if not kept:
         log.warning("no candidate keeps %s; the default stays", floors)
         return None

@@ -8,7 +8,8 @@ encoder tuned from the same base encoder on GoEmotions' comments labelled by the
 
 With --korean-texts kote the Korean model's encoder is tuned on Korean comments instead: KOTE's, each placed at
 the mean valence and arousal of its labels (moodpipe.data.circumplex.KOTE_VA; `없음` left out) and kept when that
-point is clearly inside a quadrant. Not yet the default: its effect on songs is still to be measured.
+point is clearly inside a quadrant. Not the default: on the English songs people labelled the two are within each
+other's intervals (docs/kote.md); songs in Korean, not used for choosing, should decide.
 """
 
 from __future__ import annotations
@@ -76,8 +77,10 @@ def kote_texts_by_quadrant(data_dir: Path, seed: int) -> dict[str, list[str]]:
 
 def trained_models(ctx: RunContext) -> list[Path]:
     """The Korean model this data directory trains (AI-Hub's, else KOTE's: the one the songs are scored with, even
-    when an older run left the other one here) and the GoEmotions model, those that are saved."""
+    when an older run left the other one here), else the one saved (trained from a corpus elsewhere, --corpus),
+    and the GoEmotions model: those that are saved."""
     korean = ko.model_dir(ctx.data_dir, ctx.out)
+    korean = korean if (korean / paths.BASE_MODEL).is_file() else ctx.layout.korean_model
     return [m for m in (korean, ctx.layout.goemotions_model) if (m / paths.BASE_MODEL).is_file()]
 
 
