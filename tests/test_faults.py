@@ -361,11 +361,11 @@ def test_a_second_run_on_one_out_is_refused_and_touches_nothing(quick_run, run_c
     os.close(fd)
 
 
-def sentiment_command(quick_run, out: Path) -> list[str]:
+def sentiment_command(quick_run, out: Path, epochs: int = 1) -> list[str]:
     argv = quick_run[1]
     option = {a: argv[i + 1] for i, a in enumerate(argv[:-1]) if a.startswith("--")}
     return [sys.executable, "mobilebert_project.py", "--data-dir", option["--data-dir"], "--model",
-            option["--sentiment-model"], "--out", str(out), "--max-rows", "200", "--epochs", "1",
+            option["--sentiment-model"], "--out", str(out), "--max-rows", "200", "--epochs", str(epochs),
             "--max-length", "32", "--device", "cpu"]
 
 
@@ -395,7 +395,8 @@ def test_kill_9_while_the_model_is_saved_leaves_the_old_model_answering(quick_ru
 
 def test_ctrl_c_during_training_is_one_line_130_and_keeps_the_model(quick_run, run_copy):
     old_files = snapshot(run_copy)
-    trainer = subprocess.Popen(sentiment_command(quick_run, run_copy), cwd=REPO, stdout=subprocess.DEVNULL,
+    # Enough epochs that the interrupt lands in training: one epoch of 200 short rows can end before it arrives.
+    trainer = subprocess.Popen(sentiment_command(quick_run, run_copy, epochs=30), cwd=REPO, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     try:
         seen = []
