@@ -396,8 +396,11 @@ def test_kill_9_while_the_model_is_saved_leaves_the_old_model_answering(quick_ru
 def test_ctrl_c_during_training_is_one_line_130_and_keeps_the_model(quick_run, run_copy):
     old_files = snapshot(run_copy)
     # Enough epochs that the interrupt lands in training: one epoch of 200 short rows can end before it arrives.
+    # The child gets Ctrl-C's default disposition: an ignored SIGINT (inherited from whatever ran the suite) would
+    # stay ignored across exec, and Python would then install no KeyboardInterrupt handler.
     trainer = subprocess.Popen(sentiment_command(quick_run, run_copy, epochs=30), cwd=REPO, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         seen = []
         while trainer.poll() is None and not any("training:" in line for line in seen):
