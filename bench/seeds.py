@@ -10,6 +10,8 @@ stage is most of a full run's hour), so the Korean song-mood spread is the mood 
 
 Writes a markdown table (mean, sample standard deviation, min and max over the seeds, and each seed's value)
 to --report, with the JSON of every figure beside it. --quick runs each stage's quick variant (a smoke test).
+A seed whose root already holds its figures (seed_figures.json, written when it finished) is not rerun, so a
+stopped bench picks up where it was; --fresh reruns every seed.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from moodpipe.stages.sentiment import QUICK as QUICK_SENTIMENT  # noqa: E402
 from moodpipe.stages.sentiment import SentimentConfig, run_sentiment  # noqa: E402
 
 QUICK_SONGS_PER_MOOD = 15  # --quick: the song-mood evaluation on the first 15 songs of each mood
+SEED_FIGURES = "seed_figures.json"  # in a seed's root once it finished: its figures, and what made them
 
 
 def parse_args() -> argparse.Namespace:
@@ -47,6 +50,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--from", dest="source", required=True, help="a full run's output root (main.py --out)")
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="the other seeds to run (default: 1 2)")
     p.add_argument("--quick", action="store_true", help="each stage's quick variant (a smoke test)")
+    p.add_argument("--fresh", action="store_true", help="rerun every seed, even one whose root holds its figures")
     p.add_argument("--report", default="docs/seeds.md", help="markdown table to write (default: docs/seeds.md)")
     add_run_options(p, out=None, seed=False)
     return p.parse_args()
@@ -94,9 +98,22 @@ def source_seed(out: Path) -> int:
     return int(metrics["context"]["seed"])
 
 
-def rerun_with_seed(source: RunContext, seed: int, quick: bool) -> dict[str, float]:
-    """The cheaper stages again with another seed, in a fresh root beside the source's."""
+def finished_figures(out: Path, quick: bool) -> dict[str, float] | None:
+    """A seed root's figures when that seed finished with the same --quick, else None (it must run again)."""
+    saved = out / SEED_FIGURES
+    if not saved.is_file():
+        return None
+    record = json.loads(saved.read_text(encoding="utf-8"))
+    return record["figures"] if record.get("quick") == quick else None
+
+
+def rerun_with_seed(source: RunContext, seed: int, quick: bool, fresh: bool) -> dict[str, float]:
+    """The cheaper stages again with another seed, in a fresh root beside the source's (kept when finished)."""
     ctx = replace(source, out=source.out.with_name(f"{source.out.name}-seed{seed}"), seed=seed)
+    done = None if fresh else finished_figures(ctx.out, quick)
+    if done is not None:
+        print(f"seed {seed}: finished before in {ctx.out}, its figures reused (--fresh reruns it)")
+        return done
     shutil.rmtree(ctx.out, ignore_errors=True)
     korean_model = korean.model_dir(source.data_dir, source.out)
     shutil.copytree(korean_model, korean.model_dir(ctx.data_dir, ctx.out), ignore=shutil.ignore_patterns(MOOD_ENCODER))
@@ -107,7 +124,9 @@ def rerun_with_seed(source: RunContext, seed: int, quick: bool) -> dict[str, flo
     run_sentiment(ctx, QUICK_SENTIMENT if quick else SentimentConfig())
     train_emotion(ctx, (QUICK_EMOTION if quick else FULL_EMOTION)["goemotions"])
     tune_mood_encoders(ctx, QUICK_MOOD if quick else MoodConfig())
-    return {**stage_figures(ctx.out), **song_mood_figures(ctx, QUICK_SONGS_PER_MOOD if quick else None)}
+    figures = {**stage_figures(ctx.out), **song_mood_figures(ctx, QUICK_SONGS_PER_MOOD if quick else None)}
+    write_json_atomic(ctx.out / SEED_FIGURES, {"seed": seed, "quick": quick, "figures": figures})
+    return figures
 
 
 def spread_table(by_seed: dict[int, dict[str, float]]) -> list[str]:
@@ -135,7 +154,7 @@ def main() -> None:
     per_mood = QUICK_SONGS_PER_MOOD if args.quick else None
     by_seed = {source.seed: source_figures(source, per_mood)}
     for seed in args.seeds:
-        by_seed[seed] = rerun_with_seed(source, seed, args.quick)
+        by_seed[seed] = rerun_with_seed(source, seed, args.quick, args.fresh)
     command = "python bench/seeds.py " + " ".join(sys.argv[1:])
     lines = ["# Seed spread", "", f"- command: `{command}`", *provenance_lines(provenance()), "",
              f"{len(by_seed)} seeds ({', '.join(map(str, by_seed))}; the first is {source.out}'s own run), "

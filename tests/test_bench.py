@@ -4,6 +4,7 @@ padding count of length-grouped batches (the runs themselves are too long for th
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -27,6 +28,14 @@ def test_the_seed_table_gives_mean_sample_sd_range_and_every_seed():
     assert lines[0] == "| figure | mean | sd | min-max | seed 42 | seed 1 | seed 2 |"
     assert lines[2] == "| acc | 0.920 | 0.020 | 0.900-0.940 | 0.900 | 0.920 | 0.940 |"
     assert lines[3].startswith("| f1 | 0.800 | 0.000 | 0.800-0.800 |")  # a figure a seed lacks: over those with it
+
+
+def test_a_finished_seed_is_reused_only_with_the_same_quick_setting(tmp_path):
+    seeds = bench_module("seeds")
+    assert seeds.finished_figures(tmp_path, quick=False) is None  # never ran
+    (tmp_path / seeds.SEED_FIGURES).write_text(json.dumps({"seed": 1, "quick": True, "figures": {"acc": 0.9}}))
+    assert seeds.finished_figures(tmp_path, quick=True) == {"acc": 0.9}
+    assert seeds.finished_figures(tmp_path, quick=False) is None  # a smoke test's figures never stand in
 
 
 def test_neighbour_agreement_counts_overlap_and_identical_sets():
