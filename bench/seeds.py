@@ -33,7 +33,8 @@ from moodpipe.contract import ACCURACY, EKMAN7_TUNED, LABELS28_TUNED, MACRO_F1  
 from moodpipe.files import write_json_atomic, write_text_atomic  # noqa: E402
 from moodpipe.models.mood_encoder import MOOD_ENCODER  # noqa: E402
 from moodpipe.provenance import provenance, provenance_lines  # noqa: E402
-from moodpipe.recommend.song_moods import evaluate_song_moods, find_song_moods  # noqa: E402
+from moodpipe.recommend.evaluation import keeps_floors  # noqa: E402
+from moodpipe.recommend.song_moods import PER_SONG, evaluate_song_moods, find_song_moods, held_out_choice  # noqa: E402
 from moodpipe.stages import korean  # noqa: E402
 from moodpipe.stages.emotion import FULL_EMOTION, QUICK_EMOTION, train_emotion  # noqa: E402
 from moodpipe.stages.mood import QUICK as QUICK_MOOD  # noqa: E402
@@ -57,24 +58,32 @@ def parse_args() -> argparse.Namespace:
 
 
 def song_mood_figures(ctx: RunContext, per_mood: int | None) -> dict[str, float]:
-    """Top-10 mood agreement on the labelled songs of `mood`, `features` and the chosen default, per model."""
+    """Top-10 mood agreement on the labelled songs of `mood`, `features` and the chosen default, per model, and
+    the Korean model's held-out figure (each song scored by the default chosen on the other folds)."""
     path = find_song_moods(ctx.data_dir)
     if path is None:
         return {}
-    chosen = chosen_candidate(ctx.out)
+    choice = full_run_choice(ctx.out)
+    chosen = choice.get("candidate", "mood")
     figures = {}
     for model, name in ((korean.model_dir(ctx.data_dir, ctx.out), "Korean"), (ctx.layout.goemotions_model, "English")):
-        candidates = evaluate_song_moods(path, model, ctx.runtime, per_mood=per_mood)["candidates"]
+        result = evaluate_song_moods(path, model, ctx.runtime, per_mood=per_mood)
+        candidates = result["candidates"]
         figures.update({f"song moods ({name}): {key}": candidates[key] for key in ("mood", "features", chosen)
                         if key in candidates})
+        # Among the candidates that kept the full run's floors (the floors themselves are not re-measured).
+        eligible = [key for key, row in choice.get("candidates", {}).items() if keeps_floors(row) and key in candidates]
+        if name == "Korean" and eligible:
+            held = held_out_choice(result[PER_SONG]["candidates"], result[PER_SONG]["moods"], eligible)
+            figures["song moods (Korean): default, held out"] = held["agreement"]
     return figures
 
 
-def chosen_candidate(out: Path) -> str:
-    """The representation the full run chose (results/retrieval_eval.json), e.g. `hybrid 0.5 mood + 0.5 features`."""
+def full_run_choice(out: Path) -> dict:
+    """The default the full run chose (results/retrieval_eval.json's choice: its candidate, e.g. `hybrid 0.5 mood +
+    0.5 features`, and every candidate's scores), or {} when it chose none."""
     report = paths.Layout(out).retrieval_eval("json")
-    choice = json.loads(report.read_text(encoding="utf-8")).get("choice") or {} if report.is_file() else {}
-    return choice.get("candidate", "mood")
+    return json.loads(report.read_text(encoding="utf-8")).get("choice") or {} if report.is_file() else {}
 
 
 def stage_figures(out: Path) -> dict[str, float]:

@@ -49,12 +49,17 @@ def machine_facts() -> dict:
     return facts
 
 
-def provenance_lines(facts: dict, versions: dict | None = None) -> list[str]:
-    """The header of every results file: the command that made it, the commit, the machine, the libraries."""
+def provenance_lines(facts: dict, versions: dict | None = None, runtime: dict | None = None) -> list[str]:
+    """The header of every results file: the command that made it, the commit, the machine, the libraries, and
+    (given the run's runtime facts) what a bit-for-bit re-run needs besides them."""
     machine = facts.get("machine", {})
     lines = [f"- command: `{facts.get('command', '?')}`", f"- commit: `{facts.get('commit', '?')}`",
              f"- machine: {machine.get('cpu_cores', '?')} CPU cores ({machine.get('cpu', '?')}), "
              f"GPU: {machine.get('gpu') or 'none'}; {machine.get('platform', '')}"]
     if versions:
         lines.append("- libraries: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    if runtime and "torch_threads" in runtime:
+        lines.append(f"- to reproduce bit for bit: the same seed, libraries and device ({runtime['device']}, "
+                     f"{runtime['precision']}), {runtime['torch_threads']} torch threads, deterministic algorithms "
+                     f"{'on' if runtime['deterministic_algorithms'] else 'off (not needed on a CPU)'}")
     return lines + [""]

@@ -63,6 +63,8 @@ def resolve_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
     """
     resolved = resolve_device(device)
     check_launch(resolved)
+    if resolved == "cuda":  # cuBLAS reads it when it starts (the first matmul): deterministic workspaces
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     return Runtime(resolved, precision_for(resolved, precision), int(os.environ.get("LOCAL_RANK", "0")))
 
 
@@ -73,6 +75,9 @@ def set_seed(seed: int = SEED) -> None:
     import torch
     np.random.seed(seed)
     torch.manual_seed(seed)
+    if torch.cuda.is_available():  # the CPU kernels used here give the same bits at a fixed thread count; CUDA's
+        torch.backends.cudnn.benchmark = False  # atomics and autotuned kernels do not unless asked (warn where an
+        torch.use_deterministic_algorithms(True, warn_only=True)  # op has no deterministic form, never fail)
 
 
 def cuda_available() -> bool:
@@ -173,10 +178,13 @@ def inference_batch_size(device: str, requested: int | None = None) -> int:
 
 
 def device_facts(device: str, precision: str) -> dict:
-    """What ran where, for metrics.json, model cards and run.json."""
-    facts = {"device": device, "precision": precision}
+    """What ran where, for metrics.json, model cards and run.json, with what a bit-for-bit re-run needs besides
+    the seed and the library versions: torch's thread count (a CPU reduction splits its work by thread) and
+    whether deterministic algorithms were on (set_seed turns them on where CUDA is)."""
+    import torch
+    facts = {"device": device, "precision": precision, "torch_threads": torch.get_num_threads(),
+             "deterministic_algorithms": torch.are_deterministic_algorithms_enabled()}
     if device == "cuda":
-        import torch
         facts["gpu"] = torch.cuda.get_device_name(0)
         facts["gpus_visible"] = torch.cuda.device_count()
     return facts

@@ -377,7 +377,8 @@ def stage_table(stages: dict) -> list[str]:
 def write_report(root: Path, run: dict, figure_names: list[str]) -> Path:
     """results/REPORT.md: how it was made, what ran, every stage's metrics with baselines, examples, and every
     figure. The full run's report is the project's results document, so its header says where it came from."""
-    lines = ["# Pipeline report", "", *provenance_lines(run.get("provenance", {}), run.get("versions")),
+    header = provenance_lines(run.get("provenance", {}), run.get("versions"), run.get("runtime"))
+    lines = ["# Pipeline report", "", *header,
              f"Started {run.get('started')}, finished {run.get('finished')}.", ""]
     if run.get("quick"):
         lines += ["> **Quick run**: small slices and few steps, to prove the pipeline works end to end. "

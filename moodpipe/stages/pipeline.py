@@ -358,7 +358,7 @@ def clean_up_interrupted(cfg: RunConfig) -> None:
 def run_pipeline(cfg: RunConfig, argv: list[str] | None = None) -> dict:
     """Every selected stage in order; `argv`, the command as typed (default sys.argv), heads the report."""
     run = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": cfg.quick, "config": cfg.settings(),
-           "provenance": provenance(argv), "versions": library_versions(), "runtime": run_device(cfg), "stages": {}}
+           "provenance": provenance(argv), "versions": library_versions(), "stages": {}}
     failed, started, earlier = None, time.time(), earlier_stage_times(layout(cfg).stage_records)
     clean_up_interrupted(cfg)
     ko.announce(cfg.ctx.data_dir, cfg.stages)
@@ -378,6 +378,7 @@ def run_pipeline(cfg: RunConfig, argv: list[str] | None = None) -> dict:
         print(progress_line([s for s in STAGES if s in cfg.stages], stage.name, time.time() - started,
                             earlier))
     run["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    run["runtime"] = run_device(cfg)  # after the stages: training turns deterministic algorithms on where CUDA is
     write_json_atomic(layout(cfg).run_json, run)
     write_report(cfg.ctx.out, run, expected_figures(cfg))  # not a committed figure of another run
     if failed:
