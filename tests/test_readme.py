@@ -26,7 +26,7 @@ SOURCES = {
     "Korean emotion": [("docs/results.md", "arch2"), ("docs/results.md", "TF-IDF char 1-4 grams + LR")],
     "GoEmotions": [("docs/results.md", "28 labels, thresholds tuned on dev"),
                    ("docs/results.md", "majority label set")],
-    "songs: top-10 mood agreement": [("docs/retrieval_eval.md", "**hybrid 0.5 mood + 0.5 features**"),
+    "songs: top-10 mood agreement": [("docs/retrieval_eval.md", "Held out (5 folds"),
                                      ("docs/retrieval_eval.md", "generic"), ("docs/retrieval_eval.md", "tfidf"),
                                      ("docs/retrieval_eval.md", "chance")],
     "songs: half-split recall@10": [("docs/retrieval_eval.md", "**hybrid 0.5 mood + 0.5 features**"),
