@@ -116,9 +116,14 @@ def finished_figures(out: Path, quick: bool) -> dict[str, float] | None:
     return record["figures"] if record.get("quick") == quick else None
 
 
+def seed_root(source: RunContext, seed: int) -> Path:
+    """Where a seed reruns: a fresh output root beside the full run's (OUT-seedN)."""
+    return source.out.with_name(f"{source.out.name}-seed{seed}")
+
+
 def rerun_with_seed(source: RunContext, seed: int, quick: bool, fresh: bool) -> dict[str, float]:
     """The cheaper stages again with another seed, in a fresh root beside the source's (kept when finished)."""
-    ctx = replace(source, out=source.out.with_name(f"{source.out.name}-seed{seed}"), seed=seed)
+    ctx = replace(source, out=seed_root(source, seed), seed=seed)
     done = None if fresh else finished_figures(ctx.out, quick)
     if done is not None:
         print(f"seed {seed}: finished before in {ctx.out}, its figures reused (--fresh reruns it)")
@@ -162,13 +167,16 @@ def main() -> None:
     start = time.time()
     per_mood = QUICK_SONGS_PER_MOOD if args.quick else None
     by_seed = {source.seed: source_figures(source, per_mood)}
+    reused = [] if args.fresh else [s for s in args.seeds if finished_figures(seed_root(source, s), args.quick)]
     for seed in args.seeds:
         by_seed[seed] = rerun_with_seed(source, seed, args.quick, args.fresh)
     command = "python bench/seeds.py " + " ".join(sys.argv[1:])
-    lines = ["# Seed spread", "", f"- command: `{command}`", *provenance_lines(provenance()), "",
+    note = f" (seed {', '.join(map(str, reused))} reused: it had finished in an earlier one)" if reused else ""
+    lines = ["# Seed spread", "", *provenance_lines(provenance()),
              f"{len(by_seed)} seeds ({', '.join(map(str, by_seed))}; the first is {source.out}'s own run), "
-             f"{time.time() - start:.0f} s. The Korean emotion model keeps its one seed; the stages rerun are "
-             "sentiment, GoEmotions and the mood encoders.", "", *spread_table(by_seed)]
+             f"{time.time() - start:.0f} s for this command"
+             f"{note}. The Korean emotion model keeps its one seed; the stages rerun are sentiment, GoEmotions and "
+             "the mood encoders.", "", *spread_table(by_seed)]
     report = Path(args.report)
     write_text_atomic(report, "\n".join(lines) + "\n")
     write_json_atomic(report.with_suffix(".json"), {"command": command, "by_seed": by_seed})
