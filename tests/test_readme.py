@@ -14,19 +14,22 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # The results documents runs write, committed: main.py's report (and its run on KOTE alone), recommend.py
-# --evaluate's tables and lyrics_emotion.py train --compare's head comparison.
-RESULTS_FILES = ("docs/results.md", "docs/retrieval_eval.md", "docs/head_comparison.md", "docs/results_kote.md")
+# --evaluate's tables, lyrics_emotion.py train --compare's head comparison and bench/seeds.py's seed spread.
+RESULTS_FILES = ("docs/results.md", "docs/retrieval_eval.md", "docs/head_comparison.md", "docs/results_kote.md",
+                 "docs/seeds.md")
 DECIMAL = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.])")
 NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w]|\.\d)")
 VERSION = re.compile(r"\b(?:Python|torch)[ =]+\d+\.\d+")
 # Each row of README's results table (by the start of its first cell) -> the rows its figures come from:
 # (results file, the start of that row's first cell there).
 SOURCES = {
-    "review sentiment": [("docs/results.md", "fine-tuned "), ("docs/results.md", "TF-IDF word 1-2 grams + LR")],
+    "review sentiment": [("docs/results.md", "fine-tuned "), ("docs/results.md", "TF-IDF word 1-2 grams + LR"),
+                         ("docs/seeds.md", "sentiment accuracy"), ("docs/seeds.md", "sentiment macro-F1")],
     "Korean emotion": [("docs/results.md", "arch2"), ("docs/results.md", "TF-IDF char 1-4 grams + LR")],
     "GoEmotions": [("docs/results.md", "28 labels, thresholds tuned on dev"),
-                   ("docs/results.md", "majority label set")],
+                   ("docs/results.md", "majority label set"), ("docs/seeds.md", "GoEmotions macro-F1 (28, tuned)")],
     "songs: top-10 mood agreement": [("docs/retrieval_eval.md", "Held out (5 folds"),
+                                     ("docs/seeds.md", "song moods (Korean): default, held out"),
                                      ("docs/retrieval_eval.md", "generic"), ("docs/retrieval_eval.md", "tfidf"),
                                      ("docs/retrieval_eval.md", "chance")],
     "songs: half-split recall@10": [("docs/retrieval_eval.md", "**hybrid 0.5 mood + 0.5 features**"),
