@@ -121,13 +121,9 @@ def seed_root(source: RunContext, seed: int) -> Path:
     return source.out.with_name(f"{source.out.name}-seed{seed}")
 
 
-def rerun_with_seed(source: RunContext, seed: int, quick: bool, fresh: bool) -> dict[str, float]:
+def rerun_with_seed(source: RunContext, seed: int, quick: bool) -> dict[str, float]:
     """The cheaper stages again with another seed, in a fresh root beside the source's (kept when finished)."""
     ctx = replace(source, out=seed_root(source, seed), seed=seed)
-    done = None if fresh else finished_figures(ctx.out, quick)
-    if done is not None:
-        print(f"seed {seed}: finished before in {ctx.out}, its figures reused (--fresh reruns it)")
-        return done
     shutil.rmtree(ctx.out, ignore_errors=True)
     korean_model = korean.model_dir(source.data_dir, source.out)
     shutil.copytree(korean_model, korean.model_dir(ctx.data_dir, ctx.out), ignore=shutil.ignore_patterns(MOOD_ENCODER))
@@ -167,9 +163,13 @@ def main() -> None:
     start = time.time()
     per_mood = QUICK_SONGS_PER_MOOD if args.quick else None
     by_seed = {source.seed: source_figures(source, per_mood)}
-    reused = [] if args.fresh else [s for s in args.seeds if finished_figures(seed_root(source, s), args.quick)]
+    reused = []
     for seed in args.seeds:
-        by_seed[seed] = rerun_with_seed(source, seed, args.quick, args.fresh)
+        done = None if args.fresh else finished_figures(seed_root(source, seed), args.quick)
+        if done is not None:
+            print(f"seed {seed}: finished before in {seed_root(source, seed)}, its figures reused (--fresh reruns it)")
+            reused.append(seed)
+        by_seed[seed] = done if done is not None else rerun_with_seed(source, seed, args.quick)
     command = "python bench/seeds.py " + " ".join(sys.argv[1:])
     note = f" (seed {', '.join(map(str, reused))} reused: it had finished in an earlier one)" if reused else ""
     lines = ["# Seed spread", "", *provenance_lines(provenance()),

@@ -61,5 +61,6 @@ def provenance_lines(facts: dict, versions: dict | None = None, runtime: dict | 
     if runtime and "torch_threads" in runtime:
         lines.append(f"- to reproduce bit for bit: the same seed, libraries and device ({runtime['device']}, "
                      f"{runtime['precision']}), {runtime['torch_threads']} torch threads, deterministic algorithms "
-                     f"{'on' if runtime['deterministic_algorithms'] else 'off (not needed on a CPU)'}")
+                     f"{'on' if runtime['deterministic_algorithms'] else 'off'}"
+                     f"{' (not needed on a CPU)' if runtime['device'] == 'cpu' else ''}")
     return lines + [""]

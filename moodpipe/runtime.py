@@ -75,7 +75,7 @@ def set_seed(seed: int = SEED) -> None:
     import torch
     np.random.seed(seed)
     torch.manual_seed(seed)
-    if torch.cuda.is_available():  # the CPU kernels used here give the same bits at a fixed thread count; CUDA's
+    if cuda_available():  # the CPU kernels used here give the same bits at a fixed thread count; CUDA's
         torch.backends.cudnn.benchmark = False  # atomics and autotuned kernels do not unless asked (warn where an
         torch.use_deterministic_algorithms(True, warn_only=True)  # op has no deterministic form, never fail)
 
