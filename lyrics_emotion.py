@@ -65,7 +65,7 @@ from moodpipe.models.training import TrainConfig
 from moodpipe.paths import CORPUS_DIR, LYRICS_FILES
 from moodpipe.runtime import is_main_process
 from moodpipe.stages.emotion import FULL_EMOTION, train_emotion
-from moodpipe.stages.mood import MoodConfig, tune_mood_encoders
+from moodpipe.stages.mood import KOREAN_TEXTS, MoodConfig, tune_mood_encoders
 from moodpipe.stages.scoring import ScoreConfig, score_songs
 
 
@@ -164,9 +164,11 @@ def add_mood_options(mo: argparse.ArgumentParser) -> None:
     m = MoodConfig()
     mo.add_argument("--texts", type=positive_int, default=m.texts,
                     help=f"comments seen while tuning, 32 per step (default: {m.texts})")
-    mo.add_argument("--korean-texts", choices=["goemotions", "kote"], default=m.korean_texts,
-                    help="the comments the Korean model's mood encoder is tuned on: English GoEmotions (default) or "
-                    "KOTE's Korean comments at the mean valence/arousal of their labels (needs <data-dir>/kote/)")
+    mo.add_argument("--korean-texts", choices=KOREAN_TEXTS, default=m.korean_texts,
+                    help="the comments the Korean model's mood encoder is tuned on: `both` (default) KOTE's Korean "
+                    "comments, each at the mean valence/arousal of its labels, together with GoEmotions' English "
+                    "ones (GoEmotions' alone, with a warning, when <data-dir>/kote/ is missing); `kote` "
+                    "KOTE's alone; `goemotions` GoEmotions' alone")
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[RunContext, EmotionTrainConfig | ScoreConfig | MoodConfig]:

@@ -255,3 +255,19 @@ def test_kote_comments_are_grouped_by_the_mean_mood_of_their_labels(tmp_path):
     expected = {"+V+A": [t for t in parts.text if t.startswith("좋아요")],
                 "-V+A": [t for t in parts.text if t.startswith("화가")]}
     assert groups == expected and all(expected.values())
+
+
+def test_the_korean_mood_encoder_reads_kote_and_goemotions_together(tmp_path):
+    """`both` puts every comment of both sources in its quadrant; `kote` needs KOTE; `goemotions` ignores it."""
+    from moodpipe.files import InputError
+    from moodpipe.stages.mood import korean_texts, kote_texts_by_quadrant
+    english = {"+V+A": ["happy 1", "happy 2"], "+V-A": ["calm 1"]}
+    ctx = RunContext(tmp_path, data_dir=write_kote(tmp_path))
+    kote = kote_texts_by_quadrant(tmp_path, seed=ctx.seed)
+    groups, what = korean_texts(ctx, "both", english)
+    assert what == "KOTE's Korean and GoEmotions' English comments"
+    assert groups == {"+V+A": kote["+V+A"] + ["happy 1", "happy 2"], "-V+A": kote["-V+A"], "+V-A": ["calm 1"]}
+    assert korean_texts(ctx, "kote", english) == (kote, "KOTE's Korean comments")
+    assert korean_texts(ctx, "goemotions", english)[0] is english
+    with pytest.raises(InputError, match="--korean-texts kote needs KOTE"):
+        korean_texts(RunContext(tmp_path, data_dir=tmp_path / "empty"), "kote", english)

@@ -519,6 +519,9 @@ def test_mood_encoder_is_tuned_saved_and_scored_into_mood_vectors(data_dir, tiny
                                 "--precision", "fp32"])
     mood_dir = out / "saved_model" / "emotion" / "mood_encoder"
     assert made == [mood_dir] and (mood_dir / "config.json").is_file()
+    tuned_on = json.loads((mood_dir / "tuned_on.json").read_text())  # no KOTE here: the fallback is on record
+    assert tuned_on["texts"] == "GoEmotions' English comments (KOTE not in the data directory)"
+    assert tuned_on["texts_per_quadrant"] == {"+V+A": 8, "+V-A": 8, "-V+A": 8, "-V-A": 8}
     with safe_open(str(mood_dir / "model.safetensors"), "pt") as tuned, \
             safe_open(str(tiny_encoder / "model.safetensors"), "pt") as base:
         key = next(k for k in tuned.keys() if "attention" in k and k.endswith("weight"))

@@ -16,13 +16,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from moodpipe.files import atomic_folder
+from moodpipe.files import atomic_folder, write_json_atomic
 from moodpipe.models.inference import masked_mean
 from moodpipe.runtime import SEED, Runtime, autocast, set_seed
 
 log = logging.getLogger("pipeline")
 
 MOOD_ENCODER = "mood_encoder"  # the folder beside a saved emotion model
+TUNED_ON = "tuned_on.json"  # in that folder: which texts tuned it, per quadrant, from which base encoder
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,9 @@ def supervised_contrastive_loss(z, labels: list[str], tau: float):
 
 
 def tune_mood_encoder(base_path: str, texts_by_label: dict[str, list[str]], out_dir: Path, runtime: Runtime,
-                      cfg: MoodEncoderConfig = MoodEncoderConfig()) -> Path:
-    """Tune a copy of the base encoder on the labelled texts and save it (model + tokenizer) in out_dir."""
+                      cfg: MoodEncoderConfig = MoodEncoderConfig(), about: dict | None = None) -> Path:
+    """Tune a copy of the base encoder on the labelled texts and save it (model + tokenizer, and `about`, what the
+    texts are, as tuned_on.json) in out_dir."""
     import torch
     from transformers import AutoModel, AutoTokenizer
     set_seed(cfg.seed)
@@ -107,4 +109,6 @@ def tune_mood_encoder(base_path: str, texts_by_label: dict[str, list[str]], out_
     with atomic_folder(out_dir) as tmp:
         encoder.eval().save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
+        if about is not None:
+            write_json_atomic(tmp / TUNED_ON, about)
     return out_dir

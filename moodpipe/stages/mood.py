@@ -1,15 +1,19 @@
 """The mood stage: beside each trained emotion model (the Korean one and the English GoEmotions one), a mood
-encoder tuned from the same base encoder on GoEmotions' comments labelled by their circumplex quadrant
+encoder tuned from the same base encoder on comments labelled by their circumplex quadrant
 (moodpipe.models.mood_encoder). Scoring then saves every song's `mood` embedding, for
 `recommend.py --representation mood`.
 
-    python lyrics_emotion.py mood --data-dir data        # saved_model/{emotion,goemotions}/mood_encoder/
-    python lyrics_emotion.py mood --korean-texts kote    # the Korean model's encoder tuned on KOTE's comments
+    python lyrics_emotion.py mood --data-dir data             # saved_model/{emotion,goemotions}/mood_encoder/
+    python lyrics_emotion.py mood --korean-texts goemotions   # the Korean model's encoder on English comments only
 
-With --korean-texts kote the Korean model's encoder is tuned on Korean comments instead: KOTE's, each placed at
-the mean valence and arousal of its labels (moodpipe.data.circumplex.KOTE_VA; `없음` left out) and kept when that
-point is clearly inside a quadrant. Not the default: on the English songs people labelled the two are within each
-other's intervals (docs/kote.md); songs in Korean, not used for choosing, should decide.
+The English model's encoder is tuned on GoEmotions' one-emotion comments. The Korean model's encoder scores Korean
+lyrics, so by default (--korean-texts both) it is tuned on Korean and English comments together, each quadrant
+holding both: KOTE's Korean comments, each placed at the mean valence and arousal of its labels
+(moodpipe.data.circumplex.KOTE_VA; `없음` left out) and kept when that point is clearly inside a quadrant, and
+GoEmotions' English ones. A batch's positives then cross languages, which teaches the multilingual encoder that
+an angry Korean comment and an angry English one are alike; GoEmotions fills the quadrants where few KOTE
+comments fall (calm, sad). Without KOTE in the data directory it falls back to
+GoEmotions' comments alone, says so, and records it (tuned_on.json in the encoder's folder).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from moodpipe import paths
 from moodpipe.context import RunContext
 from moodpipe.data.circumplex import quadrant_of, valence_arousal
 from moodpipe.data.goemotions import read_goemotions
-from moodpipe.data.kote import read_kote
+from moodpipe.data.kote import kote_present, read_kote
 from moodpipe.files import InputError
 from moodpipe.models.mood_encoder import MOOD_ENCODER, MoodEncoderConfig, tune_mood_encoder
 from moodpipe.runtime import is_main_process
@@ -36,7 +40,10 @@ log = logging.getLogger("pipeline")
 @dataclass(frozen=True)
 class MoodConfig:
     texts: int = MoodEncoderConfig.texts
-    korean_texts: str = "goemotions"  # goemotions | kote: the comments the Korean model's encoder is tuned on
+    korean_texts: str = "both"  # one of KOREAN_TEXTS: the comments the Korean model's encoder is tuned on
+
+
+KOREAN_TEXTS = ("both", "kote", "goemotions")  # KOTE's and GoEmotions' comments, KOTE's alone, GoEmotions' alone
 
 
 QUICK = MoodConfig(texts=128)  # main.py --quick: a few steps per encoder
@@ -75,6 +82,34 @@ def kote_texts_by_quadrant(data_dir: Path, seed: int) -> dict[str, list[str]]:
     return dict(groups)
 
 
+def together(first: dict[str, list[str]], second: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Per quadrant, every text of both sources."""
+    return {q: first.get(q, []) + second.get(q, []) for q in sorted(set(first) | set(second))}
+
+
+def korean_texts(ctx: RunContext, choice: str, english: dict[str, list[str]]) -> tuple[dict[str, list[str]], str]:
+    """The texts the Korean model's mood encoder is tuned on, and what they are (recorded beside the encoder)."""
+    if choice == "goemotions":
+        return english, "GoEmotions' English comments"
+    if not kote_present(ctx.data_dir):
+        if choice == "kote":
+            raise InputError(f"--korean-texts kote needs KOTE in {ctx.data_dir / 'kote'} (python main.py --stages "
+                             "data, online, fetches it)")
+        log.warning("KOTE is not in %s: the Korean mood encoder is tuned on GoEmotions' English comments alone",
+                    ctx.data_dir)
+        return english, "GoEmotions' English comments (KOTE not in the data directory)"
+    kote = kote_texts_by_quadrant(ctx.data_dir, ctx.seed)
+    if choice == "kote":
+        return kote, "KOTE's Korean comments"
+    return together(kote, english), "KOTE's Korean and GoEmotions' English comments"
+
+
+def korean_text_files(ctx: RunContext, cfg: MoodConfig) -> list[Path]:
+    """KOTE's files when the Korean model's encoder reads them (an input of the mood stage)."""
+    used = cfg.korean_texts != "goemotions" and kote_present(ctx.data_dir)
+    return [ctx.data_dir / name for name in paths.KOTE_FILES] if used else []
+
+
 def trained_models(ctx: RunContext) -> list[Path]:
     """The Korean model this data directory trains (AI-Hub's, else KOTE's: the one the songs are scored with, even
     when an older run left the other one here), else the one saved (trained from a corpus elsewhere, --corpus),
@@ -96,15 +131,18 @@ def tune_mood_encoders(ctx: RunContext, cfg: MoodConfig) -> list[Path]:
         raise InputError(f"no trained emotion model under {ctx.out}/saved_model: run `python lyrics_emotion.py "
                          "train` (and/or `--dataset goemotions`) first")
     english = texts_by_quadrant(ctx.data_dir)
-    korean = kote_texts_by_quadrant(ctx.data_dir, ctx.seed) if cfg.korean_texts == "kote" else english
+    korean, korean_source = korean_texts(ctx, cfg.korean_texts, english)
     runtime = ctx.runtime
     settings = MoodEncoderConfig(texts=cfg.texts, seed=ctx.seed)
     made = []
     for model_dir in models:
         base = base_encoder_path(model_dir)
-        groups = english if model_dir == paths.Layout(ctx.out).goemotions_model else korean
-        log.info("mood encoder for %s, tuned from %s on %s", model_dir, base,
-                 ", ".join(f"{q} {len(t)}" for q, t in sorted(groups.items())))
+        is_english = model_dir == paths.Layout(ctx.out).goemotions_model
+        groups, source = (english, "GoEmotions' English comments") if is_english else (korean, korean_source)
+        counts = {q: len(t) for q, t in sorted(groups.items())}
+        log.info("mood encoder for %s, tuned from %s on %s: %s", model_dir, base, source,
+                 ", ".join(f"{q} {n}" for q, n in counts.items()))
         if is_main_process():
-            made.append(tune_mood_encoder(base, groups, model_dir / MOOD_ENCODER, runtime, settings))
+            about = {"texts": source, "texts_per_quadrant": counts, "base_encoder": base}
+            made.append(tune_mood_encoder(base, groups, model_dir / MOOD_ENCODER, runtime, settings, about))
     return made

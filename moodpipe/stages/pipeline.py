@@ -37,7 +37,7 @@ from moodpipe.report.recommendations import markdown_tables, write_recommendatio
 from moodpipe.stages import korean as ko  # which Korean corpus: AI-Hub's, else KOTE
 from moodpipe.stages.emotion import FULL_EMOTION, QUICK_EMOTION, train_emotion
 from moodpipe.stages.mood import QUICK as QUICK_MOOD
-from moodpipe.stages.mood import MoodConfig, tune_mood_encoders
+from moodpipe.stages.mood import MoodConfig, korean_text_files, tune_mood_encoders
 from moodpipe.stages.records import (
     describe_removed,
     earlier_stage_times,
@@ -280,7 +280,8 @@ PIPELINE = [
           lambda c: [layout(c).goemotions_model / paths.METRICS],
           lambda c: settings_of(c, emotion_config(c, "goemotions")), produced=lambda c: [layout(c).goemotions_model]),
     Stage("mood", mood_stage, lambda c: [*_data(c, *paths.GOEMOTIONS_FILES), korean_model(c) / paths.WEIGHTS,
-                                         layout(c).goemotions_model / paths.WEIGHTS],
+                                         layout(c).goemotions_model / paths.WEIGHTS,
+                                         *korean_text_files(c.ctx, mood_config(c))],
           mood_encoders, lambda c: settings_of(c, mood_config(c)),
           produced=lambda c: [p.parent for p in mood_encoders(c)]),
     Stage("score", score_stage, lambda c: [lyrics_path(c), korean_model(c) / paths.WEIGHTS,
