@@ -12,8 +12,8 @@ holding both: KOTE's Korean comments, each placed at the mean valence and arousa
 (moodpipe.data.circumplex.KOTE_VA; `없음` left out) and kept when that point is clearly inside a quadrant, and
 GoEmotions' English ones. A batch's positives then cross languages, which teaches the multilingual encoder that
 an angry Korean comment and an angry English one are alike; GoEmotions fills the quadrants where few KOTE
-comments fall (calm, sad). Without KOTE in the data directory it falls back to
-GoEmotions' comments alone, says so, and records it (tuned_on.json in the encoder's folder).
+comments fall (calm, sad). Without KOTE in the data directory it falls back to GoEmotions' comments alone, says
+so, and records it (tuned_on.json in the encoder's folder).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class MoodConfig:
 
 
 KOREAN_TEXTS = ("both", "kote", "goemotions")  # KOTE's and GoEmotions' comments, KOTE's alone, GoEmotions' alone
+ENGLISH_TEXTS = "GoEmotions' English comments"  # what tuned_on.json says of GoEmotions' texts
 
 
 QUICK = MoodConfig(texts=128)  # main.py --quick: a few steps per encoder
@@ -90,18 +91,18 @@ def together(first: dict[str, list[str]], second: dict[str, list[str]]) -> dict[
 def korean_texts(ctx: RunContext, choice: str, english: dict[str, list[str]]) -> tuple[dict[str, list[str]], str]:
     """The texts the Korean model's mood encoder is tuned on, and what they are (recorded beside the encoder)."""
     if choice == "goemotions":
-        return english, "GoEmotions' English comments"
+        return english, ENGLISH_TEXTS
     if not kote_present(ctx.data_dir):
         if choice == "kote":
             raise InputError(f"--korean-texts kote needs KOTE in {ctx.data_dir / 'kote'} (python main.py --stages "
                              "data, online, fetches it)")
         log.warning("KOTE is not in %s: the Korean mood encoder is tuned on GoEmotions' English comments alone",
                     ctx.data_dir)
-        return english, "GoEmotions' English comments (KOTE not in the data directory)"
+        return english, f"{ENGLISH_TEXTS} (KOTE not in the data directory)"
     kote = kote_texts_by_quadrant(ctx.data_dir, ctx.seed)
     if choice == "kote":
         return kote, "KOTE's Korean comments"
-    return together(kote, english), "KOTE's Korean and GoEmotions' English comments"
+    return together(kote, english), f"KOTE's Korean and {ENGLISH_TEXTS}"
 
 
 def korean_text_files(ctx: RunContext, cfg: MoodConfig) -> list[Path]:
@@ -131,14 +132,13 @@ def tune_mood_encoders(ctx: RunContext, cfg: MoodConfig) -> list[Path]:
         raise InputError(f"no trained emotion model under {ctx.out}/saved_model: run `python lyrics_emotion.py "
                          "train` (and/or `--dataset goemotions`) first")
     english = texts_by_quadrant(ctx.data_dir)
-    korean, korean_source = korean_texts(ctx, cfg.korean_texts, english)
     runtime = ctx.runtime
     settings = MoodEncoderConfig(texts=cfg.texts, seed=ctx.seed)
     made = []
-    for model_dir in models:
+    for model_dir in models:  # at most one Korean model: KOTE is read once, and only for it
         base = base_encoder_path(model_dir)
         is_english = model_dir == paths.Layout(ctx.out).goemotions_model
-        groups, source = (english, "GoEmotions' English comments") if is_english else (korean, korean_source)
+        groups, source = (english, ENGLISH_TEXTS) if is_english else korean_texts(ctx, cfg.korean_texts, english)
         counts = {q: len(t) for q, t in sorted(groups.items())}
         log.info("mood encoder for %s, tuned from %s on %s: %s", model_dir, base, source,
                  ", ".join(f"{q} {n}" for q, n in counts.items()))
