@@ -4,6 +4,8 @@ model trained on the songs' own moods would get.
     python bench/mood_encoder_sweep.py --model-dir saved_model/goemotions --data-dir data \
         default seed=1 seed=2 texts=1500 texts=12000 tau=0.05 tau=0.3 learning_rate=1e-05 \
         interpolate=0.75 join=3-8,max_length=128
+    python bench/mood_encoder_sweep.py --model-dir saved_model/emotion --data-dir data --texts both \
+        --base registry:embeddinggemma-300m --no-ceiling default
 
 Each setting (fields of MoodEncoderConfig, comma-separated: `texts=12000,learning_rate=1e-4`) tunes a mood
 encoder from the model's base encoder on GoEmotions' quadrant-labelled comments, as `lyrics_emotion.py mood`
@@ -13,6 +15,10 @@ beside `generic` (the untuned encoder) and chance. The songs choose settings; th
 that are not settings of the product can be tried here too: `interpolate=A` keeps A x the tuned weights +
 (1 - A) x the untuned ones (weight-space ensembling, WiSE-FT), and `join=LO-HI` tunes on texts of LO to HI
 comments of one quadrant joined by line breaks, nearer a chunk of lyrics than one comment is.
+
+`--base` tunes another encoder than the model's own base (a folder, or `registry:NAME` once `python
+recommend.py --fetch-encoder NAME` fetched it; its licence is logged); `--texts both` tunes on KOTE's Korean
+comments with GoEmotions' ones, as `lyrics_emotion.py mood` does for a Korean model.
 
 The last lines are a ceiling, not a method: logistic regression trained on the songs' own moods (5-fold
 cross-validation, repeated with 10 different folds) over the `generic` and the default `mood` vectors, its
@@ -38,7 +44,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from moodpipe import paths  # noqa: E402
 from moodpipe.logs import setup_logging  # noqa: E402
 from moodpipe.models.mood_encoder import MOOD_ENCODER, MoodEncoderConfig, tune_mood_encoder  # noqa: E402
+from moodpipe.models.registry_encoders import resolve_encoder  # noqa: E402
 from moodpipe.models.song_vectors import song_emotion_vectors  # noqa: E402
+from moodpipe.recommend.representations import Hybrid  # noqa: E402
 from moodpipe.recommend.song_moods import (  # noqa: E402
     evaluate_song_moods,
     find_song_moods,
@@ -47,8 +55,9 @@ from moodpipe.recommend.song_moods import (  # noqa: E402
 )
 from moodpipe.recommend.topk import normalize_rows  # noqa: E402
 from moodpipe.runtime import SEED, resolve_runtime  # noqa: E402
-from moodpipe.stages.mood import base_encoder_path, texts_by_quadrant  # noqa: E402
+from moodpipe.stages.mood import base_encoder_path, kote_texts_by_quadrant, texts_by_quadrant, together  # noqa: E402
 
+HALF_AND_HALF = Hybrid("mood", 0.5, "features").describe()  # the default the full runs chose, for comparison
 BENCH_ONLY = {"interpolate": float, "join": str}  # ideas tried here, not settings of the product
 
 
@@ -59,6 +68,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--model-dir", required=True, help="a trained emotion model folder (with base_model.json)")
     p.add_argument("--data-dir", default=None, help="holds goemotions/ and song_moods/ (else DATA_DIR, else data/)")
     p.add_argument("--song-moods", default=None, help="a CSV with song_id, lyrics, mood")
+    p.add_argument("--base", default=None, help="the encoder to tune instead of the model's base: a folder, or "
+                                                "registry:NAME")
+    p.add_argument("--texts", choices=["goemotions", "both"], default="goemotions",
+                   help="GoEmotions' comments (default), or KOTE's and GoEmotions' (a Korean model's default)")
+    p.add_argument("--no-ceiling", action="store_true", help="skip the last lines (they tune and score once more)")
     return p.parse_args(argv)
 
 
@@ -127,7 +141,11 @@ def main(argv=None) -> None:
     if songs is None:
         raise SystemExit(f"no song-mood CSV: pass --song-moods or put one in {data_dir / paths.SONG_MOODS_DIR}")
     groups, runtime = texts_by_quadrant(data_dir), resolve_runtime("auto", "auto")
+    if args.texts == "both":
+        groups = together(kote_texts_by_quadrant(data_dir, SEED), groups)
     base = base_encoder_path(Path(args.model_dir))
+    if args.base:  # a registry name resolves to its checked folder (and logs its licence)
+        base = resolve_encoder(args.base).path if args.base.startswith("registry:") else args.base
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "model"
@@ -135,23 +153,34 @@ def main(argv=None) -> None:
         for spec in args.settings:
             start = time.time()
             tune(base, groups, model / MOOD_ENCODER, runtime, spec)
-            scores = evaluate_song_moods(songs, model, runtime)["agreement_at_k"]
-            rows.append((spec, scores["mood"]["mood"], scores.get("generic", {}).get("mood"),
-                         scores["chance"]["mood"], time.time() - start))
+            found = evaluate_song_moods(songs, model, runtime)
+            scores = found["agreement_at_k"]
+            rows.append((spec, scores["mood"]["mood"], found["candidates"].get(HALF_AND_HALF),
+                         scores.get("generic", {}).get("mood"), scores["chance"]["mood"], time.time() - start))
+        if args.no_ceiling:
+            print_rows(songs, base, args.texts, rows)
+            return
         tune(base, groups, model / MOOD_ENCODER, runtime, "default")
         labelled = read_song_moods(songs)
         vectors = song_emotion_vectors(labelled, str(model), runtime, embeddings=True)[3]
         ceiling = {name: supervised_ceiling(vectors[name], labelled.mood.to_numpy()) for name in ("generic", "mood")}
-    print(f"\n{songs.name}, base encoder {base}\n")
-    print("| mood encoder setting | `mood` top-10 | `generic` | chance | seconds (tune + score) |")
-    print("|---|---|---|---|---|")
-    for spec, mood, generic, chance, seconds in rows:
-        generic_cell = "-" if generic is None else f"{generic:.4f}"
-        print(f"| {spec} | {mood:.4f} | {generic_cell} | {chance:.4f} | {seconds:.0f} |")
+    print_rows(songs, base, args.texts, rows)
     print("\nCeiling (trained on the songs' own moods, 5-fold x 10; not a method):")
     for name, c in ceiling.items():
         print(f"  over `{name}`: held-out accuracy {c['accuracy']:.4f}, top-10 agreement of its held-out "
               f"probabilities {c['agreement']:.4f} ({c['low']:.4f} to {c['high']:.4f})")
+
+
+def print_rows(songs: Path, base: str, texts: str, rows: list[tuple]) -> None:
+    print(f"\n{songs.name}, base encoder {base}, tuned on {texts}' texts\n")
+    print(f"| mood encoder setting | `mood` top-10 | `{HALF_AND_HALF}` | `generic` | chance | seconds (tune + score) |")
+    print("|---|---|---|---|---|---|")
+    for spec, mood, hybrid, generic, chance, seconds in rows:
+        print(f"| {spec} | {mood:.4f} | {figure(hybrid)} | {figure(generic)} | {chance:.4f} | {seconds:.0f} |")
+
+
+def figure(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4f}"
 
 
 if __name__ == "__main__":

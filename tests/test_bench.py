@@ -60,3 +60,23 @@ def test_padding_counts_each_batch_at_its_longest_text_rounded_up():
     assert padding.batch_tokens(lengths, batch=4, grouped=True, multiple=None) == 36
     assert padding.batch_tokens(lengths, batch=2, grouped=True, multiple=None) == 2 * 9 + 2 * 5
     assert padding.batch_tokens(lengths, batch=4, grouped=True, multiple=8) == 64
+
+
+def test_the_mood_sweep_tunes_another_base_on_kote_and_goemotions(quick_run, tmp_path, capsys):
+    """--base tunes the given encoder instead of the model's own, --texts both adds KOTE's comments, and
+    --no-ceiling prints the table without the label-trained ceiling."""
+    import shutil
+
+    from test_kote import write_kote
+    out, _, _ = quick_run
+    data = shutil.copytree(out.parent / "data", tmp_path / "data")  # the shared run's data stays without KOTE
+    write_kote(data)
+    sweep = bench_module("mood_encoder_sweep")
+    sweep.main(["--model-dir", str(out / "saved_model" / "emotion"), "--data-dir", str(data), "--texts", "both",
+                "--base", str(out.parent / "encoder"), "--no-ceiling", "texts=64"])
+    printed = capsys.readouterr().out
+    assert f"base encoder {out.parent / 'encoder'}, tuned on both' texts" in printed
+    row = next(line for line in printed.splitlines() if line.startswith("| texts=64 |"))
+    mood, half_and_half, generic, chance = (float(x) for x in row.split("|")[2:6])
+    assert 0 <= chance <= 1 and all(0 <= x <= 1 for x in (mood, half_and_half, generic))
+    assert "Ceiling" not in printed
