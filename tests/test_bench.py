@@ -38,6 +38,23 @@ def test_a_finished_seed_is_reused_only_with_the_same_quick_setting(tmp_path):
     assert seeds.finished_figures(tmp_path, quick=False) is None  # a smoke test's figures never stand in
 
 
+def test_a_seed_gives_the_reviews_baseline_on_its_own_split_and_the_margin_over_it(tmp_path):
+    """The seed draws the reviews' split, so the seed table reads TF-IDF + LR from the same run's metrics."""
+    from moodpipe import paths
+    from moodpipe.contract import ACCURACY, EKMAN7_TUNED, LABELS28_TUNED, MACRO_F1, TFIDF_WORDS
+    seeds = bench_module("seeds")
+    layout = paths.Layout(tmp_path)
+    for folder, metrics in ((layout.sentiment_model, {"test": {ACCURACY: 0.91, MACRO_F1: 0.90},
+                                                      "baselines": {TFIDF_WORDS: {ACCURACY: 0.88}}}),
+                            (layout.goemotions_model, {"test": {LABELS28_TUNED: {MACRO_F1: 0.4},
+                                                                EKMAN7_TUNED: {MACRO_F1: 0.6}}})):
+        folder.mkdir(parents=True)
+        (folder / paths.METRICS).write_text(json.dumps(metrics))
+    figures = seeds.stage_figures(tmp_path)
+    assert figures["sentiment accuracy, TF-IDF + LR on the same split"] == 0.88
+    assert figures["sentiment accuracy minus TF-IDF + LR"] == pytest.approx(0.03)
+
+
 def test_neighbour_agreement_counts_overlap_and_identical_sets():
     score = bench_module("score_speed")
     reference = np.array([list(range(10)), list(range(10, 20))])
