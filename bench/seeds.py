@@ -178,7 +178,8 @@ def main() -> None:
         # saved figures spare the song scoring; those in its model folders are read again (rows added since)
         by_seed[seed] = {**stage_figures(seed_root(source, seed)), **done}
     command = "python bench/seeds.py " + " ".join(sys.argv[1:])
-    note = f" (seed {', '.join(map(str, reused))} reused: it had finished in an earlier one)" if reused else ""
+    note = (f" (seed {reused[0]} reused: it had finished in an earlier one)" if len(reused) == 1 else
+            f" (seeds {', '.join(map(str, reused))} reused: they had finished in earlier ones)" if reused else "")
     lines = ["# Seed spread", "", *provenance_lines(provenance()),
              f"{len(by_seed)} seeds ({', '.join(map(str, by_seed))}; the first is {source.out}'s own run), "
              f"{time.time() - start:.0f} s for this command"
