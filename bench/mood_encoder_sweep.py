@@ -42,6 +42,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from moodpipe import paths  # noqa: E402
+from moodpipe.data.kote import kote_present  # noqa: E402
 from moodpipe.logs import setup_logging  # noqa: E402
 from moodpipe.models.mood_encoder import MOOD_ENCODER, MoodEncoderConfig, tune_mood_encoder  # noqa: E402
 from moodpipe.models.registry_encoders import resolve_encoder  # noqa: E402
@@ -142,6 +143,9 @@ def main(argv=None) -> None:
         raise SystemExit(f"no song-mood CSV: pass --song-moods or put one in {data_dir / paths.SONG_MOODS_DIR}")
     groups, runtime = texts_by_quadrant(data_dir), resolve_runtime("auto", "auto")
     if args.texts == "both":
+        if not kote_present(data_dir):
+            raise SystemExit(f"--texts both needs KOTE in {data_dir / paths.KOTE_DIR} (python main.py --stages data "
+                             "fetches it when online)")
         groups = together(kote_texts_by_quadrant(data_dir, SEED), groups)
     base = base_encoder_path(Path(args.model_dir))
     if args.base:  # a registry name resolves to its checked folder (and logs its licence)

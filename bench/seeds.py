@@ -160,6 +160,17 @@ def spread_table(by_seed: dict[int, dict[str, float]]) -> list[str]:
     return lines
 
 
+def reused_note(reused: list[int]) -> str:
+    """What the report says of the seeds it did not rerun.
+
+    >>> reused_note([1, 2])
+    ' (seeds 1, 2 reused: they had finished in earlier ones)'
+    """
+    if len(reused) == 1:
+        return f" (seed {reused[0]} reused: it had finished in an earlier one)"
+    return f" (seeds {', '.join(map(str, reused))} reused: they had finished in earlier ones)" if reused else ""
+
+
 def main() -> None:
     args = parse_args()
     args.out = str(Path(args.source).resolve())  # its seeds go beside it
@@ -178,8 +189,7 @@ def main() -> None:
         # saved figures spare the song scoring; those in its model folders are read again (rows added since)
         by_seed[seed] = {**stage_figures(seed_root(source, seed)), **done}
     command = "python bench/seeds.py " + " ".join(sys.argv[1:])
-    note = (f" (seed {reused[0]} reused: it had finished in an earlier one)" if len(reused) == 1 else
-            f" (seeds {', '.join(map(str, reused))} reused: they had finished in earlier ones)" if reused else "")
+    note = reused_note(reused)
     lines = ["# Seed spread", "", *provenance_lines(provenance()),
              f"{len(by_seed)} seeds ({', '.join(map(str, by_seed))}; the first is {source.out}'s own run), "
              f"{time.time() - start:.0f} s for this command"

@@ -110,3 +110,10 @@ def test_the_mood_sweep_tunes_another_base_on_kote_and_goemotions(quick_run, tmp
     mood, half_and_half, generic, chance = (float(x) for x in row.split("|")[2:6])
     assert 0 <= chance <= 1 and all(0 <= x <= 1 for x in (mood, half_and_half, generic))
     assert "Ceiling" not in printed
+
+
+def test_the_mood_sweep_on_both_texts_without_kote_says_what_is_missing(quick_run):
+    out, _, _ = quick_run
+    with pytest.raises(SystemExit, match="--texts both needs KOTE"):
+        bench_module("mood_encoder_sweep").main(["--model-dir", str(out / "saved_model" / "emotion"), "--data-dir",
+                                                 str(out.parent / "data"), "--texts", "both", "default"])
