@@ -61,11 +61,11 @@ def test_repeated_chunks_count_the_tokens_of_chunks_already_read(tmp_path):
     from transformers import AutoTokenizer
     tokenizer = AutoTokenizer.from_pretrained(write_wordpiece_tokenizer(tmp_path / "tok"))
     song = "i love this app\nit works fine\ngreat music\nbest playlist"
-    chunks, distinct, share = bench_module("padding_waste").repeated_chunks(
-        tokenizer, [song, song, "bad update\nslow app"], max_length=8)
+    waste = bench_module("padding_waste")
+    chunks, distinct, share = waste.repeated_chunks(tokenizer, [song, song, "bad update\nslow app"], max_length=8)
     assert distinct < chunks
     assert 0.3 < share < 0.5  # the second copy's tokens, out of three songs' (the third is shorter)
-    assert bench_module("padding_waste").repeated_chunks(tokenizer, [song], 8)[2] == 0
+    assert waste.repeated_chunks(tokenizer, [song], 8)[2] == 0
 
 
 def test_neighbour_agreement_counts_overlap_and_identical_sets():
